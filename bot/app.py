@@ -1,0 +1,90 @@
+"""The app factory: builds the services and the Bolt app, and registers the listeners."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+import commands
+import handlers
+from bot.engine.engine import Engine
+from bot.runbooks import RUNBOOKS
+from bot.scheduler import Scheduler
+from bot.settings import Config, Settings
+from bot.slack.directory import Directory
+from bot.slack.incident import IncidentLog
+from bot.slack.outbox import Outbox
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: Config
+    store: Store
+    engine: Engine
+    client: WebClient
+    outbox: Outbox
+    directory: Directory
+    incident: IncidentLog
+    scheduler: Scheduler
+
+    def start(self) -> None:
+        """Rebuilds what was in flight from the store: jobs first, then operations."""
+        self.scheduler.start()
+        self.engine.recover()
+
+    def stop(self) -> None:
+        self.scheduler.shutdown()
+        self.engine.shutdown()
+        self.incident.close()
+        self.store.close()
+
+
+def web_client(settings: Settings) -> WebClient:
+    kwargs = {"token": settings.slack.bot_token.reveal()}
+    if settings.slack.api_url:
+        kwargs["base_url"] = settings.slack.api_url
+    return WebClient(**kwargs)
+
+
+def build_services(settings: Settings) -> Services:
+    config = settings.config
+    store = Store(config.state_db)
+    client = web_client(settings)
+    directory = Directory(client, config.usergroup_cache_seconds)
+    engine = Engine(store, config, RUNBOOKS, members_of=directory.members_of)
+    outbox = Outbox(client)
+    incident = IncidentLog(engine, store, config, outbox, directory)
+    scheduler = Scheduler(
+        store,
+        {
+            "approval_expiry": lambda op_id, payload: engine.expire_approval(
+                payload["approval_id"]
+            ),
+            "after_checklist_reminder": lambda op_id, payload: engine.remind_after_checklist(op_id),
+        },
+    )
+    engine.subscribe(incident)
+    engine.subscribe(scheduler.on_event)
+    return Services(settings, config, store, engine, client, outbox, directory, incident, scheduler)
+
+
+def build_app(services: Services, *, token_verification: bool = True) -> App:
+    slack = services.settings.slack
+    app = App(
+        client=services.client,
+        signing_secret=slack.signing_secret.reveal() or None,
+        # auth.test at start-up catches a wrong token before the first command does.
+        token_verification_enabled=token_verification,
+        # Slack allows 3 s to acknowledge; listeners ack first and work afterwards.
+        process_before_response=False,
+    )
+    commands.register(app, services)
+    handlers.register(app, services)
+    return app

@@ -1,0 +1,110 @@
+"""The ``rollback-bot`` command. A wrong setting prints one line naming it and what to do,
+and exits 2; never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.errors import ConfigError
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rollback-bot", description="Slack chatops for the database rollback runbook."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)"
+    )
+    serve.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
+    serve.add_argument("--port", type=_port, default=3000, help="HTTP port (default 3000)")
+    serve.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="HTTP listen address (default 0.0.0.0; 127.0.0.1 for local only)",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port must be a number, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be 0-65535, got {port}")
+    return port
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+    except ConfigError as error:
+        print(f"rollback-bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def load_settings(config_arg: str | None):
+    from bot.settings import Settings, config_path, load_config, slack_settings_from_env
+
+    slack = slack_settings_from_env()
+    config = load_config(config_path(config_arg))
+    return Settings(slack=slack, config=config)
+
+
+def serve(args) -> int:
+    settings = load_settings(args.config)
+    from bot import logs
+
+    secrets = [settings.slack.bot_token.reveal(), settings.slack.signing_secret.reveal()]
+    if settings.slack.app_token:
+        secrets.append(settings.slack.app_token.reveal())
+    secrets += [
+        e.database_url.reveal() for e in settings.config.environments.values() if e.database_url
+    ]
+    logs.configure(args.log_level, secrets)
+
+    from slack_bolt.error import BoltError
+
+    from bot.app import build_app, build_services
+
+    services = build_services(settings)
+    try:
+        app = build_app(services)
+    except BoltError as error:
+        raise ConfigError(
+            f"Slack rejected SLACK_BOT_TOKEN at start-up ({_reason(error)}); check the token"
+            " and SLACK_API_URL."
+        ) from None
+    services.start()
+    try:
+        if settings.slack.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            SocketModeHandler(app, settings.slack.app_token.reveal()).start()
+        else:
+            from bot.server import RollbackBotASGI, uvicorn_server
+
+            uvicorn_server(RollbackBotASGI(app), args.host, args.port, args.log_level).run()
+    finally:
+        services.stop()
+    return 0
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    for code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
+        if code in text:
+            return code
+    return "auth.test failed"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] if len(sys.argv) > 1 else None))

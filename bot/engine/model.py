@@ -1,0 +1,83 @@
+"""What a runbook is: data the engine walks. Adding a step never touches Slack code."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.settings import Environment
+    from bot.store import Operation
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to an operation. ``audited`` events go to the audit table
+    and the incident thread; progress ticks only move the live status message."""
+
+    operation_id: str
+    kind: str
+    actor: str
+    message: str
+    at: datetime
+    step_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    audited: bool = True
+
+
+@dataclass
+class StepContext:
+    """What a step's action and check may use. No Slack in here."""
+
+    operation: Operation
+    environment: Environment
+    params: dict[str, Any]
+    progress: Callable[..., None]
+    tick_checklist: Callable[[str, str, str], None]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+Action = Callable[[StepContext], "str | None"]
+PlanText = Callable[["Operation", "Environment"], str]
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    action: Action
+    check: Callable[[StepContext], None] | None = None
+    destructive: bool = False
+    # Safe to run again after a crash left it half-done (the engine reruns it on resume).
+    idempotent: bool = False
+    # The canonical text of what this step will do; its hash binds an approval.
+    plan: PlanText | None = None
+
+
+@dataclass(frozen=True)
+class Runbook:
+    name: str
+    title: str
+    steps: tuple[Step, ...]
+    # Checklists created with each operation; "before" gates destructive steps.
+    checklists: tuple[str, ...] = ("before", "after")
+    describe: Callable[[dict[str, Any]], str] = lambda params: ""
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+def plan_text(step: Step, operation: Operation, environment: Environment) -> str:
+    if step.plan is not None:
+        return step.plan(operation, environment)
+    return f"{step.title} on environment {environment.name} (operation {operation.id})"
+
+
+def plan_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,99 @@
+"""The incident report: a Markdown document written from the store alone, so it is the
+same whether asked from Slack or the CLI, during the incident or a month later."""
+
+from __future__ import annotations
+
+import json
+
+from bot.checklists import CHECKLISTS
+from bot.errors import NotFound
+from bot.store import Store
+
+
+def _utc(ts: str | None) -> str:
+    return f"{ts[:10]} {ts[11:19]} UTC" if ts else "-"
+
+
+def _who(actor: str) -> str:
+    return actor if actor == "rollback-bot" else f"<@{actor}>"
+
+
+def incident_report(store: Store, op_id: str) -> str:
+    op = store.operation(op_id)
+    if op is None:
+        raise NotFound(f"There is no operation `{op_id}`.", "See `/rollback history`.")
+    lines = [
+        f"# Incident report: {op.runbook} on {op.environment} (`{op.id}`)",
+        "",
+        f"- **Status:** {op.status}" + (f": {op.result}" if op.result else ""),
+        f"- **Requested by:** {_who(op.requester)}",
+        f"- **Started:** {_utc(op.created_at)}",
+        f"- **Finished:** {_utc(op.finished_at)}",
+    ]
+    if op.summary:
+        lines.append(f"- **Summary:** {op.summary}")
+    lines += ["", "## Steps", ""]
+    for s in store.steps(op_id):
+        extra = f" - {s['error']}" if s["error"] else (f" - {s['detail']}" if s["detail"] else "")
+        flag = " (destructive)" if s["destructive"] else ""
+        lines.append(
+            f"- **{s['title']}**{flag}: {s['status']}, {_utc(s['started_at'])} to"
+            f" {_utc(s['finished_at'])}{extra}"
+        )
+    lines += ["", "## Approvals", ""]
+    approvals = store.approvals(op_id)
+    if not approvals:
+        lines.append("- none required")
+    for a in approvals:
+        decided = (
+            f" by {_who(a['decided_by'])} at {_utc(a['decided_at'])}"
+            if a["decided_by"]
+            else (f" at {_utc(a['decided_at'])}" if a["decided_at"] else "")
+        )
+        lines.append(
+            f"- `{a['id']}` for step `{a['step_id']}`: **{a['status']}**{decided};"
+            f" requested by {_who(a['requested_by'])} at {_utc(a['requested_at'])};"
+            f" plan hash `{a['plan_hash'][:16]}`"
+        )
+        lines += ["", "```", a["plan_text"], "```", ""]
+    lines += ["", "## Checklists", ""]
+    for name, checklist in CHECKLISTS.items():
+        items = store.checklist(op_id, name)
+        if not items:
+            continue
+        lines.append(f"### {checklist.title}")
+        for i in items:
+            mark = "x" if i["checked"] else " "
+            by = ""
+            if i["checked"]:
+                by = f" ({_who(i['checked_by'])}, {_utc(i['checked_at'])}"
+                by += f": {i['note']})" if i["note"] else ")"
+            lines.append(f"- [{mark}] {i['label']}{by}")
+        lines.append("")
+    lines += _identifiers(op.params)
+    lines += ["## Timeline (UTC)", "", "| time | who | event | details |", "|---|---|---|---|"]
+    for e in store.audit(op_id):
+        message = e["message"].replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| {e['at'][:10]} {e['at'][11:19]} | {_who(e['actor'])} | {e['event']} | {message} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _identifiers(params: dict) -> list[str]:
+    """SQL and AWS identifiers the operation worked on, from its parameters."""
+    keys = [
+        k
+        for k in sorted(params)
+        if k.endswith(("_sql", "sql", "_id", "_identifier", "_arn", "migration"))
+    ]
+    if not keys:
+        return []
+    out = ["## SQL and AWS identifiers", ""]
+    for k in keys:
+        value = params[k]
+        if isinstance(value, str) and "\n" in value:
+            out += [f"- **{k}:**", "", "```sql", value, "```"]
+        else:
+            out.append(f"- **{k}:** `{json.dumps(value) if not isinstance(value, str) else value}`")
+    return [*out, ""]

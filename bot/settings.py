@@ -1,0 +1,331 @@
+"""Typed settings: Slack credentials from the environment, environments from a TOML file.
+
+The config file's key names are public interface (issue 2): ``default_environment``,
+``state_db`` and one ``[environments.NAME]`` table per environment. Unknown keys, missing
+required keys and wrong types raise ``ConfigError`` naming the file, the table and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+from bot.secrets import Secret
+
+CONFIG_ENV = "ROLLBACK_BOT_CONFIG"
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,}$")
+_GROUP_HANDLE = re.compile(r"^@[a-z0-9][a-z0-9._-]{0,79}$")
+_CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,})$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    protected: bool
+    database_url: Secret | None = None
+    database_url_env: str | None = None
+    database_secret_id: str | None = None
+    migrations_dir: Path | None = None
+    approvers: tuple[str, ...] = ()
+    requesters: tuple[str, ...] = ()
+    notify_channel: str = "#engineering"
+    incident_channel: str | None = None
+    rds_instance_id: str | None = None
+
+    @property
+    def database_source(self) -> str:
+        """Where the URL comes from, safe to show (never the URL itself)."""
+        if self.database_url is not None:
+            return "database_url (config file)"
+        if self.database_url_env:
+            return f"environment variable {self.database_url_env}"
+        return f"AWS Secrets Manager secret {self.database_secret_id}"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    default_environment: str
+    environments: dict[str, Environment]
+    state_db: Path
+    approval_expiry_seconds: float = 30 * 60
+    reminder_delay_seconds: float = 30 * 60
+    usergroup_cache_seconds: float = 60
+    progress_edit_interval_seconds: float = 1.0
+    drill_slow_step_seconds: float = 30
+    drill_progress_events: int = 30
+
+    def environment(self, name: str | None) -> Environment:
+        from bot.errors import UserError
+
+        name = name or self.default_environment
+        env = self.environments.get(name)
+        if env is None:
+            known = ", ".join(sorted(self.environments))
+            raise UserError(
+                f"Unknown environment `{name}`.", f"Known environments: {known}.", code="env"
+            )
+        return env
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    bot_token: Secret
+    signing_secret: Secret
+    app_token: Secret | None = None
+    api_url: str | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+
+# --- Slack settings from the environment -------------------------------------------
+
+
+def slack_settings_from_env(environ: os._Environ | dict | None = None) -> SlackSettings:
+    env = os.environ if environ is None else environ
+    bot_token = _required_env(
+        env, "SLACK_BOT_TOKEN", "xoxb-", "the bot token (OAuth & Permissions page of the app)"
+    )
+    app_token_raw = env.get("SLACK_APP_TOKEN") or None
+    if app_token_raw is not None and not app_token_raw.startswith("xapp-"):
+        raise ConfigError(
+            "SLACK_APP_TOKEN must be an app-level token starting with xapp- (Basic Information >"
+            " App-Level Tokens, scope connections:write); unset it to use HTTP mode."
+        )
+    signing_secret = env.get("SLACK_SIGNING_SECRET") or ""
+    if not signing_secret and app_token_raw is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: copy the Signing Secret from the Slack app's"
+            " Basic Information page (HTTP mode verifies every request with it)."
+        )
+    api_url = env.get("SLACK_API_URL") or None
+    if api_url is not None:
+        if not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", api_url):
+            raise ConfigError(
+                "SLACK_API_URL must be an http(s) URL such as https://slack.com/api/,"
+                f" got {api_url!r}."
+            )
+        if not api_url.endswith("/"):
+            api_url += "/"
+    return SlackSettings(
+        bot_token=Secret(bot_token),
+        signing_secret=Secret(signing_secret),
+        app_token=Secret(app_token_raw) if app_token_raw else None,
+        api_url=api_url,
+    )
+
+
+def _required_env(env, name: str, prefix: str, what: str) -> str:
+    value = env.get(name) or ""
+    if not value:
+        raise ConfigError(f"{name} is not set: export {name} with {what}.")
+    if not value.startswith(prefix):
+        raise ConfigError(f"{name} must start with {prefix} ({what}); the value given does not.")
+    return value
+
+
+# --- The TOML config file -------------------------------------------------------------
+
+_TOP_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "default_environment": (str, True),
+    "state_db": (str, False),
+    "environments": (dict, True),
+    "approval_expiry_minutes": ((int, float), False),
+    "reminder_delay_minutes": ((int, float), False),
+    "usergroup_cache_seconds": ((int, float), False),
+    "progress_edit_interval_seconds": ((int, float), False),
+    "drill": (dict, False),
+}
+_DRILL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "slow_step_seconds": ((int, float), False),
+    "progress_events": (int, False),
+}
+_ENV_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "database_url": (str, False),
+    "database_url_env": (str, False),
+    "database_secret_id": (str, False),
+    "migrations_dir": (str, False),
+    "protected": (bool, True),
+    "approvers": (list, False),
+    "requesters": (list, False),
+    "notify_channel": (str, False),
+    "incident_channel": (str, False),
+    "rds_instance_id": (str, False),
+}
+
+
+def config_path(explicit: str | None = None, environ=None) -> Path:
+    env = os.environ if environ is None else environ
+    raw = explicit or env.get(CONFIG_ENV)
+    if not raw:
+        raise ConfigError(
+            f"No config file: set {CONFIG_ENV} (or pass --config) to the TOML file that lists your"
+            " environments; rollback.example.toml is a starting point."
+        )
+    return Path(raw)
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found. Check {CONFIG_ENV} or --config."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}).") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}.") from None
+    return _parse_config(path, raw)
+
+
+def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
+    _check_table(path, "top level", raw, _TOP_KEYS)
+    envs_raw = raw["environments"]
+    if not envs_raw:
+        raise ConfigError(f"{path}: [environments] has no environment; add [environments.staging].")
+    environments = {name: _parse_environment(path, name, t) for name, t in envs_raw.items()}
+    default = raw["default_environment"]
+    if default not in environments:
+        raise ConfigError(
+            f"{path}: top level: default_environment = {default!r} is not one of the"
+            f" [environments.*] tables ({', '.join(sorted(environments))})."
+        )
+    drill = raw.get("drill", {})
+    _check_table(path, "[drill]", drill, _DRILL_KEYS)
+    state_db = Path(raw.get("state_db", "./rollback-bot.db"))
+    if not state_db.is_absolute():
+        state_db = (Path.cwd() / state_db).resolve()
+    minutes = 60.0
+    return Config(
+        path=path,
+        default_environment=default,
+        environments=environments,
+        state_db=state_db,
+        approval_expiry_seconds=_positive(path, "top level", raw, "approval_expiry_minutes", 30)
+        * minutes,
+        reminder_delay_seconds=_positive(path, "top level", raw, "reminder_delay_minutes", 30)
+        * minutes,
+        usergroup_cache_seconds=_positive(path, "top level", raw, "usergroup_cache_seconds", 60),
+        progress_edit_interval_seconds=_positive(
+            path, "top level", raw, "progress_edit_interval_seconds", 1.0
+        ),
+        drill_slow_step_seconds=_positive(path, "[drill]", drill, "slow_step_seconds", 30),
+        drill_progress_events=int(_positive(path, "[drill]", drill, "progress_events", 30)),
+    )
+
+
+def _positive(path: Path, table: str, raw: dict, key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if value <= 0:
+        raise ConfigError(f"{path}: {table}: {key} must be greater than 0, got {value!r}.")
+    return float(value)
+
+
+def _parse_environment(path: Path, name: str, raw: Any) -> Environment:
+    table = f"[environments.{name}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {table} must be a table.")
+    if not _ENV_NAME.match(name):
+        raise ConfigError(
+            f"{path}: {table}: environment names are lowercase letters, digits, - and _ (max 40)."
+        )
+    _check_table(path, table, raw, _ENV_KEYS)
+    sources = [k for k in ("database_url", "database_url_env", "database_secret_id") if k in raw]
+    if len(sources) != 1:
+        found = ", ".join(sources) or "none"
+        raise ConfigError(
+            f"{path}: {table}: set exactly one of database_url, database_url_env or"
+            f" database_secret_id (found: {found})."
+        )
+    approvers = _principals(path, table, raw, "approvers")
+    if raw["protected"] and not approvers:
+        raise ConfigError(
+            f"{path}: {table}: protected = true needs approvers (Slack user ids such as"
+            ' "U012ABCDEF" or user group handles such as "@db-approvers").'
+        )
+    notify = raw.get("notify_channel", "#engineering")
+    for key in ("notify_channel", "incident_channel"):
+        if key in raw and not _CHANNEL.match(raw[key]):
+            raise ConfigError(
+                f'{path}: {table}: {key} must be a channel name such as "#engineering" or a'
+                f' channel id such as "C012ABCDEF", got {raw[key]!r}.'
+            )
+    url = raw.get("database_url")
+    migrations = raw.get("migrations_dir")
+    return Environment(
+        name=name,
+        protected=raw["protected"],
+        database_url=Secret(url) if url is not None else None,
+        database_url_env=raw.get("database_url_env"),
+        database_secret_id=raw.get("database_secret_id"),
+        migrations_dir=_relative_to(path, migrations) if migrations else None,
+        approvers=approvers,
+        requesters=_principals(path, table, raw, "requesters"),
+        notify_channel=notify,
+        incident_channel=raw.get("incident_channel"),
+        rds_instance_id=raw.get("rds_instance_id"),
+    )
+
+
+def _relative_to(config: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else (config.parent / p).resolve()
+
+
+def _principals(path: Path, table: str, raw: dict, key: str) -> tuple[str, ...]:
+    values = raw.get(key, [])
+    for v in values:
+        if not isinstance(v, str) or not (_USER_ID.match(v) or _GROUP_HANDLE.match(v)):
+            raise ConfigError(
+                f'{path}: {table}: {key} entries must be Slack user ids ("U012ABCDEF") or user'
+                f' group handles ("@db-approvers"), got {v!r}.'
+            )
+    return tuple(values)
+
+
+def _check_table(path: Path, table: str, raw: dict, schema: dict) -> None:
+    for key, value in raw.items():
+        if key not in schema:
+            known = ", ".join(schema)
+            raise ConfigError(f"{path}: {table}: unknown key {key!r}. Known keys: {known}.")
+        expected, _ = schema[key]
+        # bool is an int in Python; a number key must not accept true/false.
+        if isinstance(value, bool) and expected is not bool:
+            ok = False
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            raise ConfigError(
+                f"{path}: {table}: {key} must be {_type_name(expected)},"
+                f" got {type(value).__name__} {value!r}."
+            )
+    for key, (_, required) in schema.items():
+        if required and key not in raw:
+            raise ConfigError(f"{path}: {table}: missing required key {key!r}.")
+
+
+def _type_name(expected) -> str:
+    names = {str: "a string", bool: "a boolean (true or false)", list: "a list", dict: "a table"}
+    if isinstance(expected, tuple):
+        return "a number"
+    return names.get(expected, expected.__name__)
+
+
+@dataclass
+class Settings:
+    """Everything the app needs: Slack credentials and the parsed config file."""
+
+    slack: SlackSettings
+    config: Config
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,99 @@
+"""Small Block Kit builders. Limits from Slack's docs (shared/reference/slack-platform.md):
+section text 3000 chars, 10 fields, header 150, button text 75, 50 blocks per message,
+100 per modal or Home tab, 10 options per checkbox element."""
+
+from __future__ import annotations
+
+SECTION_TEXT_MAX = 3000
+HEADER_MAX = 150
+BUTTON_TEXT_MAX = 75
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+OPTIONS_PER_CHECKBOX = 10
+CONTEXT_TEXT_MAX = 2000
+
+
+def cut(text: str, limit: int) -> str:
+    """Shortens text to a limit, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    suffix = f"... ({len(text) - limit + 40} more characters)"
+    return text[: limit - len(suffix)] + suffix
+
+
+def plain(text: str, limit: int = SECTION_TEXT_MAX) -> dict:
+    return {"type": "plain_text", "text": cut(text, limit), "emoji": True}
+
+
+def mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict:
+    return {"type": "mrkdwn", "text": cut(text, limit)}
+
+
+def header(text: str) -> dict:
+    return {"type": "header", "text": plain(text, HEADER_MAX)}
+
+
+def section(
+    text: str,
+    *,
+    fields: list[str] | None = None,
+    accessory: dict | None = None,
+    block_id: str | None = None,
+) -> dict:
+    block: dict = {"type": "section", "text": mrkdwn(text)}
+    if fields:
+        block["fields"] = [mrkdwn(f, 2000) for f in fields[:10]]
+    if accessory:
+        block["accessory"] = accessory
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def context(*texts: str) -> dict:
+    return {"type": "context", "elements": [mrkdwn(t, CONTEXT_TEXT_MAX) for t in texts[:10]]}
+
+
+def divider() -> dict:
+    return {"type": "divider"}
+
+
+def button(
+    text: str, action_id: str, value: str, *, style: str | None = None, confirm: dict | None = None
+) -> dict:
+    b: dict = {
+        "type": "button",
+        "text": plain(text, BUTTON_TEXT_MAX),
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        b["style"] = style
+    if confirm:
+        b["confirm"] = confirm
+    return b
+
+
+def confirm_dialog(title: str, text: str, yes: str, no: str = "Cancel") -> dict:
+    return {
+        "title": plain(title, 100),
+        "text": mrkdwn(text, 300),
+        "confirm": plain(yes, 30),
+        "deny": plain(no, 30),
+    }
+
+
+def actions(block_id: str, *elements: dict) -> dict:
+    return {"type": "actions", "block_id": block_id, "elements": list(elements)}
+
+
+def markdown(text: str) -> dict:
+    return {"type": "markdown", "text": text}
+
+
+def fit(blocks: list[dict], limit: int = MESSAGE_BLOCKS_MAX) -> list[dict]:
+    """Keeps a block list under Slack's per-message or per-view limit, saying so."""
+    if len(blocks) <= limit:
+        return blocks
+    kept = blocks[: limit - 1]
+    return [*kept, context(f"_{len(blocks) - len(kept)} more blocks left out (Slack limit)._")]

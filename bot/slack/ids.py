@@ -1,0 +1,19 @@
+"""Every action_id and callback_id in one place (Dispatch does the same with enums)."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    APPROVE = "approval_approve"
+    DENY = "approval_deny"
+    REQUEST_AGAIN = "approval_request_again"
+    OPEN_CHECKLIST = "checklist_open"
+    CANCEL = "operation_cancel"
+
+
+class Callback(StrEnum):
+    CHECKLIST = "checklist_submit"
+
+
+class Block(StrEnum):
+    CHECKLIST_ITEMS = "checklist_items"  # suffixed with _0, _1 ... one per 10 options

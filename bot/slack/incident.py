@@ -1,0 +1,351 @@
+"""The incident log in Slack: a notice in #engineering, an incident channel, one live status
+message per operation edited in place, and every audited event as a thread reply.
+
+The engine calls ``IncidentLog.__call__`` for each event, on the engine's thread; it only
+enqueues. Each operation has one ``OperationFeed`` thread that sends, in order, paced, and
+coalesces status edits to at most one per ``edit_interval`` seconds; the last state is
+always sent (Slack: chat.update is Tier 3; shared/reference/slack-platform.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.checklists import CHECKLISTS
+from bot.engine.engine import Engine
+from bot.engine.model import Event
+from bot.settings import Config
+from bot.slack import views
+from bot.slack.directory import Directory
+from bot.slack.outbox import Outbox, SlackUnavailable
+from bot.store import Operation, Store, iso
+
+log = logging.getLogger(__name__)
+
+_WAKE = ("wake", None)
+_LINE = "line"
+
+
+class OperationFeed:
+    """One sender thread per operation: tasks in order, thread lines batched, status
+    edits coalesced."""
+
+    def __init__(
+        self,
+        op_id: str,
+        send_lines: Callable[[list], None],
+        render_status: Callable[[], bool],
+        interval: float,
+        on_idle: Callable[[str], None],
+    ):
+        self.op_id = op_id
+        self.send_lines = send_lines
+        self.render_status = render_status
+        self.interval = interval
+        self.on_idle = on_idle
+        self._q: queue.Queue = queue.Queue()
+        self._dirty = False
+        self._closing = False
+        self._last_edit = 0.0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"feed-{op_id}", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def put(self, kind: str, payload) -> None:
+        self._q.put((kind, payload))
+
+    def touch(self, closing: bool = False) -> None:
+        with self._lock:
+            wake = not self._dirty
+            self._dirty = True
+            self._closing = self._closing or closing
+        if wake:
+            self._q.put(_WAKE)
+
+    def _run(self) -> None:
+        held = None
+        while True:
+            task = held or self._next_task()
+            held = None
+            if task is not None and task is not _WAKE:
+                kind, payload = task
+                if kind == _LINE:
+                    lines, held = self._drain_lines([payload])
+                    self._safely(lambda lines=lines: self.send_lines(lines))
+                else:
+                    self._safely(payload)
+            self._maybe_edit()
+            with self._lock:
+                done = self._closing and not self._dirty and self._q.empty() and held is None
+            if done:
+                self.on_idle(self.op_id)
+                return
+
+    def _next_task(self):
+        with self._lock:
+            timeout = None
+            if self._dirty:
+                timeout = max(0.0, self._last_edit + self.interval - time.monotonic())
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _drain_lines(self, lines: list):
+        """Consecutive thread lines waiting in the queue become one reply (fewer posts
+        against chat.postMessage's per-channel limit, same content)."""
+        held = None
+        while True:
+            try:
+                nxt = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _WAKE:
+                continue
+            if nxt[0] != _LINE:
+                held = nxt
+                break
+            lines.append(nxt[1])
+        return lines, held
+
+    def _maybe_edit(self) -> None:
+        with self._lock:
+            due = self._dirty and time.monotonic() >= self._last_edit + self.interval
+            if due:
+                self._dirty = False
+        if due:
+            sent = self._safely(self.render_status)
+            self._last_edit = time.monotonic()
+            if sent is False:  # no status message yet: try again later
+                with self._lock:
+                    self._dirty = True
+
+    def _safely(self, fn):
+        try:
+            return fn()
+        except (SlackApiError, SlackUnavailable) as error:
+            log.error("operation %s: Slack call failed: %s", self.op_id, error)
+        return None
+
+
+class IncidentLog:
+    def __init__(
+        self, engine: Engine, store: Store, config: Config, outbox: Outbox, directory: Directory
+    ):
+        self.engine = engine
+        self.store = store
+        self.config = config
+        self.outbox = outbox
+        self.directory = directory
+        self._feeds: dict[str, OperationFeed] = {}
+        self._progress: dict[str, dict] = {}
+        self._lock = threading.Lock()
+
+    # --- engine listener ------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        feed = self._feed(event.operation_id)
+        if event.kind == "progress":
+            self._progress[event.operation_id] = {
+                "step_id": event.step_id,
+                "message": event.message,
+                **event.detail,
+            }
+        elif event.kind == "started":
+            feed.put("task", lambda: self._open_incident(event))
+        elif event.audited:
+            feed.put(_LINE, (event.at, event.message))
+            follow_up = self._follow_ups.get(event.kind)
+            if follow_up:
+                feed.put("task", lambda f=follow_up: f(self, event))
+        feed.touch(closing=event.kind == "finished")
+
+    def _feed(self, op_id: str) -> OperationFeed:
+        with self._lock:
+            feed = self._feeds.get(op_id)
+            if feed is None:
+                feed = OperationFeed(
+                    op_id,
+                    lambda lines: self._thread_lines(op_id, lines),
+                    lambda: self._edit_status(op_id),
+                    self.config.progress_edit_interval_seconds,
+                    self._idle,
+                )
+                self._feeds[op_id] = feed
+            return feed
+
+    def _idle(self, op_id: str) -> None:
+        with self._lock:
+            self._feeds.pop(op_id, None)
+            self._progress.pop(op_id, None)
+
+    def close(self, timeout: float = 10) -> None:
+        """At shutdown: every feed sends what it holds, then stops."""
+        with self._lock:
+            feeds = list(self._feeds.values())
+        for feed in feeds:
+            feed.touch(closing=True)
+        for feed in feeds:
+            feed.join(timeout)
+
+    def wait_idle(self, op_id: str, timeout: float = 30) -> bool:
+        """For tests and shutdown: waits until the operation's feed has sent everything."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if op_id not in self._feeds:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    # --- opening the incident -------------------------------------------------------
+
+    def _open_incident(self, event: Event) -> None:
+        op = self.store.operation(event.operation_id)
+        env = self.config.environment(op.environment)
+        channel = self._incident_channel(op, env.incident_channel)
+        status = self.outbox.post(channel, self._status(op))
+        self.store.update_operation(
+            op.id, incident_channel=status["channel"], status_ts=status["ts"]
+        )
+        self._thread_lines(op.id, [(event.at, event.message)])
+        notice = self.outbox.post(env.notify_channel, views.notify_message(op, status["channel"]))
+        self.store.update_operation(op.id, notify_channel=notice["channel"], notify_ts=notice["ts"])
+        self.engine.tick_by_bot(
+            op.id,
+            "before",
+            "notify",
+            f"posted in {env.notify_channel} at {iso(event.at)[11:19]} UTC",
+        )
+
+    def _incident_channel(self, op: Operation, configured: str | None) -> str:
+        if configured:
+            return configured
+        base = _channel_name(op)
+        for attempt in range(1, 10):
+            name = base if attempt == 1 else f"{base[:77]}-{attempt}"
+            try:
+                resp = self.outbox.call(
+                    lambda n=name: self.outbox.client.conversations_create(name=n),
+                    "conversations.create",
+                )
+            except SlackApiError as error:
+                if error.response.get("error") == "name_taken":
+                    continue
+                raise
+            channel = resp["channel"]["id"]
+            self._invite(channel, op.requester)
+            return channel
+        raise SlackUnavailable(f"no free incident channel name for {base}")
+
+    def _invite(self, channel: str, user: str) -> None:
+        try:
+            self.outbox.call(
+                lambda: self.outbox.client.conversations_invite(channel=channel, users=user),
+                "conversations.invite",
+            )
+        except SlackApiError as error:
+            if error.response.get("error") != "already_in_channel":
+                log.warning("could not invite %s: %s", user, error.response.get("error"))
+
+    # --- thread and status ----------------------------------------------------------
+
+    def _thread_lines(self, op_id: str, lines: list[tuple[datetime, str]]) -> None:
+        op = self.store.operation(op_id)
+        if not op or not op.status_ts:
+            return
+        text = "\n".join(views.timeline_line(iso(at), msg) for at, msg in lines)
+        self.outbox.post(op.incident_channel, {"text": text[:39000]}, thread_ts=op.status_ts)
+
+    def _status(self, op: Operation) -> dict:
+        checklists = {
+            n: self.store.checklist(op.id, n)
+            for n in ("before", "after")
+            if self.store.checklist(op.id, n)
+        }
+        return views.status_message(
+            op, self.store.steps(op.id), checklists, self._progress.get(op.id)
+        )
+
+    def _edit_status(self, op_id: str) -> bool:
+        op = self.store.operation(op_id)
+        if not op or not op.status_ts:
+            return False
+        self.outbox.update(op.incident_channel, op.status_ts, self._status(op))
+        return True
+
+    # --- follow-ups to particular events --------------------------------------------
+
+    def _approval_requested(self, event: Event) -> None:
+        op = self.store.operation(event.operation_id)
+        env = self.config.environment(op.environment)
+        approval = self.store.approval(event.detail["approval_id"])
+        msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
+        resp = self.outbox.post(op.incident_channel, msg)
+        with self.store.transaction() as db:
+            db["approvals"].update(
+                approval["id"], {"channel": resp["channel"], "message_ts": resp["ts"]}
+            )
+
+    def _approval_decided(self, event: Event) -> None:
+        approval = self.store.approval(event.detail["approval_id"])
+        if not approval or not approval["message_ts"]:
+            return
+        op = self.store.operation(approval["operation_id"])
+        env = self.config.environment(op.environment)
+        msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
+        self.outbox.update(approval["channel"], approval["message_ts"], msg)
+
+    def _gate_waiting(self, event: Event) -> None:
+        if event.detail.get("gate") != "waiting_checklist":
+            return
+        op = self.store.operation(event.operation_id)
+        msg = views.checklist_prompt(
+            op,
+            "before",
+            "A destructive step is next: complete the before-rollback checklist first.",
+        )
+        self.outbox.post(op.incident_channel, msg, thread_ts=op.status_ts)
+
+    def _finished(self, event: Event) -> None:
+        op = self.store.operation(event.operation_id)
+        if op.notify_ts:
+            self.outbox.post(op.notify_channel, {"text": event.message}, thread_ts=op.notify_ts)
+        if event.detail.get("status") in ("succeeded", "failed") and self.store.checklist(
+            op.id, "after"
+        ):
+            msg = views.checklist_prompt(
+                op,
+                "after",
+                f"{CHECKLISTS['after'].intro} tick the after-rollback checklist as you go.",
+            )
+            self.outbox.post(op.incident_channel, msg, thread_ts=op.status_ts)
+
+    _follow_ups = {
+        "approval_requested": _approval_requested,
+        "approval_granted": _approval_decided,
+        "approval_denied": _approval_decided,
+        "approval_expired": _approval_decided,
+        "approval_superseded": _approval_decided,
+        "gate_waiting": _gate_waiting,
+        "finished": _finished,
+    }
+
+
+def _channel_name(op: Operation) -> str:
+    """inc-20261126-rollback-<slug>: lowercase, digits, hyphens, at most 80 characters
+    (Slack's rules for conversations.create)."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"{op.runbook}-{op.environment}-{op.id[-6:]}".lower())
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    return f"inc-{day}-rollback-{slug}".strip("-")[:80]

@@ -1,0 +1,332 @@
+"""View builders: every message, modal and Home tab the bot shows. Handlers never build
+Block Kit inline; they call these and send the result."""
+
+from __future__ import annotations
+
+import json
+
+from bot.checklists import CHECKLISTS
+from bot.errors import UserError
+from bot.slack.blocks import (
+    OPTIONS_PER_CHECKBOX,
+    VIEW_BLOCKS_MAX,
+    actions,
+    button,
+    confirm_dialog,
+    context,
+    cut,
+    divider,
+    fit,
+    header,
+    mrkdwn,
+    plain,
+    section,
+)
+from bot.slack.ids import Action, Block, Callback
+from bot.store import Operation
+
+STATUS_EMOJI = {
+    "running": ":arrows_counterclockwise:",
+    "waiting_checklist": ":clipboard:",
+    "waiting_approval": ":raised_hand:",
+    "succeeded": ":white_check_mark:",
+    "failed": ":x:",
+    "cancelled": ":no_entry_sign:",
+    "stopped": ":warning:",
+}
+STEP_EMOJI = {
+    "pending": ":white_circle:",
+    "running": ":large_blue_circle:",
+    "succeeded": ":white_check_mark:",
+    "failed": ":x:",
+    "skipped": ":fast_forward:",
+}
+STATUS_WORDS = {
+    "running": "Running",
+    "waiting_checklist": "Waiting for the before-rollback checklist",
+    "waiting_approval": "Waiting for approval",
+    "succeeded": "Finished",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "stopped": "Stopped",
+}
+
+
+def when(iso_ts: str | None) -> str:
+    return f"{iso_ts[:10]} {iso_ts[11:19]} UTC" if iso_ts else "-"
+
+
+# --- ephemeral replies ------------------------------------------------------------------
+
+
+def help_message(subcommands: dict[str, str]) -> dict:
+    lines = "\n".join(f"`/rollback {usage}` - {desc}" for usage, desc in subcommands.items())
+    text = "rollback-bot runs the database rollback runbook from Slack."
+    return {
+        "text": text,
+        "blocks": [
+            section(f"*{text}*\n{lines}"),
+            context(
+                "Add `--env NAME` to choose an environment. Destructive steps in protected"
+                " environments need a second person to approve."
+            ),
+        ],
+    }
+
+
+def error_message(error: UserError) -> dict:
+    text = f":warning: {error.message}"
+    if error.hint:
+        text += f"\n{error.hint}"
+    return {"text": cut(text, 3000), "blocks": [section(text)]}
+
+
+def info_message(text: str) -> dict:
+    return {"text": cut(text, 3000), "blocks": [section(text)]}
+
+
+# --- the live status message ------------------------------------------------------------
+
+
+def status_message(
+    op: Operation,
+    steps: list[dict],
+    checklists: dict[str, list[dict]],
+    progress: dict | None = None,
+) -> dict:
+    status = STATUS_WORDS.get(op.status, op.status)
+    title = f"{STATUS_EMOJI.get(op.status, '')} {op.runbook} on {op.environment}: {status}"
+    blocks = [
+        header(f"{op.runbook.capitalize()} on {op.environment}: {status}"),
+        section(
+            op.summary or f"Operation `{op.id}`",
+            fields=[
+                f"*Operation*\n`{op.id}`",
+                f"*Requested by*\n<@{op.requester}>",
+                f"*Started*\n{when(op.created_at)}",
+                f"*Status*\n{STATUS_EMOJI.get(op.status, '')} {status}",
+            ],
+        ),
+        section("\n".join(_step_line(s, progress) for s in steps) or "_No steps._"),
+    ]
+    blocks.append(context(*[_checklist_summary(n, items) for n, items in checklists.items()]))
+    if op.result:
+        blocks.append(section(f"*Result:* {op.result}"))
+    buttons = [
+        button(
+            f"{CHECKLISTS[n].title} checklist",
+            f"{Action.OPEN_CHECKLIST}_{n}",
+            json.dumps({"op": op.id, "checklist": n}),
+        )
+        for n in checklists
+    ]
+    if op.active:
+        buttons.append(
+            button(
+                "Cancel",
+                Action.CANCEL,
+                op.id,
+                style="danger",
+                confirm=confirm_dialog(
+                    "Cancel operation?",
+                    "Steps that already ran stay done.",
+                    "Cancel operation",
+                    "Keep going",
+                ),
+            )
+        )
+    blocks.append(actions("operation_actions", *buttons))
+    return {"text": title, "blocks": fit(blocks)}
+
+
+def _step_line(step: dict, progress: dict | None) -> str:
+    line = f"{STEP_EMOJI.get(step['status'], '')} {step['title']}"
+    if step["destructive"]:
+        line += " _(destructive)_"
+    if step["status"] == "running" and progress and progress.get("step_id") == step["step_id"]:
+        done, total = progress.get("done", 0), progress.get("total") or 0
+        if total:
+            filled = int(10 * done / total)
+            line += f"\n      `{'█' * filled}{'░' * (10 - filled)}` {int(100 * done / total)}%"
+        if progress.get("message"):
+            line += f" {progress['message']}"
+    elif step["status"] == "failed" and step.get("error"):
+        line += f"\n      {cut(step['error'], 300)}"
+    return line
+
+
+def _checklist_summary(name: str, items: list[dict]) -> str:
+    done = sum(1 for i in items if i["checked"])
+    mark = ":white_check_mark:" if done == len(items) else ":clipboard:"
+    return f"{mark} {CHECKLISTS[name].title} checklist: {done}/{len(items)}"
+
+
+# --- thread lines, notices --------------------------------------------------------------
+
+
+def timeline_line(at: str, text: str) -> str:
+    return f"`{at[11:19]}` {text}"
+
+
+def notify_message(op: Operation, incident_channel: str) -> dict:
+    text = (
+        f":rotating_light: <@{op.requester}> started *{op.runbook}* on *{op.environment}*"
+        f" (`{op.id}`). Follow in <#{incident_channel}>."
+    )
+    return {"text": text, "blocks": [section(text)]}
+
+
+def approval_request(op: Operation, approval: dict, approvers: str) -> dict:
+    plan = approval["plan_text"]
+    text = f":raised_hand: Approval needed for `{op.id}` on *{op.environment}*"
+    blocks = [
+        section(f"{text}, requested by <@{op.requester}>. Approvers: {approvers}"),
+        section(f"*Exact plan* (hash `{approval['plan_hash'][:12]}`):\n```{cut(plan, 2900)}```"),
+    ]
+    status = approval["status"]
+    if status == "pending":
+        blocks.append(
+            context(
+                f"Expires {when(approval['expires_at'])}. The requester cannot"
+                " approve their own request."
+            )
+        )
+        blocks.append(
+            actions(
+                "approval_actions",
+                button(
+                    "Approve",
+                    Action.APPROVE,
+                    approval["id"],
+                    style="primary",
+                    confirm=confirm_dialog(
+                        "Approve this plan?", f"It will run on {op.environment}.", "Approve"
+                    ),
+                ),
+                button("Deny", Action.DENY, approval["id"], style="danger"),
+            )
+        )
+    else:
+        who = f" by <@{approval['decided_by']}>" if approval.get("decided_by") else ""
+        emoji = {"approved": ":white_check_mark:", "denied": ":no_entry_sign:"}.get(
+            status, ":hourglass:"
+        )
+        blocks.append(
+            section(f"{emoji} *{status.capitalize()}*{who} at {when(approval.get('decided_at'))}")
+        )
+        if status == "expired":
+            blocks.append(
+                actions(
+                    "approval_again", button("Request approval again", Action.REQUEST_AGAIN, op.id)
+                )
+            )
+    return {"text": text, "blocks": blocks}
+
+
+def checklist_prompt(op: Operation, name: str, why: str) -> dict:
+    text = f":clipboard: {why}"
+    return {
+        "text": text,
+        "blocks": [
+            section(text),
+            actions(
+                "checklist_prompt",
+                button(
+                    f"Open {CHECKLISTS[name].title.lower()} checklist",
+                    f"{Action.OPEN_CHECKLIST}_{name}",
+                    json.dumps({"op": op.id, "checklist": name}),
+                    style="primary",
+                ),
+            ),
+        ],
+    }
+
+
+# --- modals -----------------------------------------------------------------------------
+
+
+def checklist_modal(op: Operation, name: str, items: list[dict]) -> dict:
+    checklist = CHECKLISTS[name]
+    human = [i for i in items if not i["by_bot"]]
+    by_bot = [i for i in items if i["by_bot"]]
+    blocks: list[dict] = [
+        section(f"*{checklist.intro}*  Operation `{op.id}` on *{op.environment}*")
+    ]
+    if by_bot:
+        blocks.append(
+            context(
+                *[
+                    f":robot_face: Ticked by rollback-bot: {i['label']}"
+                    + (f" ({i['note']})" if i["note"] else "")
+                    for i in by_bot
+                ]
+            )
+        )
+    # Slack allows at most 10 options per checkbox element: one input block per 10 items.
+    for n, start in enumerate(range(0, len(human), OPTIONS_PER_CHECKBOX)):
+        chunk = human[start : start + OPTIONS_PER_CHECKBOX]
+        options = [{"text": mrkdwn(i["label"], 150), "value": i["item_id"]} for i in chunk]
+        element: dict = {"type": "checkboxes", "action_id": "ticked", "options": options}
+        initial = [o for o, i in zip(options, chunk, strict=True) if i["checked"]]
+        if initial:
+            element["initial_options"] = initial
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": f"{Block.CHECKLIST_ITEMS}_{n}",
+                "optional": True,
+                "label": plain(checklist.title, 2000),
+                "element": element,
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": Callback.CHECKLIST,
+        "private_metadata": json.dumps({"op": op.id, "checklist": name}),
+        "title": plain(f"{checklist.title} checklist"[:24], 24),
+        "submit": plain("Save", 24),
+        "close": plain("Close", 24),
+        "blocks": fit(blocks, VIEW_BLOCKS_MAX),
+    }
+
+
+# --- history and home -------------------------------------------------------------------
+
+
+def _operation_line(op: Operation, approver: str | None) -> str:
+    who = f"<@{op.requester}>" + (f", approved by <@{approver}>" if approver else "")
+    end = f" - {when(op.finished_at)}" if op.finished_at else ""
+    return (
+        f"{STATUS_EMOJI.get(op.status, '')} `{op.id}` *{op.runbook}* on {op.environment}:"
+        f" {STATUS_WORDS.get(op.status, op.status)} - {who} - {when(op.created_at)}{end}"
+    )
+
+
+def history_message(ops: list[Operation], approvers: dict[str, str | None]) -> dict:
+    if not ops:
+        return info_message("No operations yet. Try `/rollback drill` to rehearse.")
+    lines = [_operation_line(op, approvers.get(op.id)) for op in ops]
+    blocks = [header("Recent rollback operations")]
+    blocks += [section("\n".join(lines[i : i + 10])) for i in range(0, len(lines), 10)]
+    return {"text": "Recent rollback operations", "blocks": fit(blocks)}
+
+
+def home_view(
+    active: list[Operation], recent: list[Operation], approvers: dict[str, str | None]
+) -> dict:
+    blocks = [
+        header("rollback-bot"),
+        section("Runs the database rollback runbook. Type `/rollback help` in a channel."),
+        divider(),
+        section("*Active operations*"),
+    ]
+    if active:
+        blocks += [section(_operation_line(op, approvers.get(op.id))) for op in active]
+    else:
+        blocks.append(context("No active operations."))
+    blocks += [divider(), section("*Recent history*")]
+    if recent:
+        blocks += [section(_operation_line(op, approvers.get(op.id))) for op in recent]
+    else:
+        blocks.append(context("Nothing yet. `/rollback drill` rehearses the procedure safely."))
+    return {"type": "home", "blocks": fit(blocks, VIEW_BLOCKS_MAX)}

@@ -1,0 +1,17 @@
+"""/rollback cancel <operation id>: stop an operation between steps (requester only)."""
+
+from bot.slack import views
+from commands.parser import Spec
+
+NAME = "cancel"
+SPEC = Spec(
+    "cancel <operation-id>",
+    "Stop an operation between steps (requester only).",
+    positional=("operation-id",),
+)
+
+
+def run(ctx) -> dict:
+    op_id = ctx.parsed.args["operation-id"]
+    ctx.services.engine.cancel(op_id, ctx.user)
+    return views.info_message(f"Cancelled `{op_id}`. Steps that already ran stay done.")

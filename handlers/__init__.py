@@ -1,0 +1,16 @@
+"""Buttons, modal submissions, App Home and events; one ``register(app)``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from handlers import app_home, approvals, checklists, errors, events, operations
+
+if TYPE_CHECKING:
+    from bot.app import Services
+    from slack_bolt import App
+
+
+def register(app: App, services: Services) -> None:
+    for module in (errors, events, app_home, approvals, checklists, operations):
+        module.register(app, services)

@@ -1,0 +1,46 @@
+"""Checklist modals: opened from buttons (within the 3 s trigger window) and saved on
+submit. A partly ticked checklist is kept and can be reopened."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from slack_bolt import App
+
+from bot.errors import UserError
+from bot.slack import views
+from bot.slack.ids import Action, Block, Callback
+
+
+def register(app: App, services) -> None:
+    store, engine = services.store, services.engine
+
+    @app.action(re.compile(rf"^{Action.OPEN_CHECKLIST}_(before|after|safety)$"))
+    def open_checklist(ack, body: dict, action: dict, client) -> None:
+        ack()
+        ref = json.loads(action["value"])
+        op = store.operation(ref["op"])
+        items = store.checklist(ref["op"], ref["checklist"])
+        if op is None or not items:
+            raise UserError("That checklist no longer exists.")
+        client.views_open(
+            trigger_id=body["trigger_id"], view=views.checklist_modal(op, ref["checklist"], items)
+        )
+
+    @app.view(Callback.CHECKLIST)
+    def save_checklist(ack, body: dict, view: dict) -> None:
+        ref = json.loads(view["private_metadata"])
+        ticked = {
+            option["value"]
+            for block_id, state in view["state"]["values"].items()
+            if block_id.startswith(Block.CHECKLIST_ITEMS)
+            for option in state["ticked"].get("selected_options") or []
+        }
+        try:
+            engine.tick_checklist(ref["op"], ref["checklist"], ticked, body["user"]["id"])
+        except UserError as error:
+            first_block = f"{Block.CHECKLIST_ITEMS}_0"
+            ack(response_action="errors", errors={first_block: error.message[:150]})
+            return
+        ack()
