@@ -1,0 +1,124 @@
+"""Issue 3: a whole drill through the rig, as Slack would drive it."""
+
+from __future__ import annotations
+
+from bot.checklists import BEFORE
+from bot.slack.ids import Action, Block, Callback
+
+
+def _human_items(view: dict) -> list[str]:
+    return [
+        o["value"]
+        for b in view["blocks"]
+        if b.get("block_id", "").startswith(Block.CHECKLIST_ITEMS)
+        for o in b["element"]["options"]
+    ]
+
+
+def start_drill(bot, user="U_ALICE", env="staging"):
+    response = bot.signer.slash(f"drill --env {env}", user=user)
+    assert response.status == 200
+    op = bot.wait_until(lambda: bot.store.active_operation(env), what="operation")
+    return op
+
+
+def complete_before_checklist(bot, op_id, user="U_ALICE"):
+    call = bot.slack.wait_for(
+        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.CHECKLIST
+    )[-1]
+    view_id = call.response["view"]["id"]
+    view = bot.slack.views()[view_id]
+    items = _human_items(view)
+    values = {
+        b["block_id"]: items
+        for b in view["blocks"]
+        if b.get("block_id", "").startswith(Block.CHECKLIST_ITEMS)
+    }
+    response = bot.signer.submit_view(view_id, user=user, values=values)
+    assert response.status == 200
+    return items
+
+
+def approval_message(bot, op):
+    channel = bot.wait_until(lambda: bot.store.operation(op.id).incident_channel)
+    bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: "Approval needed" in str(c.args.get("text"))
+    )
+    return channel
+
+
+def test_full_drill_with_two_person_rule(bot):
+    op = start_drill(bot)
+    # The checklist modal was opened from the slash command's trigger.
+    items = complete_before_checklist(bot, op.id)
+    assert set(items) | {"notify", "document"} >= {i.id for i in BEFORE.items} - {"backup"}
+
+    # An incident channel was created, the requester invited, #engineering notified.
+    create = bot.slack.wait_for("conversations.create")[0]
+    assert (
+        create.args["name"].startswith("inc-") and "-rollback-drill-staging" in create.args["name"]
+    )
+    bot.slack.wait_for("conversations.invite", where=lambda c: c.args["users"] == "U_ALICE")
+    notice = bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: c.args.get("channel") == "#engineering"
+    )[0]
+    assert "<@U_ALICE> started *drill* on *staging*" in notice.args["text"]
+
+    # Destructive step: approval requested in the incident channel.
+    channel = approval_message(bot, op)
+    bot.wait_status(op.id, "waiting_approval")
+
+    # Self-approval is refused, clearly, and audited.
+    refused = bot.signer.block_action(Action.APPROVE, None, user="U_ALICE", channel=channel)
+    assert refused.status == 200
+    reply = bot.wait_until(lambda: bot.slack.responses(), what="ephemeral refusal")[-1]
+    assert "cannot approve your own request" in reply["text"]
+    assert reply.get("response_type") == "ephemeral"
+    assert any(a["event"] == "approval_refused" for a in bot.store.audit(op.id))
+    assert bot.store.operation(op.id).status == "waiting_approval"
+
+    # A second person approves; the rest runs to the end.
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
+    bot.wait_status(op.id, "succeeded")
+    assert bot.services.incident.wait_idle(op.id)
+
+    approvals = bot.store.approvals(op.id)
+    assert [(a["status"], a["decided_by"]) for a in approvals] == [("approved", "U_BOB")]
+    # The approval message was updated in place with who decided.
+    updated = [
+        c for c in bot.slack.calls_to("chat.update") if "Approved" in str(c.args.get("blocks"))
+    ]
+    assert updated and "<@U_BOB>" in str(updated[-1].args["blocks"])
+
+    # The live status message ends saying finished.
+    status_ts = bot.store.operation(op.id).status_ts
+    final = [m for m in bot.slack.messages(channel) if m["ts"] == status_ts][0]
+    assert "Finished" in final["text"]
+
+    # After-checklist posted, reminder scheduled and delivered.
+    thread = bot.slack.thread(channel, status_ts)
+    assert any("After rollback" in str(m.get("blocks")) for m in thread)
+    job = f"after-checklist-reminder:{op.id}"
+    assert any(j["id"] == job for j in bot.store.pending_jobs())
+    bot.services.scheduler.run_due_now(job)
+    bot.wait_until(
+        lambda: any(
+            "Reminder for <@U_ALICE>" in m["text"] for m in bot.slack.thread(channel, status_ts)
+        ),
+        what="reminder",
+    )
+
+    events = [a["event"] for a in bot.store.audit(op.id)]
+    for kind in (
+        "started",
+        "checklist_ticked",
+        "checklist_completed",
+        "approval_requested",
+        "approval_refused",
+        "approval_granted",
+        "step_started",
+        "step_succeeded",
+        "finished",
+        "after_checklist_reminder",
+    ):
+        assert kind in events, f"{kind} missing from the audit log"
