@@ -10,11 +10,13 @@ from bot.slack import views
 from commands import cancel, checklist, drill, history, report
 from commands import help as help_command
 from commands.parser import Parsed, closest, parse_arguments, split
+from handlers.errors import reports_errors
 
 if TYPE_CHECKING:
-    from bot.app import Services
     from slack_bolt import Ack, App, Respond
     from slack_sdk import WebClient
+
+    from bot.app import Services
 
 # Order is the order /rollback help lists them in.
 SUBCOMMANDS = {m.NAME: m for m in (help_command, drill, history, report, checklist, cancel)}
@@ -56,6 +58,8 @@ def parse(text: str) -> tuple[object, Parsed]:
 
 def register(app: App, services: Services) -> None:
     @app.command("/rollback")
+    @reports_errors
+    @reports_errors
     def rollback(ack: Ack, command: dict, respond: Respond, client: WebClient) -> None:
         try:
             module, parsed = parse(command.get("text", ""))

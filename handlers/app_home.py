@@ -5,10 +5,12 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.slack import views
+from handlers.errors import reports_errors
 
 
 def register(app: App, services) -> None:
     @app.event("app_home_opened")
+    @reports_errors
     def on_home_opened(event: dict, client) -> None:
         if event.get("tab", "home") != "home":
             return

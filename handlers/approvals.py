@@ -7,6 +7,7 @@ from slack_bolt import App
 
 from bot.slack import views
 from bot.slack.ids import Action
+from handlers.errors import reports_errors
 
 
 def register(app: App, services) -> None:
@@ -25,10 +26,11 @@ def register(app: App, services) -> None:
 
         return handler
 
-    app.action(Action.APPROVE)(decide(True))
-    app.action(Action.DENY)(decide(False))
+    app.action(Action.APPROVE)(reports_errors(decide(True)))
+    app.action(Action.DENY)(reports_errors(decide(False)))
 
     @app.action(Action.REQUEST_AGAIN)
+    @reports_errors
     def request_again(ack, body: dict, action: dict, respond) -> None:
         ack()
         engine.request_approval_again(action["value"], body["user"]["id"])

@@ -11,12 +11,14 @@ from slack_bolt import App
 from bot.errors import UserError
 from bot.slack import views
 from bot.slack.ids import Action, Block, Callback
+from handlers.errors import reports_errors
 
 
 def register(app: App, services) -> None:
     store, engine = services.store, services.engine
 
     @app.action(re.compile(rf"^{Action.OPEN_CHECKLIST}_(before|after|safety)$"))
+    @reports_errors
     def open_checklist(ack, body: dict, action: dict, client) -> None:
         ack()
         ref = json.loads(action["value"])

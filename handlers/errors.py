@@ -1,8 +1,16 @@
-"""The one error handler: a UserError becomes a clear ephemeral message where the user is;
-anything else is logged with a correlation id the user is given."""
+"""The one error handler: every listener is wrapped by ``reports_errors``. A UserError
+becomes a clear ephemeral message where the user is; anything else is logged with a
+correlation id that the user is given.
+
+Why a wrapper and not Bolt's ``app.error``: with process_before_response=False, a listener
+that raises just after ack() can make Bolt drop the ack (thread_runner resets
+ack.response), and Slack then shows the user an error. Catching inside the listener keeps
+the ack and still reports the error.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 
@@ -14,17 +22,39 @@ from bot.slack import views
 log = logging.getLogger("rollback_bot.errors")
 
 
-def register(app: App, services) -> None:
-    @app.error
-    def on_error(error: Exception, body: dict, respond) -> None:
-        if isinstance(error, UserError):
-            message = views.error_message(error)
-        else:
+def reports_errors(listener):
+    @functools.wraps(listener)
+    def wrapper(**kwargs):
+        try:
+            return listener(**kwargs)
+        except UserError as error:
+            _tell(kwargs, views.error_message(error))
+        except Exception:  # noqa: BLE001 - the last line: log with a ref, tell the user
             ref = secrets.token_hex(4)
-            log.exception("unexpected error (ref %s)", ref, exc_info=error)
-            message = views.info_message(
-                f":boom: Something unexpected went wrong (ref `{ref}`). Nothing more was done;"
-                " the operation's state is kept. Tell the bot's maintainers the ref."
+            log.exception("unexpected error in %s (ref %s)", listener.__name__, ref)
+            _tell(
+                kwargs,
+                views.info_message(
+                    f":boom: Something unexpected went wrong (ref `{ref}`). Nothing more was"
+                    " done; the operation's state is kept. Tell the bot's maintainers the ref."
+                ),
             )
-        if body.get("response_url") or body.get("type") == "block_actions":
-            respond(response_type="ephemeral", replace_original=False, **message)
+        return None
+
+    return wrapper
+
+
+def _tell(kwargs: dict, message: dict) -> None:
+    ack = kwargs.get("ack")
+    if ack is not None and ack.response is None:
+        ack(**message)
+        return
+    respond = kwargs.get("respond")
+    if respond is not None:
+        respond(response_type="ephemeral", replace_original=False, **message)
+    else:
+        log.warning("could not tell the user: %s", message["text"])
+
+
+def register(app: App, services) -> None:
+    """Nothing to register: listeners are wrapped where they are defined."""

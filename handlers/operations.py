@@ -6,10 +6,12 @@ from slack_bolt import App
 
 from bot.slack import views
 from bot.slack.ids import Action
+from handlers.errors import reports_errors
 
 
 def register(app: App, services) -> None:
     @app.action(Action.CANCEL)
+    @reports_errors
     def cancel(ack, body: dict, action: dict, respond) -> None:
         ack()
         services.engine.cancel(action["value"], body["user"]["id"])

@@ -344,8 +344,9 @@ class IncidentLog:
 
 
 def _channel_name(op: Operation) -> str:
-    """inc-20261126-rollback-<slug>: lowercase, digits, hyphens, at most 80 characters
-    (Slack's rules for conversations.create)."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", f"{op.runbook}-{op.environment}-{op.id[-6:]}".lower())
+    """inc-20261126-rollback-<runbook>-<environment>: lowercase, digits, hyphens, at most
+    80 characters (Slack's rules for conversations.create); a second one the same day
+    gets -2, -3 ... (name_taken)."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"{op.runbook}-{op.environment}".lower())
     day = datetime.now(UTC).strftime("%Y%m%d")
     return f"inc-{day}-rollback-{slug}".strip("-")[:80]

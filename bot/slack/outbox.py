@@ -68,7 +68,7 @@ class Outbox:
         client,
         *,
         post_rate: float = 1.0,
-        post_burst: int = 3,
+        post_burst: int = 6,
         max_attempts: int = 12,
         max_backoff: float = 30.0,
     ):

@@ -1,0 +1,119 @@
+"""Config errors name the file, the table and the key; Slack settings name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import load_config, slack_settings_from_env
+
+GOOD = """
+default_environment = "staging"
+[environments.staging]
+database_url = "postgresql://app:s3cret-pw@db.internal/app"
+protected = true
+approvers = ["U012ABCDEF", "@db-approvers"]
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "rollback.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_config_loads_with_defaults(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    env = config.environment(None)
+    assert env.name == "staging" and env.protected
+    assert env.notify_channel == "#engineering"
+    assert env.incident_channel is None
+    assert env.approvers == ("U012ABCDEF", "@db-approvers")
+    assert env.requesters == ()
+    assert config.state_db.name == "rollback-bot.db"
+    assert config.approval_expiry_seconds == 1800
+    assert "s3cret-pw" not in repr(env)  # the URL is a Secret
+
+
+def test_the_example_config_is_valid():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parents[2] / "rollback.example.toml")
+    assert set(config.environments) == {"production", "staging", "development"}
+    assert config.environments["production"].protected
+    assert not config.environments["development"].protected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("colour = 1\n" + GOOD, "top level: unknown key 'colour'"),
+        (
+            GOOD.replace("protected = true", 'protected = "yes"'),
+            "[environments.staging]: protected must be a boolean (true or false), got str",
+        ),
+        (
+            GOOD.replace("protected = true\n", ""),
+            "[environments.staging]: missing required key 'protected'",
+        ),
+        (
+            GOOD.replace('default_environment = "staging"', 'default_environment = "prod"'),
+            "default_environment = 'prod' is not one of",
+        ),
+        (GOOD + 'notify_channel = "engineering"\n', "[environments.staging]: notify_channel"),
+        (
+            GOOD.replace('approvers = ["U012ABCDEF", "@db-approvers"]', "approvers = []"),
+            "protected = true needs approvers",
+        ),
+        (GOOD.replace('"U012ABCDEF"', '"bob"'), "approvers entries must be Slack user ids"),
+        (GOOD + 'database_url_env = "X"\n', "set exactly one of database_url"),
+        ("approval_expiry_minutes = true\n" + GOOD, "approval_expiry_minutes must be a number"),
+        ("approval_expiry_minutes = -1\n" + GOOD, "approval_expiry_minutes must be greater"),
+        ("default_environment = 'staging'\n[environments]\n", "has no environment"),
+        ("this is = = not toml", "not valid TOML"),
+    ],
+)
+def test_config_errors_name_file_table_and_key(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(path) in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "SLACK_BOT_TOKEN is not set"),
+        ({"SLACK_BOT_TOKEN": "abc"}, "SLACK_BOT_TOKEN must start with xoxb-"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xoxb-2"},
+            "SLACK_APP_TOKEN must be an app-level token",
+        ),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "slack"},
+            "SLACK_API_URL must be an http(s) URL",
+        ),
+    ],
+)
+def test_slack_settings_errors_name_the_variable(env, expected):
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        slack_settings_from_env(env)
+
+
+def test_socket_mode_when_app_token_is_set():
+    s = slack_settings_from_env(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_APP_TOKEN": "xapp-1",
+            "SLACK_API_URL": "http://127.0.0.1:9/api",
+        }
+    )
+    assert s.socket_mode and s.api_url == "http://127.0.0.1:9/api/"
+    assert "xoxb-1" not in repr(s)
