@@ -1,7 +1,6 @@
 """/rollback report <operation id>: posts the Markdown incident report in this channel."""
 
 from bot.incident_report import incident_report
-
 from bot.slack import views
 from bot.slack.blocks import markdown
 from commands.parser import Spec

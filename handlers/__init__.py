@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 from handlers import app_home, approvals, checklists, errors, events, operations
 
 if TYPE_CHECKING:
-    from bot.app import Services
     from slack_bolt import App
+
+    from bot.app import Services
 
 
 def register(app: App, services: Services) -> None:

@@ -26,6 +26,7 @@ from bot.settings import Config
 from bot.slack import views
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
+from bot.slack.stream import StepStreams
 from bot.store import Operation, Store, iso
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,8 @@ class IncidentLog:
         self.config = config
         self.outbox = outbox
         self.directory = directory
+        self.streams = StepStreams(outbox, self._team_id)
+        self._team: str | None = None
         self._feeds: dict[str, OperationFeed] = {}
         self._progress: dict[str, dict] = {}
         self._lock = threading.Lock()
@@ -283,7 +286,16 @@ class IncidentLog:
         if not op or not op.status_ts:
             return False
         self.outbox.update(op.incident_channel, op.status_ts, self._status(op))
+        progress = self._progress.get(op_id)
+        step = progress and self.store.step(op_id, progress["step_id"])
+        if step and step["status"] == "running":
+            self.streams.update(op, step["step_id"], step["title"], _progress_text(progress))
         return True
+
+    def _team_id(self) -> str:
+        if self._team is None:
+            self._team = self.outbox.call(self.outbox.client.auth_test, "auth.test")["team_id"]
+        return self._team
 
     # --- follow-ups to particular events --------------------------------------------
 
@@ -306,6 +318,14 @@ class IncidentLog:
         env = self.config.environment(op.environment)
         msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
         self.outbox.update(approval["channel"], approval["message_ts"], msg)
+
+    def _step_ended(self, event: Event) -> None:
+        op = self.store.operation(event.operation_id)
+        step = self.store.step(op.id, event.step_id)
+        ok = event.kind == "step_succeeded"
+        self.streams.finish(
+            op, step["step_id"], step["title"], ok, step["detail"] if ok else (step["error"] or "")
+        )
 
     def _gate_waiting(self, event: Event) -> None:
         if event.detail.get("gate") != "waiting_checklist":
@@ -339,8 +359,16 @@ class IncidentLog:
         "approval_expired": _approval_decided,
         "approval_superseded": _approval_decided,
         "gate_waiting": _gate_waiting,
+        "step_succeeded": _step_ended,
+        "step_failed": _step_ended,
         "finished": _finished,
     }
+
+
+def _progress_text(progress: dict) -> str:
+    total = progress.get("total") or 0
+    share = f"{int(100 * progress.get('done', 0) / total)}% " if total else ""
+    return f"{share}{progress.get('message') or ''}".strip()
 
 
 def _channel_name(op: Operation) -> str:

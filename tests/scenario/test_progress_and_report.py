@@ -85,3 +85,36 @@ def test_history_lists_operations_with_people(bot):
     text = str(body["blocks"])
     assert op.id in text and "drill" in text and "staging" in text
     assert "<@U_ALICE>, approved by <@U_BOB>" in text
+
+
+def test_long_step_detail_is_streamed_in_the_thread_with_task_updates(bot_factory):
+    bot = bot_factory(drill_seconds=3, drill_events=30)
+    op, channel = waiting_for_approval(bot)
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
+    bot.wait_status(op.id, "succeeded", timeout=30)
+    assert bot.services.incident.wait_idle(op.id)
+
+    start = bot.slack.calls_to("chat.startStream")
+    assert len(start) == 1, [(c.args["chunks"], c.at) for c in start]
+    assert start[0].args["thread_ts"] == bot.store.operation(op.id).status_ts
+    assert start[0].args["recipient_user_id"] == "U_ALICE"
+    assert start[0].args["chunks"][0]["type"] == "task_update"
+    stop = bot.slack.calls_to("chat.stopStream")
+    assert [c.args["chunks"][0]["status"] for c in stop] == ["complete"]
+    assert stop[0].args["chunks"][0]["id"] == "slow_step"
+
+
+def test_a_stale_stream_falls_back_to_the_status_message(bot_factory, fake_slack):
+    bot = bot_factory(drill_seconds=3, drill_events=30)
+    fake_slack.fail_next("chat.appendStream", error="message_not_in_streaming_state", times=50)
+    op, channel = waiting_for_approval(bot)
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
+    bot.wait_status(op.id, "succeeded", timeout=30)
+    assert bot.services.incident.wait_idle(op.id)
+
+    # One failed append, then no more stream calls for that step; the edits carried on.
+    assert len(bot.slack.calls_to("chat.appendStream", ok=False)) == 1
+    assert not bot.slack.calls_to("chat.stopStream", ok=None)
+    status_ts = bot.store.operation(op.id).status_ts
+    final = next(m for m in bot.slack.messages(channel) if m["ts"] == status_ts)
+    assert "Finished" in final["text"]
