@@ -134,6 +134,22 @@ CREATE TABLE IF NOT EXISTS scheduled_jobs (
     payload TEXT NOT NULL DEFAULT '{}',
     done_at TEXT
 );
+CREATE TABLE IF NOT EXISTS decisions (
+    id TEXT PRIMARY KEY,
+    operation_id TEXT NOT NULL REFERENCES operations(id),
+    step_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    choices TEXT NOT NULL,
+    default_choice TEXT NOT NULL,
+    status TEXT NOT NULL,
+    asked_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    choice TEXT,
+    decided_by TEXT,
+    decided_at TEXT,
+    channel TEXT,
+    message_ts TEXT
+);
 CREATE TABLE IF NOT EXISTS seen_events (
     event_id TEXT PRIMARY KEY,
     seen_at TEXT NOT NULL
@@ -277,6 +293,10 @@ class Store:
             tuple(op_ids),
         )
         return {r["operation_id"]: r["decided_by"] for r in rows}
+
+    def decision(self, decision_id: str) -> dict | None:
+        rows = self.query("SELECT * FROM decisions WHERE id = ?", (decision_id,))
+        return rows[0] if rows else None
 
     # --- checklists ---------------------------------------------------------------
 

@@ -7,10 +7,12 @@ It knows nothing of Slack. Front ends call ``start``, ``tick_checklist``,
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -125,8 +127,6 @@ class Engine:
         return self.store.operation(op_id)
 
     def _operation_row(self, op_id, runbook, env, requester, params, now) -> dict:
-        import json
-
         return {
             "id": op_id,
             "runbook": runbook.name,
@@ -291,6 +291,9 @@ class Engine:
             tick_checklist=lambda checklist, item, note: self.tick_by_bot(
                 op.id, checklist, item, note
             ),
+            record=lambda **values: self.record(op.id, values),
+            ask=lambda prompt, choices, **kw: self.ask(op.id, step.id, prompt, choices, **kw),
+            say=lambda text: self.emit(op.id, "step_note", BOT_ACTOR, text, step_id=step.id),
         )
         try:
             result = step.action(ctx) or ""
@@ -634,6 +637,124 @@ class Engine:
                 detail={"approval_id": approval_id},
             )
         return bool(changed)
+
+    # --- step data and decisions ----------------------------------------------------
+
+    def record(self, op_id: str, values: dict) -> dict:
+        with self.store.transaction() as db:
+            row = db["operations"].get(op_id)
+            params = json.loads(row["params"] or "{}")
+            params.update(values)
+            db["operations"].update(
+                op_id, {"params": json.dumps(params, sort_keys=True, default=str)}
+            )
+        return params
+
+    def ask(
+        self,
+        op_id: str,
+        step_id: str,
+        prompt: str,
+        choices: dict[str, str],
+        *,
+        timeout: float,
+        default: str,
+        poll: float = 0.1,
+    ) -> str:
+        """A decision only the requester can make, mid-step (commit or roll back a held
+        transaction, for example). Persisted, audited, and answered at most once."""
+        now = self.clock()
+        decision = {
+            "id": f"dec-{secrets.token_hex(5)}",
+            "operation_id": op_id,
+            "step_id": step_id,
+            "prompt": prompt,
+            "choices": json.dumps(choices),
+            "default_choice": default,
+            "status": "pending",
+            "asked_at": iso(now),
+            "expires_at": iso(now + timedelta(seconds=timeout)),
+        }
+        with self.store.transaction() as db:
+            db["decisions"].insert(decision)
+        self.emit(
+            op_id,
+            "decision_requested",
+            BOT_ACTOR,
+            prompt,
+            step_id=step_id,
+            detail={
+                "decision_id": decision["id"],
+                "choices": choices,
+                "default": default,
+                "expires_at": decision["expires_at"],
+            },
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stopping:
+            row = self.store.decision(decision["id"])
+            if row["status"] == "decided":
+                return row["choice"]
+            time.sleep(poll)
+        with self.store.transaction() as db:
+            expired = db.execute(
+                "UPDATE decisions SET status = 'expired', choice = ?, decided_at = ?"
+                " WHERE id = ? AND status = 'pending'",
+                (default, iso(self.clock()), decision["id"]),
+            ).rowcount
+        if expired:
+            self.emit(
+                op_id,
+                "decision_expired",
+                BOT_ACTOR,
+                f"No answer in time; chose the safe default: {choices[default]}.",
+                step_id=step_id,
+                detail={"decision_id": decision["id"], "choice": default},
+            )
+            return default
+        return self.store.decision(decision["id"])["choice"]
+
+    def decide(self, decision_id: str, user: str, choice: str) -> dict:
+        row = self.store.decision(decision_id)
+        if row is None:
+            raise NotFound(f"There is no decision {decision_id}.")
+        op = self._operation(row["operation_id"])
+        if user != op.requester:
+            self.store.append_audit(
+                op.id,
+                user,
+                "decision_refused",
+                "not the requester",
+                step_id=row["step_id"],
+                detail={"decision_id": decision_id},
+            )
+            raise PermissionDenied(
+                "Only the requester of this operation can decide this.", f"Ask <@{op.requester}>."
+            )
+        choices = json.loads(row["choices"])
+        if choice not in choices:
+            raise UserError(f"`{choice}` is not one of the choices.")
+        with self.store.transaction() as db:
+            won = db.execute(
+                "UPDATE decisions SET status = 'decided', choice = ?, decided_by = ?,"
+                " decided_at = ? WHERE id = ? AND status = 'pending'",
+                (choice, user, iso(self.clock()), decision_id),
+            ).rowcount
+        if not won:
+            done = self.store.decision(decision_id)
+            raise ConflictError(
+                f"This was already decided: {choices.get(done['choice'])} ({done['status']}).",
+                code="already_decided",
+            )
+        self.emit(
+            op.id,
+            "decision_made",
+            user,
+            f"<@{user}> chose: {choices[choice]}",
+            step_id=row["step_id"],
+            detail={"decision_id": decision_id, "choice": choice},
+        )
+        return self.store.decision(decision_id)
 
     def remind_after_checklist(self, op_id: str) -> None:
         op = self._operation(op_id)

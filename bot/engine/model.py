@@ -37,7 +37,14 @@ class StepContext:
     params: dict[str, Any]
     progress: Callable[..., None]
     tick_checklist: Callable[[str, str, str], None]
-    outputs: dict[str, Any] = field(default_factory=dict)
+    # record(key=value, ...): merges into the operation's params, persisted at once, so a
+    # later step (or a resumed run, or the incident report) sees what an earlier one found.
+    record: Callable[..., None]
+    # ask(prompt, choices, timeout=..., default=...): blocks the step until the requester
+    # picks one of choices (value -> label) in Slack or the CLI; the default on time-out.
+    ask: Callable[..., str]
+    # say(text): a line in the incident thread (and the audit log) from inside a step.
+    say: Callable[[str], None]
 
 
 Action = Callable[[StepContext], "str | None"]

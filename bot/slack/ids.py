@@ -9,6 +9,7 @@ class Action(StrEnum):
     REQUEST_AGAIN = "approval_request_again"
     OPEN_CHECKLIST = "checklist_open"
     CANCEL = "operation_cancel"
+    DECIDE = "decision_choose"  # suffixed with _<choice>
 
 
 class Callback(StrEnum):

@@ -327,6 +327,23 @@ class IncidentLog:
             op, step["step_id"], step["title"], ok, step["detail"] if ok else (step["error"] or "")
         )
 
+    def _decision_requested(self, event: Event) -> None:
+        op = self.store.operation(event.operation_id)
+        decision = self.store.decision(event.detail["decision_id"])
+        resp = self.outbox.post(op.incident_channel, views.decision_message(op, decision))
+        with self.store.transaction() as db:
+            db["decisions"].update(
+                decision["id"], {"channel": resp["channel"], "message_ts": resp["ts"]}
+            )
+
+    def _decision_made(self, event: Event) -> None:
+        decision = self.store.decision(event.detail["decision_id"])
+        if decision and decision["message_ts"]:
+            op = self.store.operation(decision["operation_id"])
+            self.outbox.update(
+                decision["channel"], decision["message_ts"], views.decision_message(op, decision)
+            )
+
     def _gate_waiting(self, event: Event) -> None:
         if event.detail.get("gate") != "waiting_checklist":
             return
@@ -359,6 +376,9 @@ class IncidentLog:
         "approval_expired": _approval_decided,
         "approval_superseded": _approval_decided,
         "gate_waiting": _gate_waiting,
+        "decision_requested": _decision_requested,
+        "decision_made": _decision_made,
+        "decision_expired": _decision_made,
         "step_succeeded": _step_ended,
         "step_failed": _step_ended,
         "finished": _finished,

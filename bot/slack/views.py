@@ -223,6 +223,43 @@ def approval_request(op: Operation, approval: dict, approvers: str) -> dict:
     return {"text": text, "blocks": blocks}
 
 
+def decision_message(op: Operation, decision: dict) -> dict:
+    choices = json.loads(decision["choices"])
+    text = f":question: <@{op.requester}>, decide for `{op.id}`: {decision['prompt']}"
+    blocks = [section(text)]
+    if decision["status"] == "pending":
+        default = choices[decision["default_choice"]]
+        blocks.append(
+            context(
+                f"Only the requester can answer. Without an answer by"
+                f" {when(decision['expires_at'])}: {default}."
+            )
+        )
+        blocks.append(
+            actions(
+                "decision_actions",
+                *[
+                    button(
+                        label,
+                        f"{Action.DECIDE}_{value}",
+                        json.dumps({"id": decision["id"], "choice": value}),
+                        style="primary" if i == 0 else None,
+                    )
+                    for i, (value, label) in enumerate(choices.items())
+                ],
+            )
+        )
+    else:
+        who = f"<@{decision['decided_by']}>" if decision.get("decided_by") else "time-out"
+        blocks.append(
+            section(
+                f"*{choices.get(decision['choice'], decision['choice'])}*"
+                f" ({who}, {when(decision.get('decided_at'))})"
+            )
+        )
+    return {"text": text, "blocks": blocks}
+
+
 def checklist_prompt(op: Operation, name: str, why: str) -> dict:
     text = f":clipboard: {why}"
     return {

@@ -1,0 +1,194 @@
+"""The engine on its own (no Slack): gates, decisions, records, crash recovery, the store's
+guarantees. Runbooks here are tiny test data; the real ones are tested through the rig."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from bot.engine.engine import Engine
+from bot.engine.model import Runbook, Step
+from bot.errors import ConflictError, PermissionDenied
+from bot.settings import Config, Environment
+from bot.store import Store
+
+
+def make_engine(tmp_path, runbook: Runbook, protected=False):
+    env = Environment(name="dev", protected=protected, approvers=("U_BOB",), database_url_env="X")
+    config = Config(
+        path=tmp_path / "c.toml",
+        default_environment="dev",
+        environments={"dev": env},
+        state_db=tmp_path / "s.db",
+    )
+    store = Store(config.state_db)
+    engine = Engine(store, config, {runbook.name: runbook}, members_of=lambda h: set())
+    events = []
+    engine.subscribe(events.append)
+    return engine, store, events
+
+
+def wait(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def test_steps_run_in_order_and_record_persists(tmp_path):
+    seen = []
+
+    def first(ctx):
+        ctx.record(snapshot_id="snap-1")
+        seen.append("first")
+
+    def second(ctx):
+        seen.append(ctx.params["snapshot_id"])
+
+    rb = Runbook("t", "test", (Step("a", "A", first), Step("b", "B", second)))
+    engine, store, events = make_engine(tmp_path, rb)
+    op = engine.start("t", None, "U_ALICE")
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    assert seen == ["first", "snap-1"]
+    assert store.operation(op.id).params["snapshot_id"] == "snap-1"
+    assert [e.kind for e in events if e.kind.startswith("step_")] == [
+        "step_started",
+        "step_succeeded",
+        "step_started",
+        "step_succeeded",
+    ]
+
+
+def test_destructive_step_waits_for_the_before_checklist(tmp_path):
+    ran = threading.Event()
+    rb = Runbook("t", "test", (Step("d", "D", lambda ctx: ran.set(), destructive=True),))
+    engine, store, _ = make_engine(tmp_path, rb)
+    op = engine.start("t", None, "U_ALICE")
+    wait(lambda: store.operation(op.id).status == "waiting_checklist")
+    assert not ran.is_set()
+    items = {i["item_id"] for i in store.checklist(op.id, "before") if not i["by_bot"]}
+    engine.tick_checklist(op.id, "before", items - {"staging"}, "U_ALICE")
+    time.sleep(0.2)
+    assert not ran.is_set()
+    engine.tick_checklist(op.id, "before", items, "U_ALICE")
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    assert ran.is_set()
+
+
+def test_one_active_operation_per_environment(tmp_path):
+    gate = threading.Event()
+    rb = Runbook("t", "test", (Step("s", "S", lambda ctx: gate.wait(5)),))
+    engine, store, _ = make_engine(tmp_path, rb)
+    op = engine.start("t", None, "U_ALICE")
+    with pytest.raises(ConflictError) as error:
+        engine.start("t", None, "U_BOB")
+    assert op.id in error.value.message and "<@U_ALICE>" in error.value.message
+    gate.set()
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    engine.start("t", None, "U_BOB")  # free again
+
+
+def test_a_decision_times_out_to_the_safe_default(tmp_path):
+    answers = []
+    rb = Runbook(
+        "t",
+        "test",
+        (
+            Step(
+                "s",
+                "S",
+                lambda ctx: answers.append(
+                    ctx.ask(
+                        "Commit?",
+                        {"rollback": "Roll back", "commit": "Commit"},
+                        timeout=0.3,
+                        default="rollback",
+                    )
+                ),
+            ),
+        ),
+    )
+    engine, store, events = make_engine(tmp_path, rb)
+    op = engine.start("t", None, "U_ALICE")
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    assert answers == ["rollback"]
+    assert "decision_expired" in [a["event"] for a in store.audit(op.id)]
+
+
+def test_only_the_requester_decides_and_only_once(tmp_path):
+    answers = []
+    rb = Runbook(
+        "t",
+        "test",
+        (
+            Step(
+                "s",
+                "S",
+                lambda ctx: answers.append(
+                    ctx.ask(
+                        "Commit?",
+                        {"rollback": "Roll back", "commit": "Commit"},
+                        timeout=10,
+                        default="rollback",
+                    )
+                ),
+            ),
+        ),
+    )
+    engine, store, events = make_engine(tmp_path, rb)
+    op = engine.start("t", None, "U_ALICE")
+    wait(lambda: any(e.kind == "decision_requested" for e in events))
+    decision_id = next(e for e in events if e.kind == "decision_requested").detail["decision_id"]
+    with pytest.raises(PermissionDenied):
+        engine.decide(decision_id, "U_BOB", "commit")
+    engine.decide(decision_id, "U_ALICE", "commit")
+    with pytest.raises(ConflictError):
+        engine.decide(decision_id, "U_ALICE", "rollback")
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    assert answers == ["commit"]
+
+
+def _crashed_operation(tmp_path, idempotent: bool):
+    """An operation whose step was 'running' when the process died: the store as a crash
+    leaves it, then a new engine on the same store."""
+    ran = []
+    rb = Runbook("t", "test", (Step("s", "S", lambda ctx: ran.append(1), idempotent=idempotent),))
+    engine, store, _ = make_engine(tmp_path, rb)
+    engine._stopping = True  # start() persists, but no walker runs the step
+    op = engine.start("t", None, "U_ALICE")
+    with store.transaction() as db:
+        db.execute("UPDATE steps SET status = 'running' WHERE operation_id = ?", (op.id,))
+    store.close()
+    engine2, store2, events = make_engine(tmp_path, rb)
+    engine2.recover()
+    return op, store2, ran, events
+
+
+def test_recover_reruns_an_idempotent_step(tmp_path):
+    op, store, ran, _ = _crashed_operation(tmp_path, idempotent=True)
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    assert ran == [1]
+    assert "step_resumed" in [a["event"] for a in store.audit(op.id)]
+
+
+def test_recover_stops_safely_when_a_step_is_not_idempotent(tmp_path):
+    op, store, ran, _ = _crashed_operation(tmp_path, idempotent=False)
+    wait(lambda: store.operation(op.id).status == "stopped")
+    assert ran == []
+    assert "not safe to repeat" in store.operation(op.id).result
+    assert store.active_operation("dev") is None
+
+
+def test_audit_is_append_only(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.append_audit(None, "U_ALICE", "x", "hello")
+    with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+        db.execute("UPDATE audit SET message = 'forged'")
+    with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+        db.execute("DELETE FROM audit")
+    assert store.audit()[0]["message"] == "hello"
