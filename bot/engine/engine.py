@@ -294,6 +294,14 @@ class Engine:
             record=lambda **values: self.record(op.id, values),
             ask=lambda prompt, choices, **kw: self.ask(op.id, step.id, prompt, choices, **kw),
             say=lambda text: self.emit(op.id, "step_note", BOT_ACTOR, text, step_id=step.id),
+            card=lambda kind, title, data: self.emit(
+                op.id,
+                "card",
+                BOT_ACTOR,
+                title,
+                step_id=step.id,
+                detail={"card": kind, "data": data},
+            ),
         )
         try:
             result = step.action(ctx) or ""

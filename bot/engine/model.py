@@ -45,6 +45,9 @@ class StepContext:
     ask: Callable[..., str]
     # say(text): a line in the incident thread (and the audit log) from inside a step.
     say: Callable[[str], None]
+    # card(kind, title, data): a rich result (a status card, a dry-run review...) that front
+    # ends render by kind (Slack: bot/slack/cards.py); audited with its title and data.
+    card: Callable[[str, str, dict], None]
 
 
 Action = Callable[[StepContext], "str | None"]

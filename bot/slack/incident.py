@@ -24,6 +24,7 @@ from bot.engine.engine import Engine
 from bot.engine.model import Event
 from bot.settings import Config
 from bot.slack import views
+from bot.slack.cards import render_card
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
 from bot.slack.stream import StepStreams
@@ -168,7 +169,8 @@ class IncidentLog:
         elif event.kind == "started":
             feed.put("task", lambda: self._open_incident(event))
         elif event.audited:
-            feed.put(_LINE, (event.at, event.message))
+            if event.kind != "card":  # a card is posted whole by its follow-up
+                feed.put(_LINE, (event.at, event.message))
             follow_up = self._follow_ups.get(event.kind)
             if follow_up:
                 feed.put("task", lambda f=follow_up: f(self, event))
@@ -327,6 +329,11 @@ class IncidentLog:
             op, step["step_id"], step["title"], ok, step["detail"] if ok else (step["error"] or "")
         )
 
+    def _card(self, event: Event) -> None:
+        op = self.store.operation(event.operation_id)
+        message = render_card(op, event.detail["card"], event.message, event.detail["data"])
+        self.outbox.post(op.incident_channel, message, thread_ts=op.status_ts)
+
     def _decision_requested(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
         decision = self.store.decision(event.detail["decision_id"])
@@ -377,6 +384,7 @@ class IncidentLog:
         "approval_superseded": _approval_decided,
         "gate_waiting": _gate_waiting,
         "decision_requested": _decision_requested,
+        "card": _card,
         "decision_made": _decision_made,
         "decision_expired": _decision_made,
         "step_succeeded": _step_ended,

@@ -1,0 +1,35 @@
+"""Renderers for the rich results steps publish with ``ctx.card(kind, title, data)``.
+
+A runbook module registers how its cards look in Slack:
+
+    @card_renderer("sql_dry_run")
+    def dry_run_card(op, title, data) -> dict:   # {"text": ..., "blocks": [...]}
+
+Cards are posted in the operation's incident thread. A kind with no renderer is shown as
+its title (never dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.slack.blocks import section
+from bot.store import Operation
+
+Renderer = Callable[[Operation, str, dict], dict]
+RENDERERS: dict[str, Renderer] = {}
+
+
+def card_renderer(kind: str):
+    def register(fn: Renderer) -> Renderer:
+        RENDERERS[kind] = fn
+        return fn
+
+    return register
+
+
+def render_card(op: Operation, kind: str, title: str, data: dict) -> dict:
+    renderer = RENDERERS.get(kind)
+    if renderer is None:
+        return {"text": title, "blocks": [section(title)]}
+    return renderer(op, title, data)
