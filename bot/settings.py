@@ -25,6 +25,17 @@ _CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,})$")
 
 
 @dataclass(frozen=True)
+class VerificationQuery:
+    """A named SQL check run against a database (for example the runbook's "Check recent
+    records" after a restore): ``expect`` compares the first column of the first row,
+    like "> 0" or "= 0"."""
+
+    name: str
+    sql: str
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     protected: bool
@@ -37,6 +48,7 @@ class Environment:
     notify_channel: str = "#engineering"
     incident_channel: str | None = None
     rds_instance_id: str | None = None
+    verification_queries: tuple[VerificationQuery, ...] = ()
 
     @property
     def database_source(self) -> str:
@@ -60,6 +72,16 @@ class Config:
     progress_edit_interval_seconds: float = 1.0
     drill_slow_step_seconds: float = 30
     drill_progress_events: int = 30
+    # [sql]: timeouts the bot sets (SET lock_timeout / statement_timeout) around any SQL it
+    # runs for a runbook, and how long a requester has to answer Commit / Roll back.
+    sql_lock_timeout: str = "5s"
+    sql_statement_timeout: str = "60s"
+    sql_decision_timeout_seconds: float = 300
+    # [pitr]: restore point = the harmful migration's started_at minus this margin; a
+    # manual snapshot newer than snapshot_max_age is reused; RDS polled this often.
+    pitr_restore_margin_minutes: float = 5
+    pitr_snapshot_max_age_minutes: float = 60
+    pitr_poll_seconds: float = 30
 
     def environment(self, name: str | None) -> Environment:
         from bot.errors import UserError
@@ -143,7 +165,26 @@ _TOP_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "usergroup_cache_seconds": ((int, float), False),
     "progress_edit_interval_seconds": ((int, float), False),
     "drill": (dict, False),
+    "sql": (dict, False),
+    "pitr": (dict, False),
 }
+_SQL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "lock_timeout": (str, False),
+    "statement_timeout": (str, False),
+    "decision_timeout_seconds": ((int, float), False),
+}
+_PITR_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "restore_margin_minutes": ((int, float), False),
+    "snapshot_max_age_minutes": ((int, float), False),
+    "poll_seconds": ((int, float), False),
+}
+_QUERY_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "name": (str, True),
+    "sql": (str, True),
+    "expect": (str, False),
+}
+_DURATION = re.compile(r"^\d+(ms|s|min)$")
+_EXPECT = re.compile(r"^(=|!=|<|<=|>|>=)\s*-?\d+(\.\d+)?$")
 _DRILL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "slow_step_seconds": ((int, float), False),
     "progress_events": (int, False),
@@ -159,6 +200,7 @@ _ENV_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "notify_channel": (str, False),
     "incident_channel": (str, False),
     "rds_instance_id": (str, False),
+    "verification_queries": (list, False),
 }
 
 
@@ -203,6 +245,16 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         )
     drill = raw.get("drill", {})
     _check_table(path, "[drill]", drill, _DRILL_KEYS)
+    sql = raw.get("sql", {})
+    _check_table(path, "[sql]", sql, _SQL_KEYS)
+    for key in ("lock_timeout", "statement_timeout"):
+        if key in sql and not _DURATION.match(sql[key]):
+            raise ConfigError(
+                f'{path}: [sql]: {key} must be a PostgreSQL duration such as "5s",'
+                f' "500ms" or "2min", got {sql[key]!r}.'
+            )
+    pitr = raw.get("pitr", {})
+    _check_table(path, "[pitr]", pitr, _PITR_KEYS)
     state_db = Path(raw.get("state_db", "./rollback-bot.db"))
     if not state_db.is_absolute():
         state_db = (Path.cwd() / state_db).resolve()
@@ -222,6 +274,14 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         ),
         drill_slow_step_seconds=_positive(path, "[drill]", drill, "slow_step_seconds", 30),
         drill_progress_events=int(_positive(path, "[drill]", drill, "progress_events", 30)),
+        sql_lock_timeout=sql.get("lock_timeout", "5s"),
+        sql_statement_timeout=sql.get("statement_timeout", "60s"),
+        sql_decision_timeout_seconds=_positive(path, "[sql]", sql, "decision_timeout_seconds", 300),
+        pitr_restore_margin_minutes=_positive(path, "[pitr]", pitr, "restore_margin_minutes", 5),
+        pitr_snapshot_max_age_minutes=_positive(
+            path, "[pitr]", pitr, "snapshot_max_age_minutes", 60
+        ),
+        pitr_poll_seconds=_positive(path, "[pitr]", pitr, "poll_seconds", 30),
     )
 
 
@@ -275,7 +335,26 @@ def _parse_environment(path: Path, name: str, raw: Any) -> Environment:
         notify_channel=notify,
         incident_channel=raw.get("incident_channel"),
         rds_instance_id=raw.get("rds_instance_id"),
+        verification_queries=_verification_queries(
+            path, table, raw.get("verification_queries", [])
+        ),
     )
+
+
+def _verification_queries(path: Path, table: str, raw: list) -> tuple[VerificationQuery, ...]:
+    queries = []
+    for n, item in enumerate(raw):
+        where = f"{table} verification_queries[{n}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{path}: {where} must be a table with name, sql and expect.")
+        _check_table(path, where, item, _QUERY_KEYS)
+        if "expect" in item and not _EXPECT.match(item["expect"].strip()):
+            raise ConfigError(
+                f'{path}: {where}: expect must be a comparison such as "> 0" or "= 0",'
+                f" got {item['expect']!r}."
+            )
+        queries.append(VerificationQuery(item["name"], item["sql"], item.get("expect")))
+    return tuple(queries)
 
 
 def _relative_to(config: Path, value: str) -> Path:

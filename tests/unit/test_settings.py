@@ -117,3 +117,39 @@ def test_socket_mode_when_app_token_is_set():
     )
     assert s.socket_mode and s.api_url == "http://127.0.0.1:9/api/"
     assert "xoxb-1" not in repr(s)
+
+
+def test_sql_pitr_tables_and_verification_queries(tmp_path):
+    text = (
+        '[sql]\nlock_timeout = "3s"\n[pitr]\nrestore_margin_minutes = 10\n'
+        + GOOD
+        + '[[environments.staging.verification_queries]]\nname = "recent users"\n'
+        + "sql = \"SELECT count(*) FROM users WHERE created_at > now() - interval '1 day'\"\n"
+        + 'expect = "> 0"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.sql_lock_timeout == "3s" and config.sql_statement_timeout == "60s"
+    assert config.pitr_restore_margin_minutes == 10
+    (query,) = config.environment("staging").verification_queries
+    assert query.name == "recent users" and query.expect == "> 0"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD + '[sql]\nlock_timeout = "5 seconds"\n', "[sql]: lock_timeout must be"),
+        (
+            GOOD + '[[environments.staging.verification_queries]]\nname = "x"\n',
+            "verification_queries[0]: missing required key 'sql'",
+        ),
+        (
+            GOOD + '[[environments.staging.verification_queries]]\nname = "x"\nsql = "SELECT 1"\n'
+            'expect = "lots"\n',
+            "expect must be a comparison",
+        ),
+    ],
+)
+def test_sql_pitr_and_query_errors(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    assert expected in str(error.value)

@@ -1,0 +1,98 @@
+"""An environment's database: where its URL comes from, and a connection to it.
+
+The URL is a secret: it is resolved here (from the config, an environment variable, or an
+AWS Secrets Manager secret holding JSON {"url": ...}) and handed to psycopg, never shown.
+Errors say which source failed and what to do, without the URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import boto3
+import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bot.errors import UserError
+from bot.prisma.connection import connect as prisma_connect
+from bot.secrets import Secret
+from bot.settings import Environment
+
+APPLICATION_NAME = "rollback-bot"
+
+
+def database_url(env: Environment) -> Secret:
+    if env.database_url is not None:
+        return env.database_url
+    if env.database_url_env:
+        value = os.environ.get(env.database_url_env)
+        if not value:
+            raise UserError(
+                f"The {env.name} database URL is not available: environment variable"
+                f" {env.database_url_env} is not set where the bot runs.",
+                "Set it and restart the bot.",
+                code="database_url",
+            )
+        return Secret(value)
+    return Secret(_url_from_secret(env.name, env.database_secret_id))
+
+
+def _url_from_secret(env_name: str, secret_id: str) -> str:
+    try:
+        value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        raise UserError(
+            f"Cannot read the {env_name} database secret `{secret_id}` ({code}).",
+            "Check the secret id in the config and the bot's IAM permissions"
+            " (secretsmanager:GetSecretValue).",
+            code="database_secret",
+        ) from None
+    except BotoCoreError as error:
+        raise UserError(
+            f"Cannot reach AWS Secrets Manager ({type(error).__name__}).",
+            "Check the bot's AWS region and network.",
+            code="database_secret",
+        ) from None
+    try:
+        url = json.loads(value.get("SecretString") or "")["url"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(
+            f'The {env_name} database secret `{secret_id}` is not JSON with a "url" key.',
+            'Store it as {"url": "postgresql://..."}.',
+            code="database_secret",
+        ) from None
+    return url
+
+
+def connect(
+    env: Environment, *, autocommit: bool = True, connect_timeout: int = 10
+) -> psycopg.Connection:
+    """A connection to the environment's database; a failure is a UserError that names the
+    environment and PostgreSQL's reason, never the URL or its password."""
+    url = database_url(env)
+    try:
+        conn = prisma_connect(_with_options(url.reveal(), connect_timeout))
+    except psycopg.OperationalError as error:
+        raise UserError(
+            f"Cannot connect to the {env.name} database: {_reason(error, url.reveal())}",
+            "Check that the database is up and reachable from the bot.",
+            code="database_unreachable",
+        ) from None
+    conn.autocommit = autocommit
+    return conn
+
+
+def _with_options(url: str, connect_timeout: int) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}application_name={APPLICATION_NAME}&connect_timeout={connect_timeout}"
+
+
+def _reason(error: Exception, url: str) -> str:
+    text = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    password = re.search(r"://[^:/@]+:([^@]+)@", url)
+    if password:
+        text = text.replace(password.group(1), "***")
+    return text.replace(url, "***")
