@@ -121,11 +121,11 @@ def test_socket_mode_when_app_token_is_set():
 
 def test_sql_pitr_tables_and_verification_queries(tmp_path):
     text = (
-        '[sql]\nlock_timeout = "3s"\n[pitr]\nrestore_margin_minutes = 10\n'
-        + GOOD
+        GOOD
         + '[[environments.staging.verification_queries]]\nname = "recent users"\n'
         + "sql = \"SELECT count(*) FROM users WHERE created_at > now() - interval '1 day'\"\n"
         + 'expect = "> 0"\n'
+        + '[sql]\nlock_timeout = "3s"\n[pitr]\nrestore_margin_minutes = 10\n'
     )
     config = load_config(write(tmp_path, text))
     assert config.sql_lock_timeout == "3s" and config.sql_statement_timeout == "60s"
