@@ -25,6 +25,7 @@ state_db = "{state_db}"
 approval_expiry_minutes = {approval_expiry_minutes}
 reminder_delay_minutes = {reminder_delay_minutes}
 progress_edit_interval_seconds = {progress_edit_interval_seconds}
+{top_extra}
 
 [drill]
 slow_step_seconds = {drill_seconds}
@@ -36,6 +37,7 @@ protected = true
 approvers = ["@db-approvers"]
 requesters = ["U_ALICE", "U_BOB", "U_CAROL"]
 notify_channel = "#engineering"
+{production_extra}
 
 [environments.staging]
 database_url_env = "STAGING_DATABASE_URL"
@@ -48,6 +50,9 @@ notify_channel = "#engineering"
 database_url_env = "DEVELOPMENT_DATABASE_URL"
 protected = false
 notify_channel = "#engineering"
+{development_extra}
+
+{tables_extra}
 """
 
 
@@ -121,6 +126,12 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch):
             "drill_seconds": 0.5,
             "drill_events": 5,
             "staging_extra": "",
+            "production_extra": "",
+            "development_extra": "",
+            # Top-level keys only (no tables: they would swallow what follows).
+            "top_extra": "",
+            # Tables ([sql], [pitr], [[environments.x.verification_queries]]) go last.
+            "tables_extra": "",
         }
         values.update(overrides)
         config_path = tmp_path / "rollback.toml"
