@@ -4,6 +4,8 @@ Tests talk to it only through signed HTTP requests (``bot.signer``)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 import socket
 import threading
@@ -16,6 +18,7 @@ import pytest
 from bot.app import Services, build_app, build_services
 from bot.server import RollbackBotASGI, uvicorn_server
 from bot.settings import Settings, load_config, slack_settings_from_env
+from bot.store import Store
 from tests.rig.fake_slack import FakeSlack
 from tests.rig.signer import Signer
 
@@ -113,9 +116,40 @@ class _ServerThread:
         self.thread.join(10)
 
 
+class _LogCapture(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.lines.append(text)
+
+
+def assert_no_secrets(secrets_: list[str], fake: FakeSlack, logs: list[str], store) -> None:
+    """No database password, token or secret value in any Slack payload, log line or audit
+    record (the standard 'Secrets never leave')."""
+    payloads = [json.dumps(c.args, default=str) for c in fake.calls]
+    payloads += [json.dumps(r, default=str) for r in fake.responses()]
+    audit = [json.dumps(a, default=str) for a in store.audit()] if store else []
+    for secret in filter(None, secrets_):
+        for where, texts in (
+            ("Slack payload", payloads),
+            ("log line", logs),
+            ("audit record", audit),
+        ):
+            leaked = [t for t in texts if secret in t]
+            assert not leaked, f"a secret leaked into a {where}: {leaked[0][:300]}"
+
+
 @pytest.fixture
-def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch):
+def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request):
     started: list[tuple[_ServerThread, Services]] = []
+    capture = _LogCapture()
+    logging.getLogger().addHandler(capture)
+    secrets_: list[str] = []
 
     def make(**overrides) -> BotRig:
         values = {
@@ -137,6 +171,7 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch):
         config_path = tmp_path / "rollback.toml"
         config_path.write_text(DEFAULT_CONFIG.format(**values))
         signing_secret = secrets.token_hex(16)
+        secrets_.append(signing_secret)
         monkeypatch.setenv("SLACK_BOT_TOKEN", fake_slack.token)
         monkeypatch.setenv("SLACK_SIGNING_SECRET", signing_secret)
         monkeypatch.setenv("SLACK_API_URL", fake_slack.url)
@@ -159,9 +194,19 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch):
         )
 
     yield make
+    stores = []
     for server, services in started:
         server.stop()
+        stores.append(services.store)
         services.stop()
+    logging.getLogger().removeHandler(capture)
+    if "pg_server" in request.fixturenames:
+        secrets_.append(request.getfixturevalue("pg_server").password)
+    for store in stores or [None]:
+        reopened = Store(store.path) if store else None
+        assert_no_secrets(secrets_, fake_slack, capture.lines, reopened)
+        if reopened:
+            reopened.close()
 
 
 @pytest.fixture
