@@ -1,0 +1,372 @@
+"""diagnose() against a real PostgreSQL: every statement kind, applied and not applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from bot.sql.diagnosis import Verdict, diagnose
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    setup: str  # the schema before the migration
+    migration: str  # one statement
+    description: str
+
+
+CASES = [
+    Case(
+        "create_table",
+        "",
+        'CREATE TABLE "Post" ("id" SERIAL NOT NULL, CONSTRAINT "Post_pkey" PRIMARY KEY ("id"))',
+        'CREATE TABLE "Post"',
+    ),
+    Case(
+        "drop_table",
+        "CREATE TABLE old_things (id int)",
+        "DROP TABLE old_things",
+        "DROP TABLE old_things",
+    ),
+    Case(
+        "rename_table",
+        "CREATE TABLE users (id int)",
+        'ALTER TABLE "users" RENAME TO "Member"',
+        'RENAME TABLE users TO "Member"',
+    ),
+    Case(
+        "add_column",
+        "CREATE TABLE users (id int)",
+        'ALTER TABLE "users" ADD COLUMN "bio" TEXT',
+        "ADD COLUMN users.bio",
+    ),
+    Case(
+        "drop_column",
+        "CREATE TABLE users (id int, bio text)",
+        'ALTER TABLE "users" DROP COLUMN "bio"',
+        "DROP COLUMN users.bio",
+    ),
+    Case(
+        "rename_column",
+        "CREATE TABLE users (id int, bio text)",
+        'ALTER TABLE "users" RENAME COLUMN "bio" TO "about"',
+        "RENAME COLUMN users.bio TO about",
+    ),
+    Case(
+        "alter_column_type",
+        "CREATE TABLE users (name varchar(50))",
+        'ALTER TABLE "users" ALTER COLUMN "name" SET DATA TYPE VARCHAR(100)',
+        "ALTER COLUMN users.name TYPE varchar(100)",
+    ),
+    Case(
+        "alter_column_type_array",
+        "CREATE TABLE users (tags text)",
+        'ALTER TABLE "users" ALTER COLUMN "tags" SET DATA TYPE TEXT[] USING ARRAY["tags"]',
+        "ALTER COLUMN users.tags TYPE text[]",
+    ),
+    Case(
+        "set_not_null",
+        "CREATE TABLE users (email text)",
+        'ALTER TABLE "users" ALTER COLUMN "email" SET NOT NULL',
+        "ALTER COLUMN users.email SET NOT NULL",
+    ),
+    Case(
+        "drop_not_null",
+        "CREATE TABLE users (email text NOT NULL)",
+        'ALTER TABLE "users" ALTER COLUMN "email" DROP NOT NULL',
+        "ALTER COLUMN users.email DROP NOT NULL",
+    ),
+    Case(
+        "set_default",
+        "CREATE TABLE users (status text)",
+        'ALTER TABLE "users" ALTER COLUMN "status" SET DEFAULT \'active\'',
+        "ALTER COLUMN users.status SET DEFAULT 'active'",
+    ),
+    Case(
+        "set_default_now",
+        "CREATE TABLE users (seen timestamp(3))",
+        'ALTER TABLE "users" ALTER COLUMN "seen" SET DEFAULT CURRENT_TIMESTAMP',
+        "ALTER COLUMN users.seen SET DEFAULT CURRENT_TIMESTAMP",
+    ),
+    Case(
+        "drop_default",
+        "CREATE TABLE users (status text DEFAULT 'x')",
+        'ALTER TABLE "users" ALTER COLUMN "status" DROP DEFAULT',
+        "ALTER COLUMN users.status DROP DEFAULT",
+    ),
+    Case(
+        "create_index",
+        "CREATE TABLE users (email text)",
+        'CREATE INDEX "users_email_idx" ON "users"("email")',
+        "CREATE INDEX users_email_idx ON users",
+    ),
+    Case(
+        "create_unique_index",
+        "CREATE TABLE users (email text)",
+        'CREATE UNIQUE INDEX "User_email_key" ON "users"("email")',
+        'CREATE UNIQUE INDEX "User_email_key" ON users',
+    ),
+    Case(
+        "drop_index",
+        "CREATE TABLE users (email text); CREATE INDEX users_email_idx ON users (email)",
+        'DROP INDEX "users_email_idx"',
+        "DROP INDEX users_email_idx",
+    ),
+    Case(
+        "rename_index",
+        "CREATE TABLE users (email text); CREATE INDEX users_email_idx ON users (email)",
+        'ALTER INDEX "users_email_idx" RENAME TO "User_email_idx"',
+        'RENAME INDEX users_email_idx TO "User_email_idx"',
+    ),
+    Case(
+        "add_primary_key",
+        "CREATE TABLE users (id int NOT NULL)",
+        'ALTER TABLE "users" ADD CONSTRAINT "users_pkey" PRIMARY KEY ("id")',
+        "ADD CONSTRAINT users_pkey PRIMARY KEY ON users",
+    ),
+    Case(
+        "add_foreign_key",
+        "CREATE TABLE users (id int PRIMARY KEY); CREATE TABLE posts (id int, author_id int)",
+        'ALTER TABLE "posts" ADD CONSTRAINT "posts_author_id_fkey" FOREIGN KEY ("author_id")'
+        ' REFERENCES "users"("id") ON DELETE RESTRICT ON UPDATE CASCADE',
+        "ADD CONSTRAINT posts_author_id_fkey FOREIGN KEY ON posts",
+    ),
+    Case(
+        "add_unique",
+        "CREATE TABLE users (email text)",
+        'ALTER TABLE "users" ADD CONSTRAINT "users_email_key" UNIQUE ("email")',
+        "ADD CONSTRAINT users_email_key UNIQUE ON users",
+    ),
+    Case(
+        "add_check",
+        "CREATE TABLE users (age int)",
+        'ALTER TABLE "users" ADD CONSTRAINT "users_age_check" CHECK ("age" >= 0)',
+        "ADD CONSTRAINT users_age_check CHECK ON users",
+    ),
+    Case(
+        "drop_constraint",
+        "CREATE TABLE users (age int CONSTRAINT users_age_check CHECK (age >= 0))",
+        'ALTER TABLE "users" DROP CONSTRAINT "users_age_check"',
+        "DROP CONSTRAINT users_age_check ON users",
+    ),
+    Case(
+        "rename_constraint",
+        "CREATE TABLE users (id int CONSTRAINT users_pkey PRIMARY KEY)",
+        'ALTER TABLE "users" RENAME CONSTRAINT "users_pkey" TO "User_pkey"',
+        'RENAME CONSTRAINT users_pkey TO "User_pkey" ON users',
+    ),
+    Case(
+        "create_enum",
+        "",
+        "CREATE TYPE \"Role\" AS ENUM ('USER', 'ADMIN')",
+        'CREATE TYPE "Role" AS ENUM',
+    ),
+    Case(
+        "enum_add_value",
+        "CREATE TYPE \"Role\" AS ENUM ('USER')",
+        "ALTER TYPE \"Role\" ADD VALUE 'ADMIN'",
+        "ALTER TYPE \"Role\" ADD VALUE 'ADMIN'",
+    ),
+    Case(
+        "drop_type", "CREATE TYPE \"Role\" AS ENUM ('USER')", 'DROP TYPE "Role"', 'DROP TYPE "Role"'
+    ),
+    Case(
+        "rename_type",
+        "CREATE TYPE \"Role\" AS ENUM ('USER')",
+        'ALTER TYPE "Role" RENAME TO "Role_old"',
+        'RENAME TYPE "Role" TO "Role_old"',
+    ),
+    Case("create_schema", "", 'CREATE SCHEMA "audit"', "CREATE SCHEMA audit"),
+    Case("drop_schema", "CREATE SCHEMA audit", 'DROP SCHEMA "audit"', "DROP SCHEMA audit"),
+    Case(
+        "schema_qualified_quoted_names",
+        'CREATE SCHEMA audit; CREATE TABLE audit."Log" (id int);'
+        ' CREATE TABLE public."Log" (id int)',
+        'ALTER TABLE "audit"."Log" ADD COLUMN "At" TIMESTAMP(3)',
+        'ADD COLUMN audit."Log"."At"',
+    ),
+]
+
+
+def run(conn: psycopg.Connection, sql: str) -> None:
+    if sql:
+        conn.execute(sql)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_statement_that_ran_is_applied(conn, case):
+    run(conn, case.setup)
+    run(conn, case.migration)
+
+    diagnosis = diagnose(conn, case.migration)
+
+    (statement,) = diagnosis.statements
+    assert statement.description == case.description
+    assert statement.verdict == Verdict.APPLIED, statement.changes
+    assert diagnosis.summary == f"1 of 1 statement took effect: {case.description}."
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_statement_that_did_not_run_is_not_applied(conn, case):
+    run(conn, case.setup)
+
+    diagnosis = diagnose(conn, case.migration)
+
+    (statement,) = diagnosis.statements
+    assert statement.verdict == Verdict.NOT_APPLIED, statement.changes
+    assert diagnosis.summary == "0 of 1 statement took effect."
+
+
+@pytest.mark.parametrize("created", [True, False], ids=["applied", "not_applied"])
+def test_extension(conn, extension_name, created):
+    create = f'CREATE EXTENSION IF NOT EXISTS "{extension_name}"'
+    if created:
+        conn.execute(create)
+
+    (statement,) = diagnose(conn, create).statements
+
+    assert statement.verdict == (Verdict.APPLIED if created else Verdict.NOT_APPLIED)
+    assert statement.description == f"CREATE EXTENSION {extension_name}"
+
+
+@pytest.mark.parametrize("dropped", [True, False], ids=["applied", "not_applied"])
+def test_drop_extension(conn, extension_name, dropped):
+    conn.execute(f'CREATE EXTENSION "{extension_name}"')
+    drop = f'DROP EXTENSION "{extension_name}"'
+    if dropped:
+        conn.execute(drop)
+
+    (statement,) = diagnose(conn, drop).statements
+
+    assert statement.verdict == (Verdict.APPLIED if dropped else Verdict.NOT_APPLIED)
+
+
+@pytest.mark.parametrize(
+    "dml",
+    [
+        "UPDATE users SET bio = NULL",
+        "INSERT INTO users (id) VALUES (1)",
+        "DELETE FROM users WHERE id = 1",
+    ],
+)
+def test_data_changes_are_unknown(conn, dml):
+    conn.execute("CREATE TABLE users (id int, bio text)")
+
+    (statement,) = diagnose(conn, dml).statements
+
+    assert statement.verdict == Verdict.UNKNOWN
+    assert "no trace in the catalog" in statement.changes[0].evidence
+    assert diagnose(conn, dml).summary.startswith("0 of 1 statement took effect. 1 cannot be")
+
+
+def test_subcommands_are_judged_one_by_one_and_summarised(conn):
+    conn.execute("CREATE TABLE users (id int, legacy text)")
+    sql = (
+        'ALTER TABLE "users" ADD COLUMN "bio" TEXT, ADD COLUMN "age" INTEGER, DROP COLUMN "legacy"'
+    )
+
+    before = diagnose(conn, sql).statements[0]
+    conn.execute(sql)
+    after = diagnose(conn, sql).statements[0]
+
+    assert before.verdict == Verdict.NOT_APPLIED
+    assert after.verdict == Verdict.APPLIED
+    assert [c.verdict for c in after.changes] == [Verdict.APPLIED] * 3
+    assert (
+        after.description == "ADD COLUMN users.bio, ADD COLUMN users.age, DROP COLUMN users.legacy"
+    )
+
+
+def test_contradicting_subcommands_make_the_statement_unknown(conn):
+    # One statement is atomic; half of it present means someone changed the schema since.
+    conn.execute("CREATE TABLE users (id int, bio text)")
+
+    (statement,) = diagnose(
+        conn, "ALTER TABLE users ADD COLUMN bio text, ADD COLUMN age int"
+    ).statements
+
+    assert [c.verdict for c in statement.changes] == [Verdict.APPLIED, Verdict.NOT_APPLIED]
+    assert statement.verdict == Verdict.UNKNOWN
+
+
+def test_partly_applied_script_summary_names_what_took_effect(conn):
+    script = """-- CreateTable
+CREATE TABLE "Post" ("id" SERIAL NOT NULL, CONSTRAINT "Post_pkey" PRIMARY KEY ("id"));
+-- AlterTable
+ALTER TABLE "users" ADD COLUMN "bio" TEXT;
+-- CreateIndex
+CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
+-- AddForeignKey
+ALTER TABLE "Post" ADD CONSTRAINT "Post_id_fkey" FOREIGN KEY ("id") REFERENCES "users"("id");
+"""
+    conn.execute("CREATE TABLE users (id int PRIMARY KEY, email text)")
+    conn.execute(
+        'CREATE TABLE "Post" ("id" SERIAL NOT NULL, CONSTRAINT "Post_pkey" PRIMARY KEY ("id"))'
+    )
+    conn.execute('ALTER TABLE "users" ADD COLUMN "bio" TEXT')
+
+    diagnosis = diagnose(conn, script)
+
+    assert [s.verdict for s in diagnosis.statements] == [
+        Verdict.APPLIED,
+        Verdict.APPLIED,
+        Verdict.NOT_APPLIED,
+        Verdict.NOT_APPLIED,
+    ]
+    assert (
+        diagnosis.summary
+        == '2 of 4 statements took effect: CREATE TABLE "Post"; ADD COLUMN users.bio.'
+    )
+
+
+def test_renames_later_in_the_script_are_followed(conn):
+    script = (
+        "CREATE TABLE a (x int); ALTER TABLE a ADD COLUMN y int;"
+        " ALTER TABLE a RENAME COLUMN y TO z; ALTER TABLE a RENAME TO b"
+    )
+    conn.execute(script)
+
+    diagnosis = diagnose(conn, script)
+
+    assert [s.verdict for s in diagnosis.statements] == [Verdict.APPLIED] * 4
+
+
+def test_unqualified_names_use_the_connections_search_path(conn):
+    conn.execute("CREATE SCHEMA app; SET search_path TO app; CREATE TABLE users (id int)")
+
+    diagnosis = diagnose(conn, "ALTER TABLE users ADD COLUMN bio text")
+    conn.execute("ALTER TABLE app.users ADD COLUMN bio text")
+    after = diagnose(conn, "ALTER TABLE users ADD COLUMN bio text")
+
+    assert diagnosis.default_schema == "app"
+    assert diagnosis.statements[0].verdict == Verdict.NOT_APPLIED
+    assert after.statements[0].verdict == Verdict.APPLIED
+
+
+def test_case_and_quotes_matter(conn):
+    conn.execute("CREATE TABLE users (id int)")
+
+    (quoted,) = diagnose(conn, 'CREATE TABLE "Users" (id int)').statements
+    (folded,) = diagnose(conn, "CREATE TABLE USERS (id int)").statements
+
+    assert quoted.verdict == Verdict.NOT_APPLIED
+    assert folded.verdict == Verdict.APPLIED
+
+
+def test_transaction_control_is_skipped_not_counted(conn):
+    diagnosis = diagnose(conn, "BEGIN; CREATE SCHEMA audit; COMMIT;")
+
+    assert [s.text for s in diagnosis.skipped] == ["BEGIN", "COMMIT"]
+    assert diagnosis.summary == "0 of 1 statement took effect."
+
+
+def test_diagnosis_writes_nothing(conn, catalog_snapshot):
+    conn.execute("CREATE TABLE users (id int)")
+    before = catalog_snapshot()
+
+    diagnose(conn, 'ALTER TABLE users ALTER COLUMN id TYPE "NoSuchType"; CREATE TABLE t (a int)')
+
+    assert catalog_snapshot() == before
