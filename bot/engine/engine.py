@@ -212,13 +212,26 @@ class Engine:
                 return
             runbook = self.runbooks[op.runbook]
             env = self.config.environment(op.environment)
-            row = next((s for s in self.store.steps(op_id) if s["status"] != "succeeded"), None)
+            row = next(
+                (s for s in self.store.steps(op_id) if s["status"] not in ("succeeded", "skipped")),
+                None,
+            )
             if row is None:
                 self.finish(op, "succeeded", "All steps succeeded.")
                 return
             if row["status"] == "running":
                 return  # another walker (or a crashed run, see recover()) owns it
             step = runbook.step(row["step_id"])
+            if step.applies is not None and not step.applies(op.params):
+                self._finish_step(op, step, "skipped", "not needed")
+                self.emit(
+                    op.id,
+                    "step_skipped",
+                    BOT_ACTOR,
+                    f"Skipped: {step.title} (not needed)",
+                    step_id=step.id,
+                )
+                continue
             if step.destructive and not self._gates_open(op, env, step):
                 return
             if not self._run_step(op, env, runbook, step):

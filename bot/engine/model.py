@@ -65,6 +65,9 @@ class Step:
     idempotent: bool = False
     # The canonical text of what this step will do; its hash binds an approval.
     plan: PlanText | None = None
+    # applies(params): False skips the step (recorded as skipped), e.g. "undo the applied
+    # statements" when none were applied.
+    applies: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ its title (never dropped).
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 
 from bot.slack.blocks import section
@@ -18,6 +20,7 @@ from bot.store import Operation
 
 Renderer = Callable[[Operation, str, dict], dict]
 RENDERERS: dict[str, Renderer] = {}
+_loaded = False
 
 
 def card_renderer(kind: str):
@@ -28,7 +31,20 @@ def card_renderer(kind: str):
     return register
 
 
+def load_renderers() -> None:
+    """Imports every bot/slack/*_views.py module, which registers its renderers."""
+    import bot.slack
+
+    global _loaded
+    for module in pkgutil.iter_modules(bot.slack.__path__):
+        if module.name.endswith("_views"):
+            importlib.import_module(f"bot.slack.{module.name}")
+    _loaded = True
+
+
 def render_card(op: Operation, kind: str, title: str, data: dict) -> dict:
+    if not _loaded:
+        load_renderers()
     renderer = RENDERERS.get(kind)
     if renderer is None:
         return {"text": title, "blocks": [section(title)]}

@@ -1,0 +1,94 @@
+"""Step 5 of option 1, "Re-run migrations": pending migrations applied exactly as
+`prisma migrate deploy` does (bot.prisma.deploy), with live progress per migration."""
+
+from __future__ import annotations
+
+from bot.database import connect
+from bot.engine.model import Runbook, Step, StepContext
+from bot.errors import ConflictError
+from bot.migrations import assess, migrations_dir, status_card_data
+from bot.prisma.deploy import DeployEventKind, deploy
+from bot.prisma.error_codes import p3009_failed_migrations
+
+
+def _check_status(ctx: StepContext) -> str:
+    assessment = assess(ctx.environment)
+    status = assessment.status
+    ctx.card(
+        "migration_status",
+        f"Migration status on {ctx.environment.name}",
+        status_card_data(ctx.environment.name, assessment),
+    )
+    if status.failed:
+        raise p3009_failed_migrations(
+            [(r.migration_name, r.started_at, r.logs) for r in status.failed]
+        )
+    ctx.record(
+        pending=list(status.pending),
+        pending_checksums={n: status.local(n).checksum for n in status.pending},
+    )
+    return f"{len(status.pending)} pending migration(s)"
+
+
+def _deploy_plan(op, env) -> str:
+    pending = op.params.get("pending", [])
+    checksums = op.params.get("pending_checksums", {})
+    lines = "\n".join(f"  {n} (sha256 {checksums.get(n, '?')[:16]})" for n in pending)
+    return (
+        f"environment: {env.name}\ncommand: prisma migrate deploy\n"
+        f"applies {len(pending)} migration(s), in order:\n{lines or '  (none)'}"
+    )
+
+
+def _apply(ctx: StepContext) -> str:
+    approved = ctx.params.get("pending", [])
+    status = assess(ctx.environment).status
+    current = {n: status.local(n).checksum for n in status.pending}
+    if list(current) != approved or current != ctx.params.get("pending_checksums"):
+        raise ConflictError(
+            "The pending migrations changed after approval (a new or edited file), so"
+            " nothing was applied.",
+            "Re-run migrations again to approve the new list.",
+        )
+    if not approved:
+        return "nothing to apply"
+
+    def progress(event) -> None:
+        done = event.index - (0 if event.kind != DeployEventKind.STARTED else 1)
+        ctx.progress(done, event.total, f"{event.kind} {event.migration}")
+        if event.kind == DeployEventKind.FAILED:
+            ctx.say(f"`{event.migration}` failed: {event.error}")
+
+    with connect(ctx.environment) as conn:
+        result = deploy(conn, migrations_dir(ctx.environment), on_progress=progress)
+    return f"applied {len(result.applied)} migration(s)"
+
+
+def _verify(ctx: StepContext) -> str:
+    assessment = assess(ctx.environment)
+    ctx.card(
+        "migration_status",
+        f"Migration status on {ctx.environment.name} after deploy",
+        status_card_data(ctx.environment.name, assessment),
+    )
+    if assessment.status.failed or assessment.status.pending:
+        raise ConflictError(
+            "Migrations are still failed or pending after the deploy.", "See the status card above."
+        )
+    return "schema is up to date"
+
+
+DEPLOY = Runbook(
+    name="deploy",
+    title="re-run migrations",
+    steps=(
+        Step("check_status", "Check migration status", _check_status, idempotent=True),
+        Step(
+            "apply_pending", "Apply pending migrations", _apply, destructive=True, plan=_deploy_plan
+        ),
+        Step("verify_status", "Verify status", _verify, idempotent=True),
+    ),
+    describe=lambda p: (
+        "Re-run migrations: apply the pending migrations as `prisma migrate deploy` does."
+    ),
+)

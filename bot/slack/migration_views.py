@@ -1,0 +1,176 @@
+"""Migration status card, resolve confirmation modal, and the "re-run migrations" card."""
+
+from __future__ import annotations
+
+import json
+
+from bot.slack.blocks import (
+    actions,
+    button,
+    context,
+    cut,
+    divider,
+    fit,
+    header,
+    plain,
+    section,
+)
+from bot.slack.cards import card_renderer
+from bot.slack.ids import Action, Callback
+
+VERDICT_EMOJI = {
+    "applied": ":white_check_mark:",
+    "not_applied": ":white_circle:",
+    "unknown": ":grey_question:",
+}
+NEXT_STEP_WORDS = {
+    "resolve_rolled_back": "Mark it rolled back: `/rollback resolve {name}`",
+    "undo_then_resolve": "Undo what took effect, then mark it rolled back:"
+    " `/rollback resolve {name}`",
+    "revert": "Write a reverse migration: `/rollback revert {name}` (option 2)",
+    "pitr": "Point-in-time recovery: `/rollback pitr` (option 3)",
+}
+
+
+def status_card(data: dict, title: str | None = None) -> dict:
+    counts = data["counts"]
+    ok = data["verdict"] == "up_to_date"
+    headline = (
+        f"{':white_check_mark:' if ok else ':warning:'} Migrations on"
+        f" {data['environment']}: {data['verdict'].replace('_', ' ')}"
+    )
+    blocks = [
+        header(title or f"Migration status: {data['environment']}"),
+        section(
+            headline,
+            fields=[f"*{k.replace('_', ' ').capitalize()}*\n{v}" for k, v in counts.items()],
+        ),
+    ]
+    if data.get("lock_holder"):
+        blocks.append(section(f":lock: Prisma's migration lock is held by {data['lock_holder']}"))
+    for failed in data["failed"]:
+        blocks += _failed_blocks(failed)
+    if data["pending"]:
+        more = f"\n... and {data['more_pending']} more" if data["more_pending"] else ""
+        blocks.append(
+            section("*Pending:*\n" + "\n".join(f"• `{n}`" for n in data["pending"]) + more)
+        )
+    if data["warnings"]:
+        more = f"\n... and {data['more_warnings']} more" if data["more_warnings"] else ""
+        blocks.append(
+            section(
+                "*Warnings (Prisma does not show these):*\n"
+                + "\n".join(f":warning: {w}" for w in data["warnings"])
+                + more
+            )
+        )
+    if data.get("message"):
+        blocks.append(context(cut("Prisma would say: " + data["message"].replace("\n", " "), 1900)))
+    return {"text": headline, "blocks": fit(blocks)}
+
+
+def _failed_blocks(failed: dict) -> list[dict]:
+    name = failed["name"]
+    lines = "\n".join(
+        f"{VERDICT_EMOJI.get(s['verdict'], '')} {s['description']}"
+        for s in failed["statements"][:20]
+    )
+    blocks = [
+        divider(),
+        section(
+            f":x: *Failed:* `{name}` (started {failed['started_at'][:19].replace('T', ' ')}"
+            " UTC)" + (f"\n```{cut(failed['logs'], 800)}```" if failed["logs"] else "")
+        ),
+        section(f"*Diagnosis:* {failed['diagnosis']}" + (f"\n{lines}" if lines else "")),
+    ]
+    step = failed.get("recommendation")
+    if step in NEXT_STEP_WORDS:
+        reasons = "\n".join(f"• {r}" for r in failed["reasons"])
+        blocks.append(
+            section(f"*Recommended:* {NEXT_STEP_WORDS[step].format(name=name)}\n{reasons}")
+        )
+    return blocks
+
+
+@card_renderer("migration_status")
+def _status_card(op, title: str, data: dict) -> dict:
+    return status_card(data, title)
+
+
+@card_renderer("resolve_next")
+def _resolve_next(op, title: str, data: dict) -> dict:
+    text = (
+        f":wrench: *Step 4:* fix the migration file or create a new one:\n"
+        f"`{data['path']}`\n*Step 5:* when the fixed file is deployed with the app, re-run"
+        " migrations."
+    )
+    return {
+        "text": title,
+        "blocks": [
+            section(text),
+            actions(
+                "rerun",
+                button(
+                    "Re-run migrations",
+                    Action.RERUN_MIGRATIONS,
+                    json.dumps({"env": data["environment"]}),
+                    style="primary",
+                ),
+            ),
+        ],
+    }
+
+
+def _modal(
+    blocks: list[dict],
+    *,
+    submit: str | None = None,
+    metadata: dict | None = None,
+    title: str = "Resolve migration",
+) -> dict:
+    view = {
+        "type": "modal",
+        "callback_id": Callback.RESOLVE,
+        "title": plain(title, 24),
+        "close": plain("Cancel", 24),
+        "blocks": fit(blocks, 100),
+    }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    if metadata is not None:
+        view["private_metadata"] = json.dumps(metadata)
+    return view
+
+
+def resolve_loading(env: str, name: str) -> dict:
+    return _modal([section(f":hourglass_flowing_sand: Checking `{name}` on *{env}*...")])
+
+
+def resolve_error(message: str) -> dict:
+    return _modal([section(f":warning: {message}")])
+
+
+def resolve_confirm(env: str, plan: dict, protected: bool) -> dict:
+    name, mode = plan["migration"], plan["mode"]
+    verb = "recorded as applied" if mode == "applied" else "marked rolled back"
+    blocks = [
+        section(
+            f"*{name}* on *{env}* will be {verb}, exactly as"
+            f" `prisma migrate resolve --{mode.replace('_', '-')}` writes it."
+        ),
+        section(f"*Diagnosis:* {plan['diagnosis']}"),
+        section("\n".join(f"• {r}" for r in plan["reasons"]) or " "),
+    ]
+    if plan["undo_sql"]:
+        sql = "\n".join(f"{s};" for s in plan["undo_sql"])
+        blocks.append(
+            section(f"*First, undo what took effect* (one transaction):\n```{cut(sql, 2800)}```")
+        )
+    blocks.append(
+        context(
+            "Next: the before-rollback checklist"
+            + (", then a second person approves" if protected else "")
+            + "."
+        )
+    )
+    return _modal(blocks, submit="Continue", metadata={"env": env, "migration": name, "mode": mode})

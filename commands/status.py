@@ -1,0 +1,20 @@
+"""/rollback status [env]: migration status with a diagnosis of each failed migration and
+the recommended next step. Read-only."""
+
+from bot.migrations import assess, status_card_data
+from bot.slack.migration_views import status_card
+from commands.parser import Spec
+
+NAME = "status"
+SPEC = Spec(
+    "status [env]",
+    "Migration status: failed, pending, edited; what a failed"
+    " migration changed and what to do next.",
+    optional_positional=("env",),
+    options=("env",),
+)
+
+
+def run(ctx) -> dict:
+    env = ctx.services.config.environment(ctx.parsed.args.get("env") or ctx.environment)
+    return status_card(status_card_data(env.name, assess(env)))

@@ -1,0 +1,48 @@
+"""The resolve confirmation modal's submission, and the "Re-run migrations" button."""
+
+from __future__ import annotations
+
+import json
+
+from slack_bolt import App
+
+from bot.errors import UserError
+from bot.migrations import plan_resolve
+from bot.slack import migration_views, views
+from bot.slack.ids import Action, Callback
+from commands.deploy import start_deploy
+from handlers.errors import reports_errors
+
+
+def register(app: App, services) -> None:
+    @app.view(Callback.RESOLVE)
+    @reports_errors
+    def confirm(ack, body: dict, view: dict, client) -> None:
+        # Planning again needs the database, which may be slow during an incident: close
+        # the modal at once (Slack allows 3 s) and open the next one with the submission's
+        # own trigger_id.
+        ack()
+        ref = json.loads(view["private_metadata"])
+        user = body["user"]["id"]
+        try:
+            env = services.config.environment(ref["env"])
+            plan = plan_resolve(env, ref["migration"], applied=ref["mode"] == "applied")
+            op = services.engine.start("resolve", env.name, user, plan.params())
+        except UserError as error:
+            text = error.message + (f"\n{error.hint}" if error.hint else "")
+            client.views_open(
+                trigger_id=body["trigger_id"], view=migration_views.resolve_error(text)
+            )
+            return
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=views.checklist_modal(op, "before", services.store.checklist(op.id, "before")),
+        )
+
+    @app.action(Action.RERUN_MIGRATIONS)
+    @reports_errors
+    def rerun(ack, body: dict, action: dict, client, respond) -> None:
+        ack()
+        env = json.loads(action["value"])["env"]
+        reply = start_deploy(services, client, body["trigger_id"], env, body["user"]["id"])
+        respond(response_type="ephemeral", replace_original=False, **reply)

@@ -1,0 +1,213 @@
+"""Issue 4 through the rig: /rollback status, resolve (both flags) and deploy against a real
+PostgreSQL with a Prisma migrations directory, driven the way Slack drives the bot."""
+
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+import pytest
+
+from bot.errors import UserError
+from bot.prisma.deploy import deploy
+from bot.prisma.status import migration_status
+from bot.slack.ids import Action
+from tests.scenario.test_drill import complete_before_checklist
+
+GOOD = "20251201000000_init"
+BAD = "20251208120000_problematic_migration"
+INIT_SQL = 'CREATE TABLE "User" ("id" SERIAL PRIMARY KEY, "email" TEXT NOT NULL);\n'
+# COMMIT inside one simple-query call commits what ran so far (PostgreSQL's implicit
+# transaction rules): the runbook's "failed mid-way, partially applied" case.
+BAD_SQL = (
+    'CREATE TABLE "Post" ("id" SERIAL PRIMARY KEY, "title" TEXT);\n'
+    'ALTER TABLE "User" ADD COLUMN "bio" TEXT;\n'
+    "COMMIT;\n"
+    'ALTER TABLE "Nope" ADD COLUMN "x" INTEGER;\n'
+)
+FIXED_SQL = 'CREATE TABLE "Post" ("id" SERIAL PRIMARY KEY, "title" TEXT);\n'
+
+
+@pytest.fixture
+def prisma(tmp_path, pg_url, monkeypatch):
+    directory = tmp_path / "prisma" / "migrations"
+    directory.mkdir(parents=True)
+    (directory / "migration_lock.toml").write_text('provider = "postgresql"\n')
+
+    class Project:
+        path = directory
+        url = pg_url
+
+        def add(self, name: str, sql: str) -> None:
+            (directory / name).mkdir(exist_ok=True)
+            (directory / name / "migration.sql").write_text(sql)
+
+        def deploy(self) -> None:
+            # Setting up a failed migration on purpose: P3018 is expected.
+            with contextlib.suppress(UserError):
+                deploy(pg_url, directory)
+
+        def status(self):
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                return migration_status(conn, directory)
+
+        def columns(self, table: str) -> list[str]:
+            with psycopg.connect(pg_url) as conn:
+                return [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+                        " ORDER BY ordinal_position",
+                        (table,),
+                    )
+                ]
+
+        def tables(self) -> set[str]:
+            with psycopg.connect(pg_url) as conn:
+                return {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    )
+                }
+
+    project = Project()
+    project.add(GOOD, INIT_SQL)
+    project.add(BAD, BAD_SQL)
+    project.deploy()
+    monkeypatch.setenv("STAGING_DATABASE_URL", pg_url)
+    monkeypatch.setenv("DEVELOPMENT_DATABASE_URL", pg_url)
+    return project
+
+
+@pytest.fixture
+def bot(bot_factory, prisma):
+    extra = f'migrations_dir = "{prisma.path}"'
+    return bot_factory(staging_extra=extra, development_extra=extra)
+
+
+def reply_text(bot) -> str:
+    return bot.wait_until(lambda: bot.slack.responses(), what="a reply")[-1]["text"]
+
+
+def modal_text(bot, call) -> str:
+    return str(call.args["view"]["blocks"])
+
+
+def test_status_shows_the_failed_migration_its_diagnosis_and_next_step(bot):
+    bot.signer.slash("status staging")
+    response = bot.wait_until(lambda: bot.slack.responses(), what="status")[-1]
+    text = str(response["blocks"])
+    assert f"`{BAD}`" in text
+    assert "2 of 3 statements took effect" in text
+    assert "CREATE TABLE" in text and "ADD COLUMN" in text
+    assert "Undo what took effect, then mark it rolled back" in text
+    assert 'relation \\\\"Nope\\\\" does not exist' in text or "Nope" in text
+
+
+def test_status_shows_who_holds_prismas_lock(bot, prisma):
+    with psycopg.connect(
+        prisma.url, autocommit=True, application_name="prisma-migrate-deploy-elsewhere"
+    ) as other:
+        other.execute("SELECT pg_advisory_lock(72707369)")
+        bot.signer.slash("status --env staging")
+        text = str(bot.wait_until(lambda: bot.slack.responses())[-1]["blocks"])
+    assert "migration lock is held by" in text
+    assert "prisma-migrate-deploy-elsewhere" in text
+
+
+def test_resolve_undoes_what_took_effect_marks_rolled_back_and_redeploys(bot, prisma):
+    assert {"Post"} <= prisma.tables() and "bio" in prisma.columns("User")
+    bot.signer.slash(f"resolve {BAD} --env staging")
+    update = bot.slack.wait_for("views.update")[-1]
+    shown = modal_text(bot, update)
+    assert "2 of 3 statements took effect" in shown
+    assert 'DROP TABLE IF EXISTS public."Post"' in shown or "DROP TABLE" in shown
+    view_id = update.args["view_id"]
+    assert bot.signer.submit_view(view_id, user="U_ALICE", values={}).status == 200
+
+    op = bot.wait_until(lambda: bot.store.active_operation("staging"), what="operation")
+    complete_before_checklist(bot, op.id)
+    channel = bot.wait_until(lambda: bot.store.operation(op.id).incident_channel)
+    approval = bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: "Approval needed" in str(c.args.get("text"))
+    )
+    plan = str(approval[-1].args["blocks"])
+    assert "prisma migrate resolve --rolled-back" in plan and "DROP" in plan
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
+    bot.wait_status(op.id, "succeeded", timeout=30)
+
+    # What took effect was undone; the history says rolled back, exactly once.
+    assert "Post" not in prisma.tables() and "bio" not in prisma.columns("User")
+    status = prisma.status()
+    assert not status.failed and BAD in status.rolled_back and BAD in status.pending
+    bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: "Re-run migrations" in str(c.args.get("blocks"))
+    )
+
+    # Step 4: fix the file; step 5: the Re-run migrations button deploys it.
+    prisma.add(BAD, FIXED_SQL)
+    assert bot.services.incident.wait_idle(op.id)
+    bot.signer.block_action(Action.RERUN_MIGRATIONS, None, user="U_ALICE", channel=channel)
+    deploy_op = bot.wait_until(lambda: bot.store.active_operation("staging"), what="deploy op")
+    assert deploy_op.runbook == "deploy"
+    complete_before_checklist(bot, deploy_op.id)
+    deploy_channel = bot.wait_until(lambda: bot.store.operation(deploy_op.id).incident_channel)
+    bot.slack.wait_for(
+        "chat.postMessage",
+        where=lambda c: (
+            c.args["channel"] == deploy_channel and "Approval needed" in str(c.args.get("text"))
+        ),
+    )
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=deploy_channel)
+    bot.wait_status(deploy_op.id, "succeeded", timeout=30)
+    status = prisma.status()
+    assert not status.pending and not status.failed and "Post" in prisma.tables()
+    # Prisma's rows: the old failed one rolled back, a new applied one.
+    rows = status.rows_for(BAD)
+    assert [r.state for r in rows] == ["rolled_back", "applied"]
+
+
+def test_resolve_of_a_successful_migration_is_refused_with_p3012_and_points_to_revert(bot):
+    bot.signer.slash(f"resolve {GOOD} --env staging")
+    update = bot.slack.wait_for("views.update")[-1]
+    shown = modal_text(bot, update)
+    assert f"Migration `{GOOD}` cannot be rolled back because it is not in a failed state" in shown
+    assert "/rollback revert" in shown
+    assert bot.store.active_operation("staging") is None
+
+
+def test_a_mistyped_migration_name_lists_the_closest(bot):
+    bot.signer.slash("resolve 20251208120000_problematic_migratoin --env staging")
+    shown = modal_text(bot, bot.slack.wait_for("views.update")[-1])
+    assert BAD in shown
+    assert bot.store.active_operation("staging") is None
+
+
+@pytest.mark.parametrize("name", ['\'; DROP TABLE "User"; --', "../../etc/passwd"])
+def test_hostile_names_are_refused_and_change_nothing(bot, prisma, name):
+    before = prisma.tables()
+    bot.signer.slash(f'resolve "{name}" --env staging')
+    shown = modal_text(bot, bot.slack.wait_for("views.update")[-1])
+    assert ":warning:" in shown
+    assert prisma.tables() == before and bot.store.active_operation("staging") is None
+
+
+def test_resolve_applied_of_an_applied_migration_is_p3008(bot):
+    bot.signer.slash(f"resolve {GOOD} --applied --env staging")
+    shown = modal_text(bot, bot.slack.wait_for("views.update")[-1])
+    assert "P3008" in shown or "already recorded as applied" in shown
+
+
+def test_resolve_applied_in_an_unprotected_environment_needs_no_approval(bot, prisma):
+    bot.signer.slash(f"resolve {BAD} --applied --env development")
+    update = bot.slack.wait_for("views.update")[-1]
+    assert "recorded as applied" in modal_text(bot, update)
+    bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values={})
+    op = bot.wait_until(lambda: bot.store.active_operation("development"), what="operation")
+    complete_before_checklist(bot, op.id)
+    bot.wait_status(op.id, "succeeded", timeout=30)
+    rows = prisma.status().rows_for(BAD)
+    assert [r.state for r in rows] == ["rolled_back", "applied"]
+    assert rows[-1].logs == "" and rows[-1].applied_steps_count == 0
+    assert not bot.store.approvals(op.id)
