@@ -211,3 +211,35 @@ def test_resolve_applied_in_an_unprotected_environment_needs_no_approval(bot, pr
     assert [r.state for r in rows] == ["rolled_back", "applied"]
     assert rows[-1].logs == "" and rows[-1].applied_steps_count == 0
     assert not bot.store.approvals(op.id)
+
+
+def test_status_warns_about_edited_and_missing_and_lists_pending(bot, prisma):
+    with psycopg.connect(prisma.url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = %s", (BAD,)
+        )
+    prisma.add(GOOD, INIT_SQL + "-- edited after it was applied\n")
+    prisma.add("20251210000000_later", 'ALTER TABLE "User" ADD COLUMN "age" INTEGER;\n')
+    (prisma.path / BAD / "migration.sql").unlink()
+    (prisma.path / BAD).rmdir()
+    with psycopg.connect(prisma.url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at,"
+            " applied_steps_count) VALUES ('x1', 'abc', '20251205000000_gone', now(), 1)"
+        )
+    bot.signer.slash("status staging")
+    text = str(bot.wait_until(lambda: bot.slack.responses(), what="status")[-1]["blocks"])
+    assert f"`{GOOD}` was edited after it was applied" in text
+    assert "`20251205000000_gone` is in the database history but not in the directory" in text
+    assert "`20251210000000_later`" in text  # pending
+    assert "*Rolled back*\\n1" in text
+
+
+def test_deploy_with_a_failed_migration_is_refused_with_p3009(bot):
+    bot.signer.slash("deploy --env development")
+    op = bot.wait_until(lambda: bot.store.operations(limit=1), what="deploy op")[0]
+    complete_before_checklist(bot, op.id)
+    bot.wait_status(op.id, "failed", timeout=30)
+    step = bot.store.step(op.id, "check_status")
+    assert "migrate found failed migrations in the target database" in step["error"]
+    assert BAD in step["error"]
