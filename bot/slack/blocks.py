@@ -17,8 +17,9 @@ def cut(text: str, limit: int) -> str:
     """Shortens text to a limit, saying how much was left out."""
     if len(text) <= limit:
         return text
-    suffix = f"... ({len(text) - limit + 40} more characters)"
-    return text[: limit - len(suffix)] + suffix
+    # The count changes the suffix's own length: size it for the largest count first.
+    keep = limit - len(f"... ({len(text)} more characters)")
+    return text[:keep] + f"... ({len(text) - keep} more characters)"
 
 
 def plain(text: str, limit: int = SECTION_TEXT_MAX) -> dict:

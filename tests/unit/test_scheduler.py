@@ -1,0 +1,45 @@
+"""Jobs live in the store; a new scheduler (after a restart) rebuilds them and runs each once."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from bot.scheduler import Scheduler
+from bot.store import Store, utcnow
+
+
+def test_jobs_survive_a_restart_and_run_once(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.schedule_job(
+        "reminder:op-1", None, "after_checklist_reminder", utcnow() + timedelta(hours=1), {"x": 1}
+    )
+    store.close()
+
+    ran = []
+    store = Store(tmp_path / "s.db")  # "after the restart"
+    scheduler = Scheduler(store, {"after_checklist_reminder": lambda op, p: ran.append(p)})
+    scheduler.start()
+    try:
+        assert scheduler._aps.get_job("reminder:op-1") is not None
+        scheduler.run_due_now("reminder:op-1")
+        scheduler.run_due_now("reminder:op-1")
+        assert ran == [{"x": 1}]
+        assert store.pending_jobs() == []
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_job_due_while_the_bot_was_down_runs_at_start(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.schedule_job("expiry:a", None, "approval_expiry", utcnow() - timedelta(minutes=5))
+    ran = []
+    scheduler = Scheduler(store, {"approval_expiry": lambda op, p: ran.append(op)})
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ran == [None]
+    finally:
+        scheduler.shutdown()
