@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -17,7 +18,7 @@ from bot.settings import Config, Settings
 from bot.slack.directory import Directory
 from bot.slack.incident import IncidentLog
 from bot.slack.outbox import Outbox
-from bot.store import Store
+from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,13 @@ class Services:
 
     def start(self) -> None:
         """Rebuilds what was in flight from the store: jobs first, then operations."""
+        self.store.forget_seen_before(utcnow() - timedelta(days=1))
         self.scheduler.start()
         self.engine.recover()
+
+    def refused_request(self, reason: str) -> None:
+        """An HTTP request that failed Slack's signature check: audited, nothing else."""
+        self.store.append_audit(None, "unknown", "request_refused", reason)
 
     def stop(self) -> None:
         self.scheduler.shutdown()

@@ -92,7 +92,8 @@ def serve(args) -> int:
         else:
             from bot.server import RollbackBotASGI, uvicorn_server
 
-            uvicorn_server(RollbackBotASGI(app), args.host, args.port, args.log_level).run()
+            asgi = RollbackBotASGI(app, on_refused=services.refused_request)
+            uvicorn_server(asgi, args.host, args.port, args.log_level).run()
     finally:
         services.stop()
     return 0

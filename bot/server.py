@@ -22,9 +22,10 @@ HEALTH_PATH = "/healthz"
 
 
 class RollbackBotASGI(SlackRequestHandler):
-    def __init__(self, app: App, health=lambda: {"ok": True}):
+    def __init__(self, app: App, health=lambda: {"ok": True}, on_refused=None):
         super().__init__(app, path=EVENTS_PATH)
         self.health = health
+        self.on_refused = on_refused
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
         bolt_request = BoltRequest(
@@ -32,7 +33,11 @@ class RollbackBotASGI(SlackRequestHandler):
             query=request.query_string,
             headers=request.get_headers(),
         )
-        return await asyncio.to_thread(self.app.dispatch, bolt_request)
+        response = await asyncio.to_thread(self.app.dispatch, bolt_request)
+        if response.status == 401 and self.on_refused and response.body != "replayed request":
+            # Bolt refused the signature or the timestamp; keep a record of the attempt.
+            await asyncio.to_thread(self.on_refused, "invalid signature or stale timestamp")
+        return response
 
     async def _get_http_response(self, method, path, request) -> AsgiHttpResponse:
         if path == HEALTH_PATH and method in ("GET", "HEAD"):

@@ -376,6 +376,12 @@ class Store:
 
     # --- Events API deduplication ---------------------------------------------------
 
+    def forget_seen_before(self, cutoff: datetime) -> None:
+        """Event ids and request signatures only matter within Slack's retry and 5-minute
+        signature windows; older ones are dropped."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM seen_events WHERE seen_at < ?", (iso(cutoff),))
+
     def first_time_seen(self, event_id: str) -> bool:
         with self.transaction() as db:
             cur = db.execute(

@@ -6,7 +6,24 @@ from __future__ import annotations
 from slack_bolt import App, BoltResponse
 
 
+def _actor(body: dict) -> str:
+    return body.get("user_id") or (body.get("user") or {}).get("id") or "unknown"
+
+
 def register(app: App, services) -> None:
+    @app.middleware
+    def refuse_replays(request, body: dict, next) -> BoltResponse | None:
+        """A signed request is accepted once: within Slack's 5-minute timestamp window a
+        captured request could otherwise be sent again (Bolt checks the signature and the
+        timestamp, not replays). Runs after Bolt's signature check."""
+        signature = (request.headers.get("x-slack-signature") or [None])[0]
+        if signature and not services.store.first_time_seen(f"sig:{signature}"):
+            services.store.append_audit(
+                None, _actor(body), "request_refused", "replayed request (signature already used)"
+            )
+            return BoltResponse(status=401, body="replayed request")
+        return next()
+
     @app.middleware
     def deduplicate_events(body: dict, next) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None

@@ -99,8 +99,9 @@ class BotRig:
 
 
 class _ServerThread:
-    def __init__(self, app, port: int):
-        self.server = uvicorn_server(RollbackBotASGI(app), "127.0.0.1", port, "warning")
+    def __init__(self, app, port: int, on_refused=None):
+        asgi = RollbackBotASGI(app, on_refused=on_refused)
+        self.server = uvicorn_server(asgi, "127.0.0.1", port, "warning")
         self.thread = threading.Thread(target=self.server.run, name="bot-http", daemon=True)
 
     def start(self) -> None:
@@ -181,7 +182,7 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request):
         app = build_app(services)
         services.start()
         port = free_port()
-        server = _ServerThread(app, port)
+        server = _ServerThread(app, port, services.refused_request)
         server.start()
         started.append((server, services))
         url = f"http://127.0.0.1:{port}"

@@ -94,3 +94,24 @@ def test_healthz(bot):
     with urllib.request.urlopen(f"{bot.url}/healthz", timeout=5) as response:
         assert response.status == 200
         assert b'"ok": true' in response.read()
+
+
+def test_forged_and_stale_requests_are_audited(bot):
+    body = b"command=%2Frollback&text=drill&user_id=U_ALICE&channel_id=C_ENG&trigger_id=x"
+    bot.signer.post(body, "application/x-www-form-urlencoded", forge=True)
+    bot.signer.post(body, "application/x-www-form-urlencoded", timestamp=int(time.time()) - 400)
+    refused = [a for a in bot.store.audit() if a["event"] == "request_refused"]
+    assert len(refused) == 2
+    assert all("invalid signature or stale timestamp" in a["message"] for a in refused)
+
+
+def test_a_replayed_request_is_refused_and_audited(bot):
+    body = b"command=%2Frollback&text=history&user_id=U_ALICE&channel_id=C_ENG&trigger_id=x"
+    stamp = int(time.time())
+    first = bot.signer.post(body, "application/x-www-form-urlencoded", timestamp=stamp)
+    assert first.status == 200
+    # The same bytes, the same valid signature, captured and sent again.
+    again = bot.signer.post(body, "application/x-www-form-urlencoded", timestamp=stamp)
+    assert again.status == 401
+    refused = [a for a in bot.store.audit() if a["event"] == "request_refused"]
+    assert refused and "replayed" in refused[-1]["message"]
