@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import CommandError, UserError
 from bot.slack import views
-from commands import cancel, checklist, drill, history, report
+from commands import cancel, checklist, deploy, drill, history, report, resolve, status
 from commands import help as help_command
 from commands.parser import Parsed, closest, parse_arguments, split
 from handlers.errors import reports_errors
@@ -19,7 +19,20 @@ if TYPE_CHECKING:
     from bot.app import Services
 
 # Order is the order /rollback help lists them in.
-SUBCOMMANDS = {m.NAME: m for m in (help_command, drill, history, report, checklist, cancel)}
+SUBCOMMANDS = {
+    m.NAME: m
+    for m in (
+        help_command,
+        status,
+        resolve,
+        deploy,
+        drill,
+        history,
+        report,
+        checklist,
+        cancel,
+    )
+}
 
 
 @dataclass

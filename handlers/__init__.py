@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import app_home, approvals, checklists, decisions, errors, events, operations
+from handlers import (
+    app_home,
+    approvals,
+    checklists,
+    decisions,
+    errors,
+    events,
+    operations,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -13,5 +22,14 @@ if TYPE_CHECKING:
 
 
 def register(app: App, services: Services) -> None:
-    for module in (errors, events, app_home, approvals, checklists, decisions, operations):
+    for module in (
+        errors,
+        events,
+        app_home,
+        approvals,
+        checklists,
+        decisions,
+        operations,
+        resolve,
+    ):
         module.register(app, services)

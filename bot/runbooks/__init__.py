@@ -1,6 +1,8 @@
 """The runbooks, as data the engine walks (one module each)."""
 
 from bot.engine.model import Runbook
+from bot.runbooks.deploy import DEPLOY
 from bot.runbooks.drill import DRILL
+from bot.runbooks.resolve import RESOLVE
 
-RUNBOOKS: dict[str, Runbook] = {r.name: r for r in (DRILL,)}
+RUNBOOKS: dict[str, Runbook] = {r.name: r for r in (DRILL, RESOLVE, DEPLOY)}

@@ -10,10 +10,12 @@ class Action(StrEnum):
     OPEN_CHECKLIST = "checklist_open"
     CANCEL = "operation_cancel"
     DECIDE = "decision_choose"  # suffixed with _<choice>
+    RERUN_MIGRATIONS = "migrations_rerun"
 
 
 class Callback(StrEnum):
     CHECKLIST = "checklist_submit"
+    RESOLVE = "resolve_submit"
 
 
 class Block(StrEnum):
