@@ -42,7 +42,10 @@ def complete_before_checklist(bot, op_id, user="U_ALICE"):
 def approval_message(bot, op):
     channel = bot.wait_until(lambda: bot.store.operation(op.id).incident_channel)
     bot.slack.wait_for(
-        "chat.postMessage", where=lambda c: "Approval needed" in str(c.args.get("text"))
+        "chat.postMessage",
+        where=lambda c: (
+            c.response.get("channel") == channel and "Approval needed" in str(c.args.get("text"))
+        ),
     )
     return channel
 
