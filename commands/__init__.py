@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import CommandError, UserError
 from bot.slack import views
-from commands import cancel, checklist, deploy, drill, history, report, resolve, status
+from commands import cancel, checklist, deploy, drill, history, report, resolve, sql, status
 from commands import help as help_command
 from commands.parser import Parsed, closest, parse_arguments, split
 from handlers.errors import reports_errors
@@ -31,6 +31,7 @@ SUBCOMMANDS = {
         report,
         checklist,
         cancel,
+        sql,
     )
 }
 

@@ -13,6 +13,7 @@ from handlers import (
     events,
     operations,
     resolve,
+    sql,
 )
 
 if TYPE_CHECKING:
@@ -31,5 +32,6 @@ def register(app: App, services: Services) -> None:
         decisions,
         operations,
         resolve,
+        sql,
     ):
         module.register(app, services)

@@ -4,5 +4,6 @@ from bot.engine.model import Runbook
 from bot.runbooks.deploy import DEPLOY
 from bot.runbooks.drill import DRILL
 from bot.runbooks.resolve import RESOLVE
+from bot.runbooks.sql import SQL
 
-RUNBOOKS: dict[str, Runbook] = {r.name: r for r in (DRILL, RESOLVE, DEPLOY)}
+RUNBOOKS: dict[str, Runbook] = {r.name: r for r in (DRILL, RESOLVE, DEPLOY, SQL)}

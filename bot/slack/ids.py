@@ -16,7 +16,11 @@ class Action(StrEnum):
 class Callback(StrEnum):
     CHECKLIST = "checklist_submit"
     RESOLVE = "resolve_submit"
+    SQL = "sql_submit"
 
 
 class Block(StrEnum):
     CHECKLIST_ITEMS = "checklist_items"  # suffixed with _0, _1 ... one per 10 options
+    SQL_TEXT = "sql_text"
+    SQL_VERIFICATION = "sql_verification"
+    SQL_REASON = "sql_reason"

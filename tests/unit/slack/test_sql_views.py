@@ -1,0 +1,84 @@
+"""Issue 6: the manual SQL cards stay within Block Kit limits and say what they left out."""
+
+from __future__ import annotations
+
+from bot.slack.blocks import MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
+from bot.slack.cards import render_card
+from bot.slack.sql_views import sql_modal
+from bot.store import Operation
+
+
+def operation() -> Operation:
+    return Operation(
+        "op-1",
+        "sql",
+        "staging",
+        "running",
+        "U_ALICE",
+        {},
+        "",
+        "",
+        "",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def statement(index: int, rows: int = 0, width: int = 10) -> dict:
+    sample = {
+        "columns": ["id", "payload"],
+        "rows": [[str(n), "x" * width] for n in range(min(rows, 5))],
+        "total": rows,
+    }
+    return {
+        "index": index,
+        "line": index + 1,
+        "sql": f"DELETE FROM t WHERE id = {index}",
+        "effect": "changes data",
+        "rowcount": rows,
+        "sample": sample if rows else None,
+    }
+
+
+def card(statements: list[dict]) -> dict:
+    data = {
+        "sha256": "ab" * 32,
+        "verification_sql": "SELECT 1",
+        "statements": statements,
+        "backups": [{"name": "t_backup_x", "source": "t", "rows": 3, "skipped": None}],
+        "verification": {"columns": ["?column?"], "rows": [["1"]], "total": 1},
+        "committed": False,
+    }
+    return render_card(operation(), "sql_dry_run", "Dry run on staging", data)
+
+
+def section_texts(message: dict) -> list[str]:
+    return [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+
+
+def test_a_sample_is_a_monospace_table_with_the_rows_left_out_counted():
+    message = card([statement(0, rows=12)])
+    table = next(t for t in section_texts(message) if "payload" in t)
+    assert table.startswith("```id | payload\n---+-")
+    assert "_7 more row(s) not shown._" in table
+
+
+def test_many_statements_and_wide_rows_stay_within_slack_limits():
+    message = card([statement(i, rows=40, width=2000) for i in range(60)])
+    assert len(message["blocks"]) <= MESSAGE_BLOCKS_MAX
+    assert "more blocks left out" in str(message["blocks"][-1])
+    assert all(len(t) <= SECTION_TEXT_MAX for t in section_texts(message))
+    assert any("more characters" in t for t in section_texts(message))
+
+
+def test_the_modal_takes_up_to_slacks_3000_characters_and_requires_a_reason():
+    view = sql_modal("production", protected=True)
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    assert inputs["sql_text"]["element"]["max_length"] == 3000
+    assert inputs["sql_verification"]["optional"] is True
+    assert inputs["sql_reason"]["optional"] is False
+    assert len(view["title"]["text"]) <= 24
