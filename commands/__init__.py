@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import CommandError, UserError
 from bot.slack import views
-from commands import cancel, checklist, deploy, drill, history, report, resolve, sql, status
+from commands import cancel, checklist, deploy, drill, history, pitr, report, resolve, sql, status
 from commands import help as help_command
 from commands.parser import Parsed, closest, parse_arguments, split
 from handlers.errors import reports_errors
@@ -32,6 +32,7 @@ SUBCOMMANDS = {
         checklist,
         cancel,
         sql,
+        pitr,
     )
 }
 

@@ -12,6 +12,7 @@ from handlers import (
     errors,
     events,
     operations,
+    pitr,
     resolve,
     sql,
 )
@@ -33,5 +34,6 @@ def register(app: App, services: Services) -> None:
         operations,
         resolve,
         sql,
+        pitr,
     ):
         module.register(app, services)

@@ -3,7 +3,10 @@
 from bot.engine.model import Runbook
 from bot.runbooks.deploy import DEPLOY
 from bot.runbooks.drill import DRILL
+from bot.runbooks.pitr import CLEANUP, PITR, UNDO_SWITCH
 from bot.runbooks.resolve import RESOLVE
 from bot.runbooks.sql import SQL
 
-RUNBOOKS: dict[str, Runbook] = {r.name: r for r in (DRILL, RESOLVE, DEPLOY, SQL)}
+RUNBOOKS: dict[str, Runbook] = {
+    r.name: r for r in (DRILL, RESOLVE, DEPLOY, SQL, PITR, UNDO_SWITCH, CLEANUP)
+}

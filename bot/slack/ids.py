@@ -11,16 +11,26 @@ class Action(StrEnum):
     CANCEL = "operation_cancel"
     DECIDE = "decision_choose"  # suffixed with _<choice>
     RERUN_MIGRATIONS = "migrations_rerun"
+    PITR_UNDO_SWITCH = "pitr_undo_switch"
+    PITR_CLEANUP = "pitr_cleanup"
 
 
 class Callback(StrEnum):
     CHECKLIST = "checklist_submit"
     RESOLVE = "resolve_submit"
+    PITR = "pitr_submit"
     SQL = "sql_submit"
 
 
 class Block(StrEnum):
     CHECKLIST_ITEMS = "checklist_items"  # suffixed with _0, _1 ... one per 10 options
+    PITR_MODE = "pitr_mode"
+    PITR_DATE = "pitr_date"
+    PITR_TIME = "pitr_time"
+    PITR_TARGET = "pitr_target"
+    PITR_CLASS = "pitr_instance_class"
     SQL_TEXT = "sql_text"
     SQL_VERIFICATION = "sql_verification"
     SQL_REASON = "sql_reason"
+    SQL_HISTORY = "sql_history_migration"
+    SQL_HISTORY_ACTION = "sql_history_action"

@@ -1,0 +1,252 @@
+"""Point-in-time recovery in Slack: the modal that chooses the recovery point, and the cards
+its steps publish (recovery point, verification side by side, traffic switch with Undo)."""
+
+from __future__ import annotations
+
+import json
+
+from bot.errors import UserError
+from bot.runbooks.pitr import MODES, RecoveryChoices
+from bot.slack.blocks import (
+    VIEW_BLOCKS_MAX,
+    actions,
+    button,
+    confirm_dialog,
+    context,
+    cut,
+    fit,
+    plain,
+    section,
+)
+from bot.slack.cards import card_renderer
+from bot.slack.ids import Action, Block, Callback
+from bot.store import Operation
+
+TITLE = "Point-in-time recovery"  # modal titles: at most 24 characters
+FIELD_BLOCKS = {
+    "mode": Block.PITR_MODE,
+    "date": Block.PITR_DATE,
+    "time": Block.PITR_TIME,
+    "target": Block.PITR_TARGET,
+    "instance_class": Block.PITR_CLASS,
+}
+_ELEMENT = "value"
+
+
+def _utc(iso: str | None) -> str:
+    return f"{iso[:10]} {iso[11:19]} UTC" if iso else "-"
+
+
+def _modal(env: str, blocks: list[dict], submit: bool = False) -> dict:
+    view = {
+        "type": "modal",
+        "callback_id": Callback.PITR,
+        "private_metadata": json.dumps({"env": env}),
+        "title": plain(TITLE, 24),
+        "close": plain("Close", 24),
+        "blocks": fit(blocks, VIEW_BLOCKS_MAX),
+    }
+    if submit:
+        view["submit"] = plain("Continue", 24)
+    return view
+
+
+def loading_modal(env: str, source: str) -> dict:
+    # Opened at once: Slack's trigger_id lasts 3 s, the RDS and history look-ups may not.
+    return _modal(env, [section(f":hourglass: Reading snapshots and history of `{source}`...")])
+
+
+def error_modal(env: str, error: UserError) -> dict:
+    text = f":warning: {error.message}" + (f"\n{error.hint}" if error.hint else "")
+    return _modal(env, [section(text), context("Nothing was changed.")])
+
+
+def _input(block_id: str, label: str, element: dict, hint: str | None = None) -> dict:
+    block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, 2000),
+        "element": {"action_id": _ELEMENT, **element},
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def _option(value: str, label: str) -> dict:
+    return {"text": plain(label, 75), "value": value}
+
+
+def restore_modal(c: RecoveryChoices) -> dict:
+    s, w, point = c.source, c.window, c.suggestion.at
+    snap = c.suggested_snapshot
+    latest = w.latest.strftime("%Y-%m-%d %H:%M:%S UTC") if w.latest else "none (backups off)"
+    lines = [
+        f"*Restore `{s.id}`* ({s.instance_class}, {s.engine}, Multi-AZ"
+        f" {'on' if s.multi_az else 'off'}) on *{c.environment}* into a new instance.",
+        f"Latest restorable time: {latest} · retention {w.retention_days} days",
+        f"Suggested restore point: *{point:%Y-%m-%d %H:%M:%S} UTC*, {c.suggestion.reason}",
+        "Latest snapshot before it: "
+        + (f"`{snap.id}` ({snap.type}, {snap.created:%Y-%m-%d %H:%M} UTC)" if snap else "none"),
+    ]
+    recent = [
+        f"`{x.id}` {x.type} {x.created:%Y-%m-%d %H:%M}" for x in c.snapshots[-5:] if x.created
+    ]
+    modes = [_option(value, label) for value, label in MODES.items()]
+    initial = modes[1] if w.latest else modes[0]
+    groups = ", ".join(s.vpc_security_group_ids) or "-"
+    blocks = [
+        section("\n".join(lines)),
+        context(f"{len(c.snapshots)} snapshots; latest: " + (", ".join(recent) or "none")),
+        _input(
+            Block.PITR_MODE,
+            "Restore from",
+            {"type": "radio_buttons", "options": modes, "initial_option": initial},
+        ),
+        _input(
+            Block.PITR_DATE,
+            "Date (UTC)",
+            {"type": "datepicker", "initial_date": f"{point:%Y-%m-%d}"},
+        ),
+        _input(
+            Block.PITR_TIME,
+            "Time (UTC)",
+            {"type": "timepicker", "initial_time": f"{point:%H:%M}", "timezone": "UTC"},
+            "Exact time: the restore point. Snapshot: the latest snapshot before it is used.",
+        ),
+        _input(
+            Block.PITR_TARGET,
+            "New instance id",
+            {"type": "plain_text_input", "initial_value": c.default_target, "max_length": 63},
+            "1-63 letters, digits and hyphens; starts with a letter; no -- and no trailing -.",
+        ),
+        _input(
+            Block.PITR_CLASS,
+            "Instance class",
+            {"type": "plain_text_input", "initial_value": s.instance_class, "max_length": 40},
+        ),
+        context(
+            f"The new instance copies the source's VPC security groups ({groups}), subnet group"
+            f" ({s.subnet_group or '-'}), parameter group ({s.parameter_group or '-'}), Multi-AZ"
+            " and tags: a restore otherwise gets the defaults. The source is not changed."
+            " The restore and the traffic switch each need an approval."
+        ),
+    ]
+    return _modal(c.environment, blocks, submit=True)
+
+
+def form_values(state: dict) -> dict[str, str | None]:
+    """The modal's state.values as the runbook's field names."""
+
+    def value(block: str) -> str | None:
+        entry = state.get(block, {}).get(_ELEMENT, {})
+        picked = entry.get("selected_option")
+        return (
+            (picked or {}).get("value")
+            or entry.get("selected_date")
+            or entry.get("selected_time")
+            or entry.get("value")
+        )
+
+    return {field: value(block) for field, block in FIELD_BLOCKS.items()}
+
+
+def field_errors(errors: dict[str, str]) -> dict[str, str]:
+    # Slack shows at most ~150 characters under a field.
+    return {FIELD_BLOCKS[f]: cut(m, 150) for f, m in errors.items()}
+
+
+# --- cards -------------------------------------------------------------------------------------
+
+
+@card_renderer("pitr_recovery_point")
+def recovery_point_card(op: Operation, title: str, data: dict) -> dict:
+    if data["mode"] == "snapshot":
+        point = f"snapshot `{data['snapshot_id']}` (latest before {_utc(data['chosen_point'])})"
+    else:
+        point = f"exact time {_utc(data['chosen_point'])}"
+    rows = "\n".join(
+        f"{sid:<60} {kind:<9} {_utc(created)} {status}"
+        for sid, kind, created, status in data["snapshots"]
+    )
+    blocks = [
+        section(
+            f":round_pushpin: *{title}*: {point}",
+            fields=[
+                f"*Latest restorable*\n{_utc(data['latest_restorable'])}",
+                f"*Earliest (approx.)*\n{_utc(data['earliest_restorable'])}",
+                f"*Retention*\n{data['retention_days']} days",
+                f"*Snapshots*\n{data['snapshot_count']}",
+            ],
+        ),
+        section(f"```{cut(rows or 'no snapshots', 2900)}```"),
+    ]
+    return {"text": f"{title}: {point}", "blocks": blocks}
+
+
+def _cell(result: dict) -> str:
+    if result["error"]:
+        return f":x: error: {cut(result['error'], 300)}"
+    mark = ":white_check_mark:" if result["ok"] else ":x:"
+    return f"{mark} `{cut(result['value'], 200)}`"
+
+
+@card_renderer("pitr_verification")
+def verification_card(op: Operation, title: str, data: dict) -> dict:
+    blocks = [section(f":mag: *{title}*")]
+    for row in data["rows"]:
+        expect = f" (expect {row['expect']})" if row["expect"] else ""
+        blocks.append(
+            section(
+                f"*{row['name']}*{expect}\n```{cut(row['sql'], 500)}```",
+                fields=[
+                    f"*Current {data['environment']}*\n{_cell(row['current'])}",
+                    f"*Restored {data['target']}*\n{_cell(row['restored'])}",
+                ],
+            )
+        )
+    failed = [r["name"] for r in data["rows"] if not r["restored"]["ok"]]
+    summary = f"{len(failed)} failed on the restored instance" if failed else "all passed"
+    return {"text": f"{title}: {summary}", "blocks": fit(blocks)}
+
+
+@card_renderer("pitr_switch")
+def switch_card(op: Operation, title: str, data: dict) -> dict:
+    ref = json.dumps({"op": data["operation"]})
+    blocks = [
+        section(
+            f":twisted_rightwards_arrows: *{title}*\nSecret `{data['secret_id']}`:"
+            f"\nfrom `{data['from']}`\nto `{data['to']}`",
+            fields=[
+                f"*Previous version (AWSPREVIOUS)*\n`{data['previous_version']}`",
+                f"*New version (AWSCURRENT)*\n`{data['version']}`",
+            ],
+        ),
+        actions(
+            "pitr_switch_actions",
+            button(
+                "Undo switch",
+                Action.PITR_UNDO_SWITCH,
+                ref,
+                confirm=confirm_dialog(
+                    "Undo the traffic switch?",
+                    "Starts an operation that makes the previous secret version current again."
+                    " It needs the checklist and an approval.",
+                    "Start undo",
+                ),
+            ),
+            button(
+                "Delete old instance",
+                Action.PITR_CLEANUP,
+                ref,
+                style="danger",
+                confirm=confirm_dialog(
+                    f"Delete {data['old_instance']}?",
+                    "Starts an operation that deletes the old instance after its own approval."
+                    " A final snapshot is always taken.",
+                    "Start cleanup",
+                ),
+            ),
+        ),
+    ]
+    return {"text": f"{title} ({data['secret_id']})", "blocks": blocks}

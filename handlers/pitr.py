@@ -1,0 +1,57 @@
+"""Point-in-time recovery: the modal's submission starts the operation; the switch card's
+buttons start the undo of the switch or the cleanup, each its own approved operation."""
+
+from __future__ import annotations
+
+import json
+
+from slack_bolt import App
+
+from bot.errors import NotFound, UserError
+from bot.runbooks import pitr
+from bot.slack import pitr_views, views
+from bot.slack.ids import Action, Callback
+from handlers.errors import reports_errors
+
+
+def register(app: App, services) -> None:
+    store, engine, config = services.store, services.engine, services.config
+
+    @app.view(Callback.PITR)
+    @reports_errors
+    def submit(ack, body: dict, view: dict) -> None:
+        env = config.environment(json.loads(view["private_metadata"])["env"])
+        form = pitr_views.form_values(view["state"]["values"])
+        try:
+            params = pitr.restore_params(env, form, pitr.utcnow())
+            params |= pitr.pitr_settings(config)
+            op = engine.start("pitr", env.name, body["user"]["id"], params)
+        except pitr.FormErrors as error:
+            ack(response_action="errors", errors=pitr_views.field_errors(error.errors))
+            return
+        except UserError as error:
+            ack(response_action="errors", errors=pitr_views.field_errors({"mode": str(error)}))
+            return
+        checklist = views.checklist_modal(op, "before", store.checklist(op.id, "before"))
+        ack(response_action="update", view=checklist)
+
+    def follow_up(runbook: str, make_params):
+        def start(ack, body: dict, action: dict, client, respond) -> None:
+            ack()
+            pitr_op = store.operation(json.loads(action["value"])["op"])
+            if pitr_op is None:
+                raise NotFound("That point-in-time recovery no longer exists.")
+            op = engine.start(
+                runbook, pitr_op.environment, body["user"]["id"], make_params(pitr_op)
+            )
+            client.views_open(
+                trigger_id=body["trigger_id"],
+                view=views.checklist_modal(op, "before", store.checklist(op.id, "before")),
+            )
+
+        return reports_errors(start)
+
+    app.action(Action.PITR_UNDO_SWITCH)(follow_up("pitr_undo_switch", pitr.undo_params))
+    app.action(Action.PITR_CLEANUP)(
+        follow_up("pitr_cleanup", lambda op: pitr.cleanup_params(op, pitr.utcnow()))
+    )

@@ -1,0 +1,12 @@
+"""The moto RDS source instance every RDS test starts from."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.aws.source_instance import SourceInstance, make_source
+
+
+@pytest.fixture
+def source(aws) -> SourceInstance:
+    return make_source(aws)
