@@ -1,5 +1,6 @@
 """/rollback sql [--env NAME]: runbook option 4, manual SQL; opens the modal that takes it."""
 
+from bot.prisma.migrations_dir import read_migrations_dir
 from bot.slack import sql_views
 from commands.parser import Spec
 
@@ -17,5 +18,16 @@ def run(ctx) -> None:
     services.engine.check_requester(env, ctx.user, "a manual SQL rollback")
     # trigger_id is valid for 3 s and once: open the modal before anything slow.
     ctx.client.views_open(
-        trigger_id=ctx.trigger_id, view=sql_views.sql_modal(env.name, env.protected)
+        trigger_id=ctx.trigger_id,
+        view=sql_views.sql_modal(env.name, env.protected, _migration_names(env)),
     )
+
+
+def _migration_names(env) -> list[str]:
+    """From the migrations directory (a fast local read, unlike the database)."""
+    if env.migrations_dir is None:
+        return []
+    try:
+        return list(read_migrations_dir(env.migrations_dir).names)
+    except OSError:
+        return []

@@ -18,6 +18,8 @@ FIELD_BLOCKS = {
     "sql": Block.SQL_TEXT,
     "verification": Block.SQL_VERIFICATION,
     "reason": Block.SQL_REASON,
+    "history": Block.SQL_HISTORY,
+    "history_action": Block.SQL_HISTORY_ACTION,
 }
 
 
@@ -35,6 +37,7 @@ def register(app: App, services) -> None:
                 values[Block.SQL_TEXT],
                 values[Block.SQL_VERIFICATION],
                 values[Block.SQL_REASON],
+                history=(values[Block.SQL_HISTORY], values[Block.SQL_HISTORY_ACTION]),
             )
         except UserError as error:
             block = FIELD_BLOCKS[getattr(error, "field", "sql")]

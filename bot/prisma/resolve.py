@@ -53,6 +53,25 @@ def mark_rolled_back(
         return _reread(conn, [r.id for r in failed])
 
 
+def remove_from_history(
+    conn: psycopg.Connection, name: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> int:
+    """The runbook's option 4 step "Update Prisma migration history": DELETE NAME's rows.
+
+    Prisma itself never deletes rows; the runbook does, after undoing a migration by hand.
+    The migration is then pending again: the next deploy re-runs it unless its directory is
+    removed too. Inside Prisma's lock, by parameter; P3011 when NAME has no row.
+    """
+    with autocommit_connection(conn) as conn, prisma_advisory_lock(conn, lock_timeout):
+        history = read_history(conn)
+        if history is None:
+            raise no_migrations_table()
+        if not any(r.migration_name == name for r in history):
+            raise p3011_never_applied(name)
+        cur = conn.execute("DELETE FROM _prisma_migrations WHERE migration_name = %s", (name,))
+        return cur.rowcount
+
+
 def mark_applied(
     conn: psycopg.Connection,
     name: str,

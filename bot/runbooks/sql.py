@@ -13,6 +13,7 @@ from contextlib import closing
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import UserError
+from bot.prisma.resolve import mark_rolled_back, remove_from_history
 from bot.sql.manual import (
     ManualSql,
     ManualSqlError,
@@ -26,13 +27,27 @@ from bot.sql.manual import (
 COMMIT_CHOICES = {"commit": "Commit", "rollback": "Roll back"}
 
 
-def start(engine, env_name: str, requester: str, sql: str, verification: str, reason: str):
+def start(
+    engine,
+    env_name: str,
+    requester: str,
+    sql: str,
+    verification: str,
+    reason: str,
+    history: tuple[str, str] = ("", ""),
+):
     """Validates the submitted SQL (a ManualSqlError names the field at fault) and starts the
     operation; the dry run begins at once."""
     if not reason.strip():
         raise ManualSqlError("reason", "Give a reason: it goes into the incident log.")
     stamp = engine.clock().strftime("%Y%m%d_%H%M%S")
     manual = analyse(sql, verification, stamp=stamp)
+    migration, action = history
+    if bool(migration) != bool(action):
+        field = "history_action" if migration else "history"
+        raise ManualSqlError(
+            field, "Choose both the migration and what to do with its history (or neither)."
+        )
     config = engine.config
     params = {
         "sql": sql,
@@ -44,6 +59,8 @@ def start(engine, env_name: str, requester: str, sql: str, verification: str, re
         "statement_timeout": config.sql_statement_timeout,
         "decision_timeout_seconds": config.sql_decision_timeout_seconds,
     }
+    if migration:
+        params.update(history_migration=migration, history_action=action)
     return engine.start("sql", env_name, requester, params)
 
 
@@ -77,10 +94,38 @@ def plan_apply(op, env) -> str:
             "backup tables (created in the same transaction, before each statement):",
             *backups,
             f"verification query: {manual.verification or 'none'}",
+            f"then, after COMMIT: {_history_plan(op.params)}",
             "sql:",
             manual.sql,
         ]
     )
+
+
+def _history_plan(params: dict) -> str:
+    name = params.get("history_migration")
+    if not name:
+        return "no change to _prisma_migrations"
+    if params.get("history_action") == "remove":
+        return (
+            f"DELETE FROM _prisma_migrations WHERE migration_name = '{name}'"
+            " (inside pg_advisory_lock(72707369))"
+        )
+    return f'prisma migrate resolve --rolled-back "{name}" (inside pg_advisory_lock(72707369))'
+
+
+def _update_history(ctx: StepContext) -> str:
+    """Prisma's history, through the option 1 code and its advisory lock, never free SQL."""
+    name = ctx.params.get("history_migration")
+    if not name:
+        return ""
+    with closing(connect(ctx.environment)) as conn:
+        if ctx.params.get("history_action") == "remove":
+            count = remove_from_history(conn, name)
+            done = f"removed {count} history row(s) of {name}"
+        else:
+            done = f"marked {name} rolled back ({len(mark_rolled_back(conn, name))} row(s))"
+    ctx.record(history_updated=done)
+    return f"; {done}"
 
 
 def card_data(manual: ManualSql, result: RunResult) -> dict:
@@ -123,7 +168,12 @@ def _apply(ctx: StepContext) -> str:
         )
     backups = [b.name for b in result.backups if b.rows is not None]
     ctx.record(committed=True, backup_tables=backups)
-    return f"committed; {_rows(result)}" + (f"; backups: {', '.join(backups)}" if backups else "")
+    history = _update_history(ctx)
+    return (
+        f"committed; {_rows(result)}"
+        + (f"; backups: {', '.join(backups)}" if backups else "")
+        + history
+    )
 
 
 def _verify(ctx: StepContext) -> str:

@@ -24,7 +24,47 @@ _CODE_MAX = SECTION_TEXT_MAX - 200
 _STATEMENT_SQL_MAX = 800
 
 
-def sql_modal(env_name: str, protected: bool) -> dict:
+HISTORY_ACTIONS = {
+    "rolled_back": "Mark it rolled back (prisma migrate resolve --rolled-back)",
+    "remove": "Remove its rows (the runbook's DELETE; it becomes pending again)",
+}
+
+
+def _history_blocks(migrations: list[str]) -> list[dict]:
+    """The runbook's "Update Prisma migration history" as a choice, not free SQL. Slack's
+    static_select takes at most 100 options: the newest 100 migrations."""
+    options = [{"text": plain(n[:75], 75), "value": n} for n in reversed(migrations[-100:])]
+    return [
+        {
+            "type": "input",
+            "block_id": Block.SQL_HISTORY,
+            "optional": True,
+            "label": plain("Also update Prisma migration history (optional)", 2000),
+            "element": {
+                "type": "static_select",
+                "action_id": "value",
+                "options": options,
+                "placeholder": plain("Migration undone by this SQL", 150),
+            },
+        },
+        {
+            "type": "input",
+            "block_id": Block.SQL_HISTORY_ACTION,
+            "optional": True,
+            "label": plain("History update", 2000),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": "value",
+                "options": [
+                    {"text": plain(label, 75), "value": value}
+                    for value, label in HISTORY_ACTIONS.items()
+                ],
+            },
+        },
+    ]
+
+
+def sql_modal(env_name: str, protected: bool, migrations: list[str] | None = None) -> dict:
     who = "a second person approves, then you" if protected else "you"
     blocks = [
         section(
@@ -48,6 +88,8 @@ def sql_modal(env_name: str, protected: bool) -> dict:
         ),
         _input(Block.SQL_REASON, "Reason", "Why this rollback, incident link", max_length=500),
     ]
+    if migrations:
+        blocks += _history_blocks(migrations)
     return {
         "type": "modal",
         "callback_id": Callback.SQL,
@@ -79,10 +121,14 @@ def _input(
 
 def submitted_values(view: dict) -> dict[str, str]:
     values = view["state"]["values"]
-    return {
+    out = {
         block: (values.get(block, {}).get("value", {}).get("value") or "")
         for block in (Block.SQL_TEXT, Block.SQL_VERIFICATION, Block.SQL_REASON)
     }
+    for block in (Block.SQL_HISTORY, Block.SQL_HISTORY_ACTION):
+        selected = values.get(block, {}).get("value", {}).get("selected_option") or {}
+        out[block] = selected.get("value") or ""
+    return out
 
 
 # --- cards ------------------------------------------------------------------------------
