@@ -41,7 +41,10 @@ def database_url(env: Environment) -> Secret:
 
 def _url_from_secret(env_name: str, secret_id: str) -> str:
     try:
-        value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+        # AWSCURRENT explicitly: what a traffic switch (and its undo) moves.
+        value = boto3.client("secretsmanager").get_secret_value(
+            SecretId=secret_id, VersionStage="AWSCURRENT"
+        )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "error")
         raise UserError(

@@ -18,7 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from bot.checklists import CHECKLISTS
-from bot.engine.model import Event, Runbook, Step, StepContext, plan_hash, plan_text
+from bot.engine.model import (
+    Event,
+    Runbook,
+    Step,
+    StepContext,
+    StepInterrupted,
+    plan_hash,
+    plan_text,
+)
 from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
 from bot.settings import Config, Environment
 from bot.store import FINAL_STATES, Operation, Store, iso, new_operation_id, parse_iso, utcnow
@@ -52,6 +60,7 @@ class Engine:
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._stopping = False
+        self._stop_event = threading.Event()
 
     # --- listeners ------------------------------------------------------------------
 
@@ -307,6 +316,7 @@ class Engine:
             record=lambda **values: self.record(op.id, values),
             ask=lambda prompt, choices, **kw: self.ask(op.id, step.id, prompt, choices, **kw),
             say=lambda text: self.emit(op.id, "step_note", BOT_ACTOR, text, step_id=step.id),
+            sleep=self.sleep,
             card=lambda kind, title, data: self.emit(
                 op.id,
                 "card",
@@ -320,6 +330,9 @@ class Engine:
             result = step.action(ctx) or ""
             if step.check is not None:
                 step.check(ctx)
+        except StepInterrupted:
+            log.info("step %s of %s interrupted by shutdown; resumes at start", step.id, op.id)
+            return False
         except UserError as exc:
             self._step_failed(op, step, str(exc))
             return False
@@ -842,7 +855,12 @@ class Engine:
             raise NotFound(f"There is no operation {op_id}.", "See `/rollback history`.")
         return op
 
+    def sleep(self, seconds: float) -> bool:
+        """Waits, unless the engine is stopping; returns whether to carry on."""
+        return not self._stop_event.wait(seconds)
+
     def shutdown(self) -> None:
         """Lets a running step finish (its state is then recorded) and starts no other."""
         self._stopping = True
+        self._stop_event.set()
         self._executor.shutdown(wait=True, cancel_futures=True)

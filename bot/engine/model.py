@@ -28,6 +28,11 @@ class Event:
     audited: bool = True
 
 
+class StepInterrupted(Exception):  # noqa: N818 - reads as what happened
+    """Raised by a step that stops waiting because the bot is shutting down. The step stays
+    'running' in the store; an idempotent one is rerun by recover() at the next start."""
+
+
 @dataclass
 class StepContext:
     """What a step's action and check may use. No Slack in here."""
@@ -48,6 +53,10 @@ class StepContext:
     # card(kind, title, data): a rich result (a status card, a dry-run review...) that front
     # ends render by kind (Slack: bot/slack/cards.py); audited with its title and data.
     card: Callable[[str, str, dict], None]
+    # sleep(seconds) -> False when the bot is shutting down: a polling step then returns
+    # (its state is recorded; recover() resumes it at the next start) instead of holding
+    # the shutdown until RDS finishes.
+    sleep: Callable[[float], bool] = lambda seconds: True
 
 
 Action = Callable[[StepContext], "str | None"]

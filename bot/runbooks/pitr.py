@@ -35,7 +35,7 @@ import psycopg
 from bot.aws import rds
 from bot.aws import secrets as aws_secrets
 from bot.database import connect, database_url
-from bot.engine.model import Runbook, Step, StepContext
+from bot.engine.model import Runbook, Step, StepContext, StepInterrupted
 from bot.errors import ConflictError, UserError
 from bot.prisma.connection import connect as prisma_connect
 from bot.prisma.history import read_history
@@ -259,7 +259,8 @@ def _backup_current_state(ctx: StepContext) -> str:
         if status in ("failed", "deleted", "deleting"):
             raise UserError(f"Backup snapshot `{snapshot_id}` is {status}; nothing was restored.")
         ctx.progress(0, 1, f"snapshot {snapshot_id}: {status}, {_elapsed(started)}")
-        time.sleep(p["poll_seconds"])
+        if not ctx.sleep(p["poll_seconds"]):
+            raise StepInterrupted()
     ctx.tick_checklist("before", "backup", f"snapshot {snapshot_id}")
     return f"snapshot {snapshot_id} available"
 
@@ -349,7 +350,8 @@ def _wait_for_restore(ctx: StepContext) -> str:
             )
         if elapsed > RESTORE_TIMEOUT:
             raise UserError(f"{target} is still {progress.status} after {_duration(elapsed)}.")
-        time.sleep(p["poll_seconds"])
+        if not ctx.sleep(p["poll_seconds"]):
+            raise StepInterrupted()
 
 
 # --- step 5: verify the restored database ------------------------------------------------------
