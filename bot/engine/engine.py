@@ -28,6 +28,7 @@ from bot.engine.model import (
     plan_text,
 )
 from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
+from bot.faults import crash_point
 from bot.settings import Config, Environment
 from bot.store import FINAL_STATES, Operation, Store, iso, new_operation_id, parse_iso, utcnow
 
@@ -295,6 +296,7 @@ class Engine:
                 db["operations"].update(op.id, {"status": "running", "updated_at": now})
         if not claimed:
             return False
+        crash_point(op.runbook, step.id, "started")
         self.emit(
             op.id,
             "step_started",
@@ -340,7 +342,9 @@ class Engine:
             log.exception("step %s of %s failed", step.id, op.id)
             self._step_failed(op, step, f"{type(exc).__name__}: {exc}")
             return False
+        crash_point(op.runbook, step.id, "acted")
         self._finish_step(op, step, "succeeded", result)
+        crash_point(op.runbook, step.id, "finished")
         self.emit(
             op.id,
             "step_succeeded",
@@ -818,6 +822,12 @@ class Engine:
         """At start-up: a step left 'running' by a crash is rerun when idempotent, else the
         operation stops in a safe state with a clear message; waiting ones are resumed."""
         for op in self.store.operations(active=True, limit=1000):
+            self.emit(
+                op.id,
+                "resumed",
+                BOT_ACTOR,
+                "The bot restarted; resuming this operation from its recorded state.",
+            )
             runbook = self.runbooks.get(op.runbook)
             for row in self.store.steps(op.id):
                 if row["status"] != "running":

@@ -24,7 +24,7 @@ from bot.engine.engine import Engine
 from bot.engine.model import Event
 from bot.settings import Config
 from bot.slack import views
-from bot.slack.cards import render_card
+from bot.slack.cards import is_notify_card, render_card
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
 from bot.slack.stream import StepStreams
@@ -166,7 +166,8 @@ class IncidentLog:
                 "message": event.message,
                 **event.detail,
             }
-        elif event.kind == "started":
+        elif event.kind == "started" or (event.kind == "resumed" and not self._opened(event)):
+            # After a crash before the incident was opened, the restart opens it.
             feed.put("task", lambda: self._open_incident(event))
         elif event.audited:
             if event.kind != "card":  # a card is posted whole by its follow-up
@@ -175,6 +176,10 @@ class IncidentLog:
             if follow_up:
                 feed.put("task", lambda f=follow_up: f(self, event))
         feed.touch(closing=event.kind == "finished")
+
+    def _opened(self, event: Event) -> bool:
+        op = self.store.operation(event.operation_id)
+        return bool(op and op.status_ts)
 
     def _feed(self, op_id: str) -> OperationFeed:
         with self._lock:
@@ -332,6 +337,10 @@ class IncidentLog:
     def _card(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
         message = render_card(op, event.detail["card"], event.message, event.detail["data"])
+        if is_notify_card(event.detail["card"]):
+            env = self.config.environment(op.environment)
+            self.outbox.post(op.notify_channel or env.notify_channel, message)
+            return
         self.outbox.post(op.incident_channel, message, thread_ts=op.status_ts)
 
     def _decision_requested(self, event: Event) -> None:

@@ -1,0 +1,336 @@
+"""Issue 8.1: the bot runs as a real process and is killed with SIGKILL at every step
+boundary of every runbook covered here (bot/faults.py crash points: a step "started"
+(recorded running, action not run), "acted" (action done, success not recorded) and
+"finished" (success recorded)). It is restarted, and the operation must resume or stop in
+a safe state that is reported in the incident channel; no step runs twice unless it is
+idempotent.
+
+Boundaries covered: every step x (started, finished), plus "acted" for each step that is
+not idempotent (the moment where a repeat would do harm). The count is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.runbooks import RUNBOOKS
+from bot.slack.ids import Action, Block, Callback
+from bot.store import Store
+from tests.rig.bot_server import DEFAULT_CONFIG, free_port
+from tests.rig.signer import Signer
+from tests.scenario.test_drill import _human_items
+from tests.scenario.test_resolve import BAD, BAD_SQL, GOOD, INIT_SQL
+
+COVERED = ("drill", "resolve", "deploy", "sql")
+
+
+def boundaries() -> list[tuple[str, str, str]]:
+    points = []
+    for name in COVERED:
+        for step in RUNBOOKS[name].steps:
+            moments = ["started", "finished"] + ([] if step.idempotent else ["acted"])
+            points += [(name, step.id, m) for m in moments]
+    return points
+
+
+BOUNDARIES = boundaries()
+
+
+def test_report_coverage(capsys):
+    with capsys.disabled():
+        print(f"\ncrash harness: {len(BOUNDARIES)} step boundaries across {', '.join(COVERED)}")
+    assert len(BOUNDARIES) >= 25
+
+
+@dataclass
+class BotProcess:
+    """`rollback-bot serve` as a real process, killed and restarted by the test."""
+
+    env: dict
+    port: int
+    state_db: Path
+    slack: object
+    signer: Signer
+    proc: subprocess.Popen | None = None
+    outputs: list[str] = field(default_factory=list)
+
+    def start(self, crash_at: str | None = None) -> None:
+        env = dict(self.env)
+        if crash_at:
+            env["ROLLBACK_BOT_CRASH_AT"] = crash_at
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with contextlib.closing(
+                    __import__("socket").create_connection(("127.0.0.1", self.port), timeout=0.2)
+                ):
+                    return
+            except OSError:
+                assert self.proc.poll() is None, self.proc.stdout.read()
+                assert time.monotonic() < deadline, "bot did not start"
+                time.sleep(0.05)
+
+    def wait_killed(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout)
+        self.outputs.append(self.proc.stdout.read())
+        return code
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def store(self) -> Store:
+        return Store(self.state_db)
+
+    def wait_until(self, predicate, timeout: float = 20, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def project(tmp_path, pg_url):
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "migration_lock.toml").write_text('provider = "postgresql"\n')
+    for name, sql in ((GOOD, INIT_SQL), (BAD, BAD_SQL)):
+        (directory / name).mkdir()
+        (directory / name / "migration.sql").write_text(sql)
+    from bot.prisma.deploy import deploy
+
+    with contextlib.suppress(Exception):
+        deploy(pg_url, directory)
+    return directory
+
+
+@pytest.fixture
+def bot_process(tmp_path, fake_slack, pg_url, project, pg_server):
+    secret = "crash-harness-signing-secret"
+    state_db = tmp_path / "state.db"
+    config = tmp_path / "rollback.toml"
+    config.write_text(
+        DEFAULT_CONFIG.format(
+            state_db=state_db,
+            approval_expiry_minutes=30,
+            reminder_delay_minutes=30,
+            progress_edit_interval_seconds=0.5,
+            drill_seconds=0.3,
+            drill_events=3,
+            top_extra="",
+            production_extra="",
+            development_extra="",
+            tables_extra="",
+            staging_extra=f'migrations_dir = "{project}"',
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_"))}
+    env.update(
+        SLACK_BOT_TOKEN=fake_slack.token,
+        SLACK_SIGNING_SECRET=secret,
+        SLACK_API_URL=fake_slack.url,
+        ROLLBACK_BOT_CONFIG=str(config),
+        STAGING_DATABASE_URL=pg_url,
+    )
+    port = free_port()
+    bot = BotProcess(
+        env,
+        port,
+        state_db,
+        fake_slack,
+        Signer(f"http://127.0.0.1:{port}/slack/events", secret, fake_slack),
+    )
+    yield bot
+    bot.stop()
+
+
+# --- driving each runbook: start it, then answer its gates from the store's state ------
+
+
+def quietly(fn):
+    """A request to a bot that may be dying: a lost answer is not a failure here."""
+    with contextlib.suppress(OSError, AssertionError):
+        return fn()
+    return None
+
+
+def start_drill(bot):
+    quietly(lambda: bot.signer.slash("drill --env staging"))
+
+
+def start_resolve(bot):
+    quietly(lambda: bot.signer.slash(f"resolve {BAD} --env staging"))
+    update = bot.slack.wait_for("views.update")[-1]
+    quietly(lambda: bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values={}))
+
+
+def start_deploy(bot, pg_url, project):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE _prisma_migrations SET rolled_back_at = now() WHERE finished_at IS NULL"
+        )
+        conn.execute('DROP TABLE IF EXISTS "Post"; ALTER TABLE "User" DROP COLUMN IF EXISTS "bio"')
+    (project / BAD / "migration.sql").write_text(
+        'CREATE TABLE "Post" ("id" SERIAL PRIMARY KEY, "title" TEXT);\n'
+    )
+    quietly(lambda: bot.signer.slash("deploy --env staging"))
+
+
+def start_sql(bot, pg_url):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE notes (id int PRIMARY KEY, body text);"
+            " INSERT INTO notes VALUES (1, 'a'), (2, 'b')"
+        )
+    quietly(lambda: bot.signer.slash("sql --env staging"))
+    opened = bot.slack.wait_for(
+        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.SQL
+    )[-1]
+    values = {Block.SQL_TEXT: "DELETE FROM notes WHERE id = 2;", Block.SQL_REASON: "crash"}
+    view_id = opened.response["view"]["id"]
+    quietly(lambda: bot.signer.submit_view(view_id, user="U_ALICE", values=values))
+
+
+FINAL = ("succeeded", "stopped", "failed", "cancelled")
+
+
+def answer_gates(bot, op_id: str, *, until_dead: bool, timeout: float = 40):
+    """Does what the people in the channel would do next, from the recorded state, until
+    the operation ends (or, before the restart, until the process dies)."""
+    deadline = time.monotonic() + timeout
+    answered: set[str] = set()
+    while time.monotonic() < deadline:
+        if until_dead and bot.proc.poll() is not None:
+            return
+        op = bot.store.operation(op_id)
+        if op.status in FINAL:
+            return
+        if op.status == "waiting_checklist" and "checklist" not in answered:
+            answered.add("checklist")
+            quietly(lambda: tick_checklist(bot, op_id))
+        channel = op.incident_channel
+        for approval in bot.store.approvals(op_id):
+            if (
+                approval["status"] == "pending"
+                and approval["message_ts"]
+                and approval["id"] not in answered
+            ):
+                answered.add(approval["id"])
+                quietly(
+                    lambda channel=channel: bot.signer.block_action(
+                        Action.APPROVE, None, user="U_BOB", channel=channel
+                    )
+                )
+        pending = bot.store.query(
+            "SELECT * FROM decisions WHERE operation_id = ? AND status = 'pending'", (op_id,)
+        )
+        for decision in pending:
+            if decision["id"] not in answered and decision["message_ts"]:
+                answered.add(decision["id"])
+                quietly(
+                    lambda channel=channel: bot.signer.block_action(
+                        f"{Action.DECIDE}_commit", None, user="U_ALICE", channel=channel
+                    )
+                )
+        time.sleep(0.1)
+    raise AssertionError(f"operation {op_id} did not end: {bot.store.operation(op_id)}")
+
+
+def tick_checklist(bot, op_id):
+    before = len(bot.slack.calls_to("views.open"))
+    bot.signer.slash(f"checklist {op_id} before")
+    call = bot.slack.wait_for("views.open", count=before + 1)[-1]
+    view_id = call.response["view"]["id"]
+    view = bot.slack.views()[view_id]
+    items = _human_items(view)
+    values = {
+        b["block_id"]: items
+        for b in view["blocks"]
+        if b.get("block_id", "").startswith(Block.CHECKLIST_ITEMS)
+    }
+    bot.signer.submit_view(view_id, user="U_ALICE", values=values)
+
+
+@pytest.mark.parametrize(
+    ("runbook", "step_id", "moment"), BOUNDARIES, ids=[":".join(b) for b in BOUNDARIES]
+)
+def test_killed_at_a_step_boundary_resumes_or_stops_safely(
+    bot_process, runbook, step_id, moment, pg_url, project
+):
+    bot = bot_process
+    bot.start(crash_at=f"{runbook}:{step_id}:{moment}")
+    starters = {
+        "drill": lambda: start_drill(bot),
+        "resolve": lambda: start_resolve(bot),
+        "deploy": lambda: start_deploy(bot, pg_url, project),
+        "sql": lambda: start_sql(bot, pg_url),
+    }
+    starters[runbook]()
+    op = bot.wait_until(lambda: bot.store.operations(limit=1), what="the operation")[0]
+    answer_gates(bot, op.id, until_dead=True)
+    assert bot.wait_killed() == -signal.SIGKILL, "the crash point was not reached"
+
+    bot.start()  # restarted without the crash point
+    answer_gates(bot, op.id, until_dead=False)
+    final = bot.store.operation(op.id)
+
+    step = RUNBOOKS[runbook].step(step_id)
+    row = bot.store.step(op.id, step_id)
+    audit = [a["event"] for a in bot.store.audit(op.id)]
+    assert "resumed" in audit
+    if moment == "finished":
+        assert row["attempts"] == 1  # recorded as done: never repeated
+    elif step.idempotent:
+        assert row["attempts"] == 2 and row["status"] == "succeeded"
+    else:
+        # Not safe to repeat: stopped, with the reason, and the step ran at most once.
+        assert final.status == "stopped", final
+        assert "not safe to repeat" in final.result
+        assert row["attempts"] == 1
+    # Reported where people look: a thread line in the incident channel says so.
+    channel = final.incident_channel
+    bot.wait_until(
+        lambda: any(
+            "restarted" in m["text"]
+            for m in bot.slack.messages(channel)
+            + [r for m in bot.slack.messages(channel) for r in bot.slack.thread(channel, m["ts"])]
+        ),
+        what="the restart reported in the incident channel",
+    )
