@@ -8,9 +8,14 @@ from datetime import timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
 
 import commands
 import handlers
+from bot import pitr_cleanup
 from bot.engine.engine import Engine
 from bot.runbooks import RUNBOOKS
 from bot.scheduler import Scheduler
@@ -53,7 +58,12 @@ class Services:
 
 
 def web_client(settings: Settings) -> WebClient:
-    kwargs = {"token": settings.slack.bot_token.reveal()}
+    # One quick retry on 429 (views.open must land within the trigger's 3 s) and on a
+    # dropped connection; longer waits are the Outbox's job (bot/slack/outbox.py).
+    kwargs = {
+        "token": settings.slack.bot_token.reveal(),
+        "retry_handlers": [ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(1)],
+    }
     if settings.slack.api_url:
         kwargs["base_url"] = settings.slack.api_url
     return WebClient(**kwargs)
@@ -74,10 +84,12 @@ def build_services(settings: Settings) -> Services:
                 payload["approval_id"]
             ),
             "after_checklist_reminder": lambda op_id, payload: engine.remind_after_checklist(op_id),
+            pitr_cleanup.JOB_KIND: lambda op_id, payload: pitr_cleanup.cleanup_due(engine, payload),
         },
     )
     engine.subscribe(incident)
     engine.subscribe(scheduler.on_event)
+    engine.subscribe(pitr_cleanup.after_switch(engine, scheduler.sync))
     return Services(settings, config, store, engine, client, outbox, directory, incident, scheduler)
 
 

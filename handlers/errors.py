@@ -15,6 +15,7 @@ import logging
 import secrets
 
 from slack_bolt import App
+from slack_sdk.errors import SlackApiError
 
 from bot.errors import UserError
 from bot.slack import views
@@ -29,6 +30,17 @@ def reports_errors(listener):
             return listener(**kwargs)
         except UserError as error:
             _tell(kwargs, views.error_message(error))
+        except SlackApiError as error:
+            log.warning(
+                "Slack refused a call in %s: %s", listener.__name__, error.response.get("error")
+            )
+            _tell(
+                kwargs,
+                views.info_message(
+                    f":warning: Slack refused the bot's request ({error.response.get('error')})."
+                    " Nothing was changed. Try again in a few seconds."
+                ),
+            )
         except Exception:  # noqa: BLE001 - the last line: log with a ref, tell the user
             ref = secrets.token_hex(4)
             log.exception("unexpected error in %s (ref %s)", listener.__name__, ref)
