@@ -13,5 +13,8 @@ SPEC = Spec(
 
 def run(ctx) -> dict:
     op_id = ctx.parsed.args["operation-id"]
-    ctx.services.engine.cancel(op_id, ctx.user)
+    if ctx.services.engine.cancel(op_id, ctx.user) == "requested":
+        return views.info_message(
+            f"Cancelling `{op_id}`: a step is running; the operation stops as soon as it ends."
+        )
     return views.info_message(f"Cancelled `{op_id}`. Steps that already ran stay done.")

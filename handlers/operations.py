@@ -14,9 +14,14 @@ def register(app: App, services) -> None:
     @reports_errors
     def cancel(ack, body: dict, action: dict, respond) -> None:
         ack()
-        services.engine.cancel(action["value"], body["user"]["id"])
+        done = services.engine.cancel(action["value"], body["user"]["id"])
+        text = (
+            f"Cancelled `{action['value']}`."
+            if done == "cancelled"
+            else f"Cancelling `{action['value']}` as soon as the running step ends."
+        )
         respond(
             response_type="ephemeral",
             replace_original=False,
-            **views.info_message(f"Cancelled `{action['value']}`."),
+            **views.info_message(text),
         )

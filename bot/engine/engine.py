@@ -220,6 +220,12 @@ class Engine:
             op = self.store.operation(op_id)
             if op is None or op.status in FINAL_STATES:
                 return
+            if op.params.get("cancel_requested_by"):
+                who = op.params["cancel_requested_by"]
+                self.finish(
+                    op, "cancelled", f"Cancelled by <@{who}> after the running step.", actor=who
+                )
+                return
             runbook = self.runbooks[op.runbook]
             env = self.config.environment(op.environment)
             row = next(
@@ -394,7 +400,8 @@ class Engine:
             audited=False,
         )
 
-    def finish(self, op: Operation, status: str, message: str, actor: str = BOT_ACTOR) -> None:
+    def finish(self, op: Operation, status: str, message: str, actor: str = BOT_ACTOR) -> bool:
+        """Ends the operation and frees its environment; False when it had already ended."""
         now = self.clock()
         with self.store.transaction() as db:
             changed = db.execute(
@@ -421,6 +428,7 @@ class Engine:
                 f"Finished: {status}. {message}",
                 detail={"status": status},
             )
+        return bool(changed)
 
     # --- checklists -----------------------------------------------------------------
 
@@ -442,7 +450,8 @@ class Engine:
         now = iso(self.clock())
         changes: list[tuple[str, bool]] = []
         with self.store.transaction() as db:
-            for item in items:
+            # Read again under the write lock: a double-submitted modal ticks each item once.
+            for item in self.store.checklist(op_id, checklist):
                 if item["by_bot"]:
                     continue
                 want = item["item_id"] in checked
@@ -469,7 +478,7 @@ class Engine:
                 detail={"checklist": checklist, "item": label},
             )
         complete = self.checklist_complete(op_id, checklist)
-        if complete and changes:
+        if complete and changes and self._first_completion(op_id, checklist):
             self.emit(
                 op_id,
                 "checklist_completed",
@@ -480,6 +489,17 @@ class Engine:
         if op.status not in FINAL_STATES:
             self.kick(op_id)
         return complete
+
+    def _first_completion(self, op_id: str, checklist: str) -> bool:
+        """True once per checklist: the audit log says "complete" a single time."""
+        with self.store.transaction() as db:
+            return (
+                db.execute(
+                    "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
+                    (f"checklist-complete:{op_id}:{checklist}", iso(self.clock())),
+                ).rowcount
+                == 1
+            )
 
     def tick_by_bot(self, op_id: str, checklist: str, item_id: str, note: str) -> None:
         """The hook for items the bot verified itself (a snapshot taken, a notice posted)."""
@@ -810,13 +830,21 @@ class Engine:
 
     # --- other --------------------------------------------------------------------
 
-    def cancel(self, op_id: str, user: str) -> None:
+    def cancel(self, op_id: str, user: str) -> str:
+        """Stops the operation between steps. While a step runs, the cancellation is
+        recorded and takes effect when that step ends (a step is never cut in half)."""
         op = self._operation(op_id)
         if user != op.requester:
             raise PermissionDenied("Only the requester can cancel this operation.")
+        if op.status in FINAL_STATES:
+            raise ConflictError(f"Operation {op_id} already ended ({op.status}).")
         if any(s["status"] == "running" for s in self.store.steps(op_id)):
-            raise ConflictError("A step is running; it cannot be cancelled half-way.")
-        self.finish(op, "cancelled", f"Cancelled by <@{user}>.", actor=user)
+            self.record(op_id, {"cancel_requested_by": user})
+            self.kick(op_id)
+            return "requested"
+        if not self.finish(op, "cancelled", f"Cancelled by <@{user}>.", actor=user):
+            raise ConflictError(f"Operation {op_id} already ended.")
+        return "cancelled"
 
     def recover(self) -> None:
         """At start-up: a step left 'running' by a crash is rerun when idempotent, else the
