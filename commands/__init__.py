@@ -9,6 +9,7 @@ from bot.errors import CommandError, UserError
 from bot.slack import views
 from commands import cancel, checklist, deploy, drill, history, pitr, report, resolve, sql, status
 from commands import help as help_command
+from commands import revert as revert_command
 from commands.parser import Parsed, closest, parse_arguments, split
 from handlers.errors import reports_errors
 
@@ -25,6 +26,7 @@ SUBCOMMANDS = {
         help_command,
         status,
         resolve,
+        revert_command,
         deploy,
         drill,
         history,

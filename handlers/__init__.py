@@ -14,6 +14,7 @@ from handlers import (
     operations,
     pitr,
     resolve,
+    revert,
     sql,
 )
 
@@ -33,6 +34,7 @@ def register(app: App, services: Services) -> None:
         decisions,
         operations,
         resolve,
+        revert,
         sql,
         pitr,
     ):

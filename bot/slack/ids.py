@@ -20,6 +20,7 @@ class Callback(StrEnum):
     RESOLVE = "resolve_submit"
     PITR = "pitr_submit"
     SQL = "sql_submit"
+    REVERT = "revert_submit"
 
 
 class Block(StrEnum):
@@ -32,5 +33,6 @@ class Block(StrEnum):
     SQL_TEXT = "sql_text"
     SQL_VERIFICATION = "sql_verification"
     SQL_REASON = "sql_reason"
+    REVERT_SQL = "revert_sql"
     SQL_HISTORY = "sql_history_migration"
     SQL_HISTORY_ACTION = "sql_history_action"

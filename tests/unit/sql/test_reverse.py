@@ -79,6 +79,23 @@ REVERSIBLE = [
         "CREATE TABLE users (id int CONSTRAINT users_pkey PRIMARY KEY)",
         'ALTER TABLE "users" RENAME CONSTRAINT "users_pkey" TO "User_pkey"',
     ),
+    Case(
+        "drop_index_defined_earlier",
+        "CREATE TABLE t (a int); CREATE UNIQUE INDEX t_a ON t (a) WHERE a > 0",
+        'DROP INDEX "t_a"',
+    ),
+    Case(
+        "drop_foreign_key_defined_earlier",
+        'CREATE TABLE "U" ("id" int PRIMARY KEY); CREATE TABLE "P" ("u" int);'
+        ' ALTER TABLE "P" ADD CONSTRAINT "P_u_fkey" FOREIGN KEY ("u") REFERENCES "U"("id")'
+        " ON DELETE SET NULL ON UPDATE CASCADE",
+        'ALTER TABLE "P" DROP CONSTRAINT "P_u_fkey"',
+    ),
+    Case(
+        "drop_check_defined_in_create_table",
+        "CREATE TABLE t (a int, CONSTRAINT t_a_check CHECK (a > 0))",
+        "ALTER TABLE t DROP CONSTRAINT t_a_check",
+    ),
     Case("create_enum", "", "CREATE TYPE \"Role\" AS ENUM ('USER', 'ADMIN')"),
     Case("rename_type", "CREATE TYPE mood AS ENUM ('ok')", 'ALTER TYPE "mood" RENAME TO "Mood"'),
     Case("create_schema", "", 'CREATE SCHEMA "Audit"'),
@@ -207,12 +224,6 @@ def test_only_applied_statements_are_reversed_last_first(conn, catalog_snapshot)
             "ALTER TABLE t DROP COLUMN bio",
             "destroyed its values",
         ),
-        ("CREATE TABLE t (a int); CREATE INDEX t_a ON t (a)", "DROP INDEX t_a", "index definition"),
-        (
-            "CREATE TABLE t (a int CONSTRAINT t_a_check CHECK (a > 0))",
-            "ALTER TABLE t DROP CONSTRAINT t_a_check",
-            "constraint definition",
-        ),
         ("CREATE TYPE r AS ENUM ('a')", "DROP TYPE r", "type definition"),
         ("CREATE TYPE r AS ENUM ('a')", "ALTER TYPE r ADD VALUE 'b'", "no DROP VALUE"),
         ("CREATE SCHEMA s", "DROP SCHEMA s", "schema and what it held"),
@@ -229,6 +240,29 @@ def test_irreversible_changes_are_flagged_with_a_reason(conn, setup, forward, re
     (step,) = plan.irreversible
     assert reason in step.note
     assert plan.sql == ""
+
+
+@pytest.mark.parametrize(
+    ("setup", "forward", "reason"),
+    [
+        ("CREATE TABLE t (a int); CREATE INDEX t_a ON t (a)", "DROP INDEX t_a", "index definition"),
+        (
+            "CREATE TABLE t (a int CONSTRAINT t_a_check CHECK (a > 0))",
+            "ALTER TABLE t DROP CONSTRAINT t_a_check",
+            "constraint definition",
+        ),
+    ],
+)
+def test_a_dropped_definition_no_earlier_migration_defines_is_irreversible(
+    conn, setup, forward, reason
+):
+    conn.execute(setup)
+    conn.execute(forward)
+
+    plan = reverse_plan(diagnose(conn, forward))  # the setup is not a known migration
+
+    (step,) = plan.irreversible
+    assert reason in step.note and "no earlier migration defines it" in step.note
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,147 @@
+"""Runbook option 2, "Create Reverse Migration", the runbook's steps:
+1. create a new migration with reverse operations (reviewed and edited in Slack first);
+2. its SQL: generated, classified, checked against the live catalog, linted;
+testing: staging first (enforced for protected environments), then deploy, recorded in
+_prisma_migrations exactly as `prisma migrate deploy` records it; then the diagnosis of
+the original must show every reversed statement as not applied.
+"""
+
+from __future__ import annotations
+
+from bot.database import connect
+from bot.engine.model import Runbook, Step, StepContext
+from bot.errors import ConflictError
+from bot.migrations import assess, migrations_dir, status_card_data
+from bot.prisma.history import RecordState
+from bot.prisma.status import migration_status
+from bot.revert import apply_revert, check_reverted, write_migration
+from bot.sql.names import QualifiedName
+
+
+def _review(ctx: StepContext) -> str:
+    p = ctx.params
+    ctx.card(
+        "revert_review",
+        f"Reverse migration {p['revert_name']} for {ctx.environment.name}",
+        {"environment": ctx.environment.name, **p},
+    )
+    tested = p.get("staging_tested")
+    if tested:
+        ctx.tick_checklist(
+            "before",
+            "staging",
+            f"applied on staging as {tested['name']} (sha256 {tested['checksum'][:12]})",
+        )
+    counts = [r["class"] for r in p["rows"]]
+    return (
+        f"{len(counts)} step(s): {counts.count('reversible')} reversible,"
+        f" {counts.count('data_losing')} data-losing"
+    )
+
+
+def _write(ctx: StepContext) -> str:
+    p = ctx.params
+    path = write_migration(migrations_dir(ctx.environment), p["revert_name"], p["sql"])
+    ctx.say(f"Reverse migration written: `{path}`")
+    return str(path)
+
+
+def _apply_plan(op, env) -> str:
+    p = op.params
+    tested = p.get("staging_tested")
+    if tested:
+        staging = f"tested: applied on staging as {tested['name']} at {tested['finished_at']}"
+    elif env.protected:
+        staging = "this run is the staging test"
+    else:
+        staging = "unprotected environment: no staging test required"
+    steps = [f"  {i}. [{r['class']}] {r['effect']}" for i, r in enumerate(p["rows"], start=1)]
+    return "\n".join(
+        [
+            f"REVERSE MIGRATION on environment {env.name} (operation {op.id})",
+            f"original migration: {p['migration']}",
+            f"new migration: {env.migrations_dir}/{p['revert_name']}/migration.sql",
+            f"sha256: {p['sql_sha256']}",
+            "recorded in _prisma_migrations as `prisma migrate deploy` records it; all"
+            " statements in one transaction, inside pg_advisory_lock(72707369)",
+            staging,
+            "steps (last change first):",
+            *steps,
+            "SQL edited in review: " + ("yes" if p.get("edited") else "no"),
+            "sql:",
+            p["sql"],
+        ]
+    )
+
+
+def _apply(ctx: StepContext) -> str:
+    """Re-checks the live history first: the original still applied, the reverse the only
+    pending migration, the file exactly what was approved."""
+    p, env = ctx.params, ctx.environment
+    with connect(env) as conn:
+        status = migration_status(conn, migrations_dir(env))
+        local = status.local(p["revert_name"])
+        applied = {r.state for r in status.rows_for(p["migration"])}
+        if RecordState.APPLIED not in applied or local is None:
+            raise ConflictError(
+                f"`{p['migration']}` or its reverse changed since the review; nothing ran.",
+                "Check `/rollback status` and start `/rollback revert` again.",
+            )
+        if local.checksum != p["sql_sha256"]:
+            raise ConflictError(
+                f"`{local.path}/migration.sql` changed after approval; nothing ran.",
+                "Start `/rollback revert` again to review and approve the new file.",
+            )
+        ran = apply_revert(conn, migrations_dir(env), p["revert_name"], ctx.progress)
+        backups = _backup_counts(conn, p["rows"])
+    for line in backups:
+        ctx.say(f"Backup {line}")
+    ctx.record(applied_statements=ran)
+    return f"applied {p['revert_name']}: {ran} statement(s) in one transaction"
+
+
+def _backup_counts(conn, rows: list[dict]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row.get("backup"):
+            table = QualifiedName(*row["backup"])
+            exists = conn.execute("SELECT to_regclass(%s)", (table.sql(),)).fetchone()[0]
+            if exists is None:
+                lines.append(f"{table.display()}: not created (the SQL was edited)")
+                continue
+            count = conn.execute(f"SELECT count(*) FROM {table.sql()}").fetchone()[0]
+            lines.append(f"{table.display()}: {count:,} row(s) kept")
+    return lines
+
+
+def _verify(ctx: StepContext) -> str:
+    name = ctx.params["migration"]
+    diagnosis = check_reverted(ctx.environment, name)
+    ctx.card(
+        "migration_status",
+        f"Migration status on {ctx.environment.name} after the revert",
+        status_card_data(ctx.environment.name, assess(ctx.environment)),
+    )
+    ctx.say(f"Diagnosis of `{name}` now: {diagnosis.summary}")
+    return f"none of the reversed statements of {name} is in effect any more"
+
+
+REVERT = Runbook(
+    name="revert",
+    title="reverse migration (option 2)",
+    steps=(
+        Step("review", "Review the reverse migration", _review, idempotent=True),
+        Step("write_migration", "Create the reverse migration", _write, idempotent=True),
+        Step(
+            "apply",
+            "Apply the reverse migration (backups first)",
+            _apply,
+            destructive=True,
+            plan=_apply_plan,
+        ),
+        Step("verify", "Verify: the original's changes are gone", _verify, idempotent=True),
+    ),
+    describe=lambda p: (
+        f"Revert `{p.get('migration')}` with the new migration `{p.get('revert_name')}`."
+    ),
+)

@@ -1,0 +1,167 @@
+"""Slack views of /rollback revert: the review modal (editable SQL, classification table,
+impact, lint findings) and the review card in the incident thread."""
+
+from __future__ import annotations
+
+import json
+
+from bot.revert import SQL_MAX_CHARS
+from bot.slack.blocks import (
+    SECTION_TEXT_MAX,
+    context,
+    cut,
+    divider,
+    fit,
+    header,
+    plain,
+    section,
+)
+from bot.slack.cards import card_renderer
+from bot.slack.ids import Block, Callback
+from bot.store import Operation
+
+CLASS_LABELS = {
+    "reversible": ":large_green_circle: reversible",
+    "data_losing": ":large_orange_circle: data-losing",
+    "irreversible": ":red_circle: irreversible",
+}
+_LINT_SHOWN = 12
+
+
+def _modal(blocks: list[dict], *, submit: str | None = None, metadata: dict | None = None):
+    view = {
+        "type": "modal",
+        "callback_id": Callback.REVERT,
+        "title": plain("Reverse migration", 24),
+        "close": plain("Cancel", 24),
+        "blocks": fit(blocks, 100),
+    }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    if metadata is not None:
+        view["private_metadata"] = json.dumps(metadata)
+    return view
+
+
+def revert_loading(env: str, name: str) -> dict:
+    return _modal(
+        [section(f":hourglass_flowing_sand: Writing the reverse of `{name}` on *{env}*...")]
+    )
+
+
+def revert_error(message: str) -> dict:
+    return _modal([section(f":warning: {cut(message, SECTION_TEXT_MAX - 20)}")])
+
+
+def revert_review(env: str, plan: dict, protected: bool) -> dict:
+    """The review modal; ``plan`` is RevertPlan.params()."""
+    blocks = [
+        section(
+            f"Reverse of *{plan['migration']}* on *{env}*, written as the new Prisma migration"
+            f" `{plan['revert_name']}` and applied as `prisma migrate deploy` would."
+        ),
+        *_staging_blocks(plan, protected),
+        *classification_blocks(plan["rows"]),
+        *lint_blocks(plan["lint"]),
+        divider(),
+        _sql_block(plan["sql"], editable=not plan.get("staging_tested")),
+        context(
+            "Next: the before-rollback checklist"
+            + (", then a second person approves" if protected else "")
+            + ", then the apply in one transaction."
+        ),
+    ]
+    # The submission plans again from these (same moment: same names); the SQL itself
+    # comes from the input, or from that plan when it was shown read-only.
+    metadata = {"env": env, "migration": plan["migration"], "stamp": plan["stamp"]}
+    return _modal(blocks, submit="Continue", metadata=metadata)
+
+
+def _staging_blocks(plan: dict, protected: bool) -> list[dict]:
+    tested = plan.get("staging_tested")
+    if tested:
+        return [
+            context(
+                f":white_check_mark: Tested on staging: `{tested['name']}` applied at"
+                f" {tested['finished_at'][:19].replace('T', ' ')} UTC. Only that exact SQL can"
+                " run here."
+            )
+        ]
+    if protected:
+        return [context(":test_tube: This run on a protected environment is the staging test.")]
+    return []
+
+
+def classification_blocks(rows: list[dict]) -> list[dict]:
+    lines = [
+        f"{i}. {CLASS_LABELS.get(r['class'], r['class'])}: {r['effect']}"
+        for i, r in enumerate(rows, start=1)
+    ]
+    text = "*What it does* (last change first):\n" + ("\n".join(lines) or "nothing")
+    return [section(cut(text, SECTION_TEXT_MAX))]
+
+
+def lint_blocks(lint: dict) -> list[dict]:
+    if lint.get("unavailable"):
+        return [context(f":grey_question: Not linted: {lint['unavailable']}.")]
+    findings = lint.get("findings", [])
+    if not findings:
+        return [context(":white_check_mark: squawk found nothing to flag.")]
+    lines = [
+        f"• line {f['line']}: `{f['rule']}`: {f['message']}"
+        + (f" _{f['help']}_" if f.get("help") else "")
+        for f in findings[:_LINT_SHOWN]
+    ]
+    more = len(findings) - _LINT_SHOWN
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return [section(cut("*squawk lint findings:*\n" + "\n".join(lines), SECTION_TEXT_MAX))]
+
+
+def _sql_block(sql: str, *, editable: bool) -> dict:
+    if not editable or len(sql) > SQL_MAX_CHARS:
+        why = (
+            "the SQL tested on staging, not editable here"
+            if not editable
+            else f"longer than Slack's {SQL_MAX_CHARS}-character field: applied as generated"
+        )
+        return section(cut(f"*migration.sql* ({why}):\n```{sql}```", SECTION_TEXT_MAX))
+    return {
+        "type": "input",
+        "block_id": Block.REVERT_SQL,
+        "label": plain("migration.sql (edit if needed; it is parsed again on submit)", 2000),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "multiline": True,
+            "max_length": SQL_MAX_CHARS,
+            "initial_value": sql,
+        },
+    }
+
+
+def submitted_sql(view: dict) -> str | None:
+    """The edited SQL, or None when the modal showed it read-only."""
+    block = view["state"]["values"].get(Block.REVERT_SQL)
+    if block is None:
+        return None
+    return block.get("value", {}).get("value") or ""
+
+
+# --- the review card in the incident thread ---------------------------------------------
+
+
+@card_renderer("revert_review")
+def review_card(op: Operation, title: str, data: dict) -> dict:
+    blocks = [
+        header(title),
+        context(
+            f"Operation `{op.id}` on *{data['environment']}* · original `{data['migration']}`"
+            f" · sha256 `{data['sql_sha256'][:16]}`"
+            + (" · SQL edited in review" if data.get("edited") else "")
+        ),
+        *classification_blocks(data["rows"]),
+        *lint_blocks(data["lint"]),
+        section(cut(f"```{data['sql']}```", SECTION_TEXT_MAX)),
+    ]
+    return {"text": title, "blocks": fit(blocks)}
