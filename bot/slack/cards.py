@@ -5,8 +5,10 @@ A runbook module registers how its cards look in Slack:
     @card_renderer("sql_dry_run")
     def dry_run_card(op, title, data) -> dict:   # {"text": ..., "blocks": [...]}
 
-Cards are posted in the operation's incident thread. A kind with no renderer is shown as
-its title (never dropped).
+Cards are posted in the operation's incident thread. A kind registered with
+``notify=True`` is posted in the environment's notify channel (#engineering) instead, for
+what the whole team must know (traffic switched to another database). A kind with no
+renderer is shown as its title (never dropped).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from bot.store import Operation
 
 Renderer = Callable[[Operation, str, dict], dict]
 RENDERERS: dict[str, Renderer] = {}
+NOTIFY_KINDS: set[str] = set()
 _loaded = False
 
 
-def card_renderer(kind: str):
+def card_renderer(kind: str, *, notify: bool = False):
     def register(fn: Renderer) -> Renderer:
         RENDERERS[kind] = fn
+        if notify:
+            NOTIFY_KINDS.add(kind)
         return fn
 
     return register
@@ -40,6 +45,12 @@ def load_renderers() -> None:
         if module.name.endswith("_views"):
             importlib.import_module(f"bot.slack.{module.name}")
     _loaded = True
+
+
+def is_notify_card(kind: str) -> bool:
+    if not _loaded:
+        load_renderers()
+    return kind in NOTIFY_KINDS
 
 
 def render_card(op: Operation, kind: str, title: str, data: dict) -> dict:
