@@ -31,7 +31,7 @@ from tests.rig.signer import Signer
 from tests.scenario.test_drill import _human_items
 from tests.scenario.test_resolve import BAD, BAD_SQL, GOOD, INIT_SQL
 
-COVERED = ("drill", "resolve", "deploy", "sql")
+COVERED = ("drill", "resolve", "deploy", "revert", "sql")
 
 
 def boundaries() -> list[tuple[str, str, str]]:
@@ -213,6 +213,23 @@ def start_deploy(bot, pg_url, project):
     quietly(lambda: bot.signer.slash("deploy --env staging"))
 
 
+def start_revert(bot, pg_url, project):
+    """Reverts the first migration: its table holds data, so the reverse backs it up first.
+    The failed one is resolved and its file removed beforehand (revert wants no other
+    migration failed or pending)."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE _prisma_migrations SET rolled_back_at = now() WHERE finished_at IS NULL"
+        )
+        conn.execute('DROP TABLE IF EXISTS "Post"; ALTER TABLE "User" DROP COLUMN IF EXISTS "bio"')
+        conn.execute("""INSERT INTO "User" ("email") VALUES ('a@example.com')""")
+    (project / BAD / "migration.sql").unlink()
+    (project / BAD).rmdir()
+    quietly(lambda: bot.signer.slash(f"revert {GOOD} --env staging"))
+    update = bot.slack.wait_for("views.update")[-1]
+    quietly(lambda: bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values={}))
+
+
 def start_sql(bot, pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
@@ -300,6 +317,7 @@ def test_killed_at_a_step_boundary_resumes_or_stops_safely(
         "drill": lambda: start_drill(bot),
         "resolve": lambda: start_resolve(bot),
         "deploy": lambda: start_deploy(bot, pg_url, project),
+        "revert": lambda: start_revert(bot, pg_url, project),
         "sql": lambda: start_sql(bot, pg_url),
     }
     starters[runbook]()
