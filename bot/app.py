@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 import commands
 import handlers
+from bot import pitr_cleanup
 from bot.engine.engine import Engine
 from bot.runbooks import RUNBOOKS
 from bot.scheduler import Scheduler
@@ -83,10 +84,12 @@ def build_services(settings: Settings) -> Services:
                 payload["approval_id"]
             ),
             "after_checklist_reminder": lambda op_id, payload: engine.remind_after_checklist(op_id),
+            pitr_cleanup.JOB_KIND: lambda op_id, payload: pitr_cleanup.cleanup_due(engine, payload),
         },
     )
     engine.subscribe(incident)
     engine.subscribe(scheduler.on_event)
+    engine.subscribe(pitr_cleanup.after_switch(engine, scheduler.sync))
     return Services(settings, config, store, engine, client, outbox, directory, incident, scheduler)
 
 

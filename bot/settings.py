@@ -82,6 +82,8 @@ class Config:
     pitr_restore_margin_minutes: float = 5
     pitr_snapshot_max_age_minutes: float = 60
     pitr_poll_seconds: float = 30
+    # after a traffic switch, deleting the old instance is proposed this many days later
+    pitr_cleanup_delay_days: float = 7
 
     def environment(self, name: str | None) -> Environment:
         from bot.errors import UserError
@@ -177,6 +179,7 @@ _PITR_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "restore_margin_minutes": ((int, float), False),
     "snapshot_max_age_minutes": ((int, float), False),
     "poll_seconds": ((int, float), False),
+    "cleanup_delay_days": ((int, float), False),
 }
 _QUERY_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "name": (str, True),
@@ -282,6 +285,7 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
             path, "[pitr]", pitr, "snapshot_max_age_minutes", 60
         ),
         pitr_poll_seconds=_positive(path, "[pitr]", pitr, "poll_seconds", 30),
+        pitr_cleanup_delay_days=_positive(path, "[pitr]", pitr, "cleanup_delay_days", 7),
     )
 
 

@@ -1,5 +1,6 @@
 """Point-in-time recovery: the modal's submission starts the operation; the switch card's
-buttons start the undo of the switch or the cleanup, each its own approved operation."""
+buttons start the undo of the switch or the cleanup, each its own approved operation; the
+scheduled cleanup's card cancels it or skips its final snapshot."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 from slack_bolt import App
 
+from bot import pitr_cleanup
 from bot.errors import NotFound, UserError
 from bot.runbooks import pitr
 from bot.slack import pitr_views, views
@@ -55,3 +57,16 @@ def register(app: App, services) -> None:
     app.action(Action.PITR_CLEANUP)(
         follow_up("pitr_cleanup", lambda op: pitr.cleanup_params(op, pitr.utcnow()))
     )
+
+    @app.action(Action.PITR_CLEANUP_CANCEL)
+    @reports_errors
+    def cancel_cleanup(ack, body: dict, action: dict) -> None:
+        ack()
+        pitr_cleanup.cancel(engine, json.loads(action["value"])["op"], body["user"]["id"])
+
+    @app.action(Action.PITR_CLEANUP_FINAL_SNAPSHOT)
+    @reports_errors
+    def final_snapshot(ack, body: dict, action: dict) -> None:
+        ack()
+        ref = json.loads(action["value"])
+        pitr_cleanup.set_skip_final_snapshot(engine, ref["op"], body["user"]["id"], ref["skip"])

@@ -53,7 +53,8 @@ _HINTS = {
     "DBInstanceNotFound": "Check rds_instance_id in the bot's config and the AWS region.",
     "DBSnapshotNotFound": "Pick another snapshot: `/rollback pitr` lists the available ones.",
     "DBInstanceAlreadyExists": "Choose another target instance id, or delete that instance.",
-    "InvalidRestoreFault": "Pick a time inside the instance's restorable window.",
+    "InvalidRestoreFault": "Nothing was restored. Pick a time inside the instance's restorable"
+    " window (`/rollback pitr` shows it), or restore from a snapshot.",
     "PointInTimeRestoreNotEnabled": "Automated backups are off: restore from a snapshot.",
     "InsufficientDBInstanceCapacity": "Try another instance class.",
     "InvalidParameterCombination": "Check the instance class against the engine.",
@@ -63,10 +64,21 @@ _HINTS = {
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded"}
 
 
+# botocore's "standard" retry mode retries throttling (Throttling, ThrottlingException,
+# RequestLimitExceeded...), 5xx and connection errors with exponential backoff and jitter
+# (botocore docs, "Retries"). Permanent errors (NotFound, AlreadyExists,
+# InvalidRestoreFault...) are not retried and reach aws_call. total_max_attempts counts the
+# first call; botocore's "max_attempts" would count only the retries (Config docs).
+MAX_ATTEMPTS = 5
+
+
+def aws_client(service: str, max_attempts: int = MAX_ATTEMPTS) -> Any:
+    retries = {"mode": "standard", "total_max_attempts": max_attempts}
+    return boto3.client(service, config=BotoConfig(retries=retries))
+
+
 def rds_client() -> Any:
-    # Standard retry mode backs off on Throttling/RequestLimitExceeded (botocore docs,
-    # "Retries"); what still fails after 5 attempts is reported, never retried blindly.
-    return boto3.client("rds", config=BotoConfig(retries={"mode": "standard", "max_attempts": 5}))
+    return aws_client("rds")
 
 
 @contextmanager
@@ -79,8 +91,10 @@ def aws_call(doing: str) -> Iterator[None]:
         message = error.response.get("Error", {}).get("Message", "")
         base = code.removesuffix("Fault")
         if code in _THROTTLED:
+            attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
             raise UserError(
-                f"AWS is throttling the bot's requests to {doing} ({code}).",
+                f"AWS is throttling the bot's requests to {doing} ({code}, still refused"
+                f" after {attempts} attempts).",
                 "Nothing was changed by this call; wait a minute and try again.",
                 code="aws_throttled",
             ) from None
@@ -473,16 +487,23 @@ def final_snapshot_id(instance_id: str, now: datetime) -> str:
 
 
 def delete_with_final_snapshot(instance_id: str, snapshot_id: str, client: Any = None) -> None:
-    """Deletes an instance, always keeping a final snapshot and its automated backups. The
+    """Deletes an instance, keeping a final snapshot and its automated backups. The
     runbook's ``--skip-final-snapshot`` throws away the last copy of that data: if the
     restored instance turns out to miss something, that copy is the only way back."""
+    delete_instance(instance_id, snapshot_id, client)
+
+
+def delete_instance(instance_id: str, snapshot_id: str | None, client: Any = None) -> None:
+    """``snapshot_id`` None skips the final snapshot: only when a person explicitly chose
+    it. Automated backups are kept either way (DeleteAutomatedBackups=false)."""
     client = client or rds_client()
-    with aws_call(f"delete {instance_id} (final snapshot {snapshot_id})"):
+    args: dict[str, Any] = {"SkipFinalSnapshot": True}
+    if snapshot_id:
+        args = {"SkipFinalSnapshot": False, "FinalDBSnapshotIdentifier": snapshot_id}
+    what = f"final snapshot {snapshot_id}" if snapshot_id else "no final snapshot"
+    with aws_call(f"delete {instance_id} ({what})"):
         client.delete_db_instance(
-            DBInstanceIdentifier=instance_id,
-            SkipFinalSnapshot=False,
-            FinalDBSnapshotIdentifier=snapshot_id,
-            DeleteAutomatedBackups=False,
+            DBInstanceIdentifier=instance_id, DeleteAutomatedBackups=False, **args
         )
 
 

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
-
-from bot.aws.rds import aws_call
+from bot.aws.rds import aws_call, aws_client
 from bot.errors import ConflictError, UserError
 from bot.secrets import Secret, redact_url
 
@@ -33,7 +31,7 @@ _TOKENS = uuid.UUID("6f1c1a52-0a7e-4d54-9a55-3b7c4f1d2e90")
 
 
 def secrets_client() -> Any:
-    return boto3.client("secretsmanager")
+    return aws_client("secretsmanager")
 
 
 @dataclass(frozen=True)

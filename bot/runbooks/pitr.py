@@ -3,30 +3,34 @@
 The runbook's steps, in its words: 1. identify recovery point, backup current state first
 (the before-checklist's first item, ticked by the bot), 2. restore (destructive, approved),
 wait for the instance to be available, 3. verify restored database, 4. switch traffic
-(destructive, approved; undoable), 5. re-apply safe migrations (informational here),
-6. cleanup: a separate operation behind its own approval (``CLEANUP``), as is the undo of
-the switch (``UNDO_SWITCH``).
+(destructive, approved; undoable; #engineering told through a notify card), 5. re-apply
+safe migrations (option 1's status on the restored database, the requester chooses, the
+deploy is destructive and approved), 6. cleanup: a separate operation behind its own
+approval (``CLEANUP``), scheduled by bot/pitr_cleanup.py after the switch, as is the undo
+of the switch (``UNDO_SWITCH``).
 
 Waiting for the restore (minutes to hours on RDS) is a step that polls every
 ``pitr_poll_seconds``, with everything it knows (the restore's target id, when it was
 requested, the RDS events already reported) kept in the operation's params through
-ctx.record. It is idempotent: after a restart, engine.recover() reruns it and it carries
-on from the recorded target id; the restore step itself finds its own instance by the
-operation tag instead of restoring twice. This is the persisted job the issue asks for,
-kept in the store rather than in an APScheduler job: bot/scheduler.py's jobs fire once at
-a date and the engine has no "step parked until a job fires" state, so a scheduler job
-would need an engine change to hand the result back to the operation.
-Known limit: Engine.shutdown() waits for a running step, and StepContext has no "the bot
-is stopping" signal, so a shutdown during a long restore waits for the next poll to see
-the restore finish; a killed process is handled by recover() as described.
+ctx.record. It is idempotent: at shutdown ctx.sleep returns False and the step raises
+StepInterrupted (it stays "running"); at the next start engine.recover() reruns it and
+it carries on from the recorded target id; the restore step itself finds its own
+instance by the operation tag instead of restoring twice
+(tests/scenario/test_pitr_recovery.py). The state is kept in the store rather than in an
+APScheduler job: bot/scheduler.py's jobs fire once at a date and the engine has no "step
+parked until a job fires" state. A killed process is handled by recover() the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -37,8 +41,11 @@ from bot.aws import secrets as aws_secrets
 from bot.database import connect, database_url
 from bot.engine.model import Runbook, Step, StepContext, StepInterrupted
 from bot.errors import ConflictError, UserError
+from bot.migrations import assess, status_card_data
 from bot.prisma.connection import connect as prisma_connect
+from bot.prisma.deploy import DeployEvent, DeployEventKind, deploy
 from bot.prisma.history import read_history
+from bot.prisma.migrations_dir import LOCK_FILE
 from bot.secrets import Secret, redact_url
 from bot.settings import Config, Environment, VerificationQuery
 
@@ -209,6 +216,10 @@ def _identify_recovery_point(ctx: StepContext) -> str:
     elif not any(s.id == p["snapshot_id"] and s.status == rds.READY for s in snapshots):
         raise UserError(f"Snapshot `{p['snapshot_id']}` is no longer available.")
     ctx.record(source_settings=source.copied_settings(), source_class=source.instance_class)
+    if "harmful_migration" not in p:
+        # Read from the live database now: re-applying migrations later leaves this one out.
+        name, _, state = harmful_migration(ctx.environment)
+        ctx.record(harmful_migration=name, harmful_migration_state=state)
     ctx.card(
         "pitr_recovery_point",
         f"Recovery point for {source.id}",
@@ -503,22 +514,135 @@ def _switch_traffic(ctx: StepContext) -> str:
         f"Applications that read `{switch.secret_id}` now get the restored instance; restart"
         " or redeploy them if they cache the URL."
     )
+    # The runbook: "#engineering is told". A notify card goes to the environment's
+    # notify_channel rather than the incident thread (bot/slack/cards.py).
+    ctx.card(
+        "pitr_switch_notice",
+        f"{env.name}: traffic switched to the restored database {p['restore_target']}",
+        {
+            "environment": env.name,
+            "operation": ctx.operation.id,
+            "requester": ctx.operation.requester,
+            "target": p["restore_target"],
+            "old_instance": p["source"],
+            "chosen_point": p["chosen_point"],
+            "secret_id": switch.secret_id,
+        },
+    )
     return f"secret {switch.secret_id} now points at {p['restore_target']}"
 
 
-# --- step 7: re-apply safe migrations (informational) -----------------------------------------
+# --- step 7: re-apply safe migrations ------------------------------------------------------------
+
+
+def restored_environment(env: Environment, params: dict) -> Environment:
+    """The environment as seen on the restored instance (what the verify step connects
+    to), so option 1's status and Prisma's deploy run there and nowhere else."""
+    return dataclasses.replace(
+        env,
+        database_url=restored_url(env, params),
+        database_url_env=None,
+        database_secret_id=None,
+    )
+
+
+def _choose_migrations(ctx: StepContext) -> str:
+    env, p = ctx.environment, ctx.params
+    if "reapply_migrations" in p:  # rerun after a restart: the choice stands
+        return f"chosen: {', '.join(p['reapply_migrations']) or 'none'}"
+    if env.migrations_dir is None:
+        ctx.record(reapply_migrations=[], reapply_left_out=[])
+        ctx.say(
+            f"{env.name} has no migrations_dir in the bot's config: re-apply the migrations"
+            " after the restore point with your usual deploy, leaving the harmful one out."
+        )
+        return "no migrations_dir configured"
+    restored = restored_environment(env, p)
+    assessment = assess(restored)
+    ctx.card(
+        "migration_status",
+        f"Migration status on the restored {p['restore_target']}",
+        status_card_data(f"{env.name} (restored {p['restore_target']})", assessment),
+    )
+    pending = list(assessment.status.pending)
+    harmful = p.get("harmful_migration")
+    safe = [m for m in pending if m != harmful]
+    if not pending:
+        ctx.record(reapply_migrations=[], reapply_left_out=[])
+        return "no migration after the restore point"
+    choices = {}
+    if safe:
+        choices["safe"] = f"Deploy {len(safe)} safe migration(s)"
+    if harmful in pending:
+        choices["all"] = f"Deploy all {len(pending)}, including {harmful}"
+    choices["none"] = "Deploy none"
+    listed = "\n".join(
+        f"• `{m}`" + (" (the failed or harmful one: left out)" if m == harmful else "")
+        for m in pending
+    )
+    choice = ctx.ask(
+        f"Migrations after the restore point, missing on {p['restore_target']}:\n{listed}\n"
+        "Which should be deployed? Deploying needs an approval in protected environments.",
+        choices,
+        timeout=p.get("decision_timeout_seconds", 300),
+        default="none",
+    )
+    chosen = {"safe": safe, "all": pending, "none": []}[choice]
+    left_out = [m for m in pending if m not in chosen]
+    ctx.record(reapply_migrations=chosen, reapply_left_out=left_out)
+    return f"chosen: {', '.join(chosen) or 'none'}"
+
+
+def plan_reapply(op: Operation, env: Environment) -> str:
+    p = op.params
+    left_out = p.get("reapply_left_out") or []
+    return "\n".join(
+        [
+            f"RE-APPLY MIGRATIONS on environment {env.name} (operation {op.id})",
+            f"database: the restored instance {p.get('restore_target')}"
+            f" (host {p.get('restored_address')} port {p.get('restored_port')})",
+            "prisma migrate deploy of exactly these migrations, in this order:",
+            *(f"  {m}" for m in p.get("reapply_migrations") or []),
+            "left out (stay pending; fix or remove them before the next deploy): "
+            + (", ".join(left_out) or "none"),
+        ]
+    )
 
 
 def _reapply_migrations(ctx: StepContext) -> str:
-    p = ctx.params
-    ctx.say(
-        f"Re-apply safe migrations: the restored database is at {p['chosen_point']}; migrations"
-        f" after it are missing again. Run `/rollback status --env {ctx.environment.name}` to"
-        " see them, leave the harmful one out, and deploy the safe ones. When everything"
-        f" works, delete the old instance `{p['source']}` with the Delete old instance button"
-        " (it takes a final snapshot and needs its own approval)."
-    )
-    return "see /rollback status"
+    env, p = ctx.environment, ctx.params
+    chosen = p["reapply_migrations"]
+
+    def on_progress(event: DeployEvent) -> None:
+        done = event.index - (event.kind == DeployEventKind.STARTED)
+        ctx.progress(done, event.total, f"{event.migration}: {event.kind}")
+        if event.kind == DeployEventKind.FAILED:
+            ctx.say(f"`{event.migration}` failed: {event.error}")
+        elif event.kind == DeployEventKind.SUCCEEDED:
+            ctx.say(f"Applied `{event.migration}` ({event.index}/{event.total}).")
+
+    with tempfile.TemporaryDirectory(prefix="pitr-reapply-") as tmp:
+        # Prisma deploys every pending migration of a directory; a directory holding only
+        # the chosen ones (and the lock file) is how the others are left out.
+        only_chosen = _chosen_directory(env.migrations_dir, chosen, Path(tmp))
+        with connect(restored_environment(env, p)) as conn:
+            result = deploy(conn, only_chosen, on_progress=on_progress)
+    left_out = p.get("reapply_left_out") or []
+    if left_out:
+        ctx.say(
+            f"Left out: {', '.join(f'`{m}`' for m in left_out)}. They are still pending:"
+            " remove or fix them in the repository, or the next `prisma migrate deploy`"
+            " applies them again."
+        )
+    return f"deployed {len(result.applied)}: {', '.join(result.applied) or 'none'}"
+
+
+def _chosen_directory(source: Path, names: list[str], into: Path) -> Path:
+    for name in names:
+        shutil.copytree(source / name, into / name)
+    if (source / LOCK_FILE).exists():
+        shutil.copy2(source / LOCK_FILE, into / LOCK_FILE)
+    return into
 
 
 def pitr_settings(config: Config) -> dict:
@@ -528,6 +652,7 @@ def pitr_settings(config: Config) -> dict:
         "poll_seconds": config.pitr_poll_seconds,
         "snapshot_max_age_minutes": config.pitr_snapshot_max_age_minutes,
         "statement_timeout": config.sql_statement_timeout,
+        "decision_timeout_seconds": config.sql_decision_timeout_seconds,
     }
 
 
@@ -591,10 +716,21 @@ PITR = Runbook(
             plan=plan_switch,
         ),
         Step(
-            "reapply_migrations",
-            "Re-apply safe migrations (see /rollback status)",
-            _reapply_migrations,
+            "choose_migrations",
+            "Re-apply safe migrations: choose",
+            _choose_migrations,
             idempotent=True,
+        ),
+        Step(
+            "reapply_migrations",
+            "Re-apply safe migrations: deploy",
+            _reapply_migrations,
+            destructive=True,
+            # A rerun is Prisma's own: applied ones are skipped, a half-applied one is a
+            # failed row and deploy refuses it (P3009).
+            idempotent=True,
+            plan=plan_reapply,
+            applies=lambda p: bool(p.get("reapply_migrations")),
         ),
     ),
     describe=lambda p: _describe(p),
@@ -692,10 +828,14 @@ UNDO_SWITCH = Runbook(
 )
 
 
-# --- cleanup: delete the old instance, always with a final snapshot ------------------------------
+# --- cleanup: delete the old instance, with a final snapshot unless explicitly skipped ---------
 
 
-def cleanup_params(pitr_op: Operation, now: datetime) -> dict:
+def cleanup_params(
+    pitr_op: Operation, now: datetime, skip_final_snapshot_by: str | None = None
+) -> dict:
+    """``skip_final_snapshot_by``: the user who explicitly chose to delete without a final
+    snapshot (shown as a warning in the plan); None keeps the final snapshot."""
     p = pitr_op.params
     if not p.get("switch_version"):
         raise ConflictError(
@@ -706,7 +846,10 @@ def cleanup_params(pitr_op: Operation, now: datetime) -> dict:
     return {
         "pitr_operation": pitr_op.id,
         "old_instance": p["source"],
-        "final_snapshot_id": rds.final_snapshot_id(p["source"], now),
+        "final_snapshot_id": None
+        if skip_final_snapshot_by
+        else rds.final_snapshot_id(p["source"], now),
+        "skip_final_snapshot_by": skip_final_snapshot_by,
         "switch_secret_id": p["switch_secret_id"],
     }
 
@@ -720,20 +863,37 @@ def _check_old_instance(ctx: StepContext) -> str:
             f"Secret `{p['switch_secret_id']}` points at `{old.id}` again (the switch was"
             " undone?): it is live and is not deleted."
         )
-    ctx.tick_checklist(
-        "before", "backup", f"final snapshot {p['final_snapshot_id']} is taken by the deletion"
-    )
+    if p.get("final_snapshot_id"):
+        ctx.tick_checklist(
+            "before", "backup", f"final snapshot {p['final_snapshot_id']} is taken by the deletion"
+        )
+    else:  # no bot-made backup: a person decides whether the retained backups are enough
+        ctx.say(
+            f":warning: `{old.id}` will be deleted WITHOUT a final snapshot, as"
+            f" <@{p['skip_final_snapshot_by']}> chose. Its automated backups are kept until"
+            " their retention ends."
+        )
     return f"{old.id} is not the instance the secret points at"
 
 
 def plan_cleanup(op: Operation, env: Environment) -> str:
     p = op.params
+    if p.get("final_snapshot_id"):
+        snapshot = (
+            f"final snapshot: {p.get('final_snapshot_id')} (SkipFinalSnapshot=false: the"
+            " runbook's --skip-final-snapshot would throw away the last copy)"
+        )
+    else:
+        snapshot = (
+            "WARNING: NO final snapshot (SkipFinalSnapshot=true), explicitly chosen by"
+            f" {p.get('skip_final_snapshot_by')}: the last copy of this instance's data is"
+            " thrown away"
+        )
     return "\n".join(
         [
             f"DELETE OLD INSTANCE on environment {env.name} (operation {op.id})",
             f"RDS call: delete_db_instance {p.get('old_instance')}",
-            f"final snapshot: {p.get('final_snapshot_id')} (SkipFinalSnapshot=false, always:"
-            " the runbook's --skip-final-snapshot would throw away the last copy)",
+            snapshot,
             "automated backups kept (DeleteAutomatedBackups=false)",
         ]
     )
@@ -741,8 +901,10 @@ def plan_cleanup(op: Operation, env: Environment) -> str:
 
 def _delete_old_instance(ctx: StepContext) -> str:
     p = ctx.params
-    rds.delete_with_final_snapshot(p["old_instance"], p["final_snapshot_id"])
-    return f"{p['old_instance']} deleting; final snapshot {p['final_snapshot_id']}"
+    rds.delete_instance(p["old_instance"], p.get("final_snapshot_id"))
+    if p.get("final_snapshot_id"):
+        return f"{p['old_instance']} deleting; final snapshot {p['final_snapshot_id']}"
+    return f"{p['old_instance']} deleting without a final snapshot"
 
 
 CLEANUP = Runbook(
@@ -757,7 +919,7 @@ CLEANUP = Runbook(
         ),
         Step(
             "delete_old_instance",
-            "Delete the old instance (final snapshot kept)",
+            "Delete the old instance",
             _delete_old_instance,
             destructive=True,
             plan=plan_cleanup,
@@ -766,5 +928,7 @@ CLEANUP = Runbook(
     describe=lambda p: (
         f"Delete the old instance `{p.get('old_instance')}`, keeping final snapshot"
         f" `{p.get('final_snapshot_id')}`."
+        if p.get("final_snapshot_id")
+        else f"Delete the old instance `{p.get('old_instance')}` WITHOUT a final snapshot."
     ),
 )

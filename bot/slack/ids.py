@@ -13,6 +13,8 @@ class Action(StrEnum):
     RERUN_MIGRATIONS = "migrations_rerun"
     PITR_UNDO_SWITCH = "pitr_undo_switch"
     PITR_CLEANUP = "pitr_cleanup"
+    PITR_CLEANUP_CANCEL = "pitr_cleanup_cancel"
+    PITR_CLEANUP_FINAL_SNAPSHOT = "pitr_cleanup_final_snapshot"  # value: {"op", "skip"}
 
 
 class Callback(StrEnum):

@@ -250,3 +250,62 @@ def switch_card(op: Operation, title: str, data: dict) -> dict:
         ),
     ]
     return {"text": f"{title} ({data['secret_id']})", "blocks": blocks}
+
+
+@card_renderer("pitr_switch_notice", notify=True)
+def switch_notice(op: Operation, title: str, data: dict) -> dict:
+    """Posted in the environment's notify channel (#engineering), not the incident thread."""
+    where = f" Details in <#{op.incident_channel}>." if op.incident_channel else ""
+    text = (
+        f":twisted_rightwards_arrows: *{title}*\nPoint-in-time recovery {data['operation']}"
+        f" by <@{data['requester']}>: applications reading `{data['secret_id']}` now use"
+        f" `{data['target']}`, restored to {_utc(data['chosen_point'])}. Data written after"
+        f" that point is only on the old instance `{data['old_instance']}`.{where}"
+    )
+    return {"text": cut(f"{title}: {data['target']}", 3000), "blocks": [section(cut(text, 3000))]}
+
+
+@card_renderer("pitr_cleanup_scheduled")
+def cleanup_card(op: Operation, title: str, data: dict) -> dict:
+    skipped_by = data.get("skip_final_snapshot_by")
+    if skipped_by:
+        snapshot = (
+            f":warning: *No final snapshot*: <@{skipped_by}> chose to skip it. The last copy"
+            " of this instance's data is thrown away when it is deleted."
+        )
+    else:
+        snapshot = "A final snapshot is taken before the deletion."
+    ref = {"op": data["operation"]}
+    toggle = (
+        button(
+            "Keep the final snapshot",
+            Action.PITR_CLEANUP_FINAL_SNAPSHOT,
+            json.dumps(ref | {"skip": False}),
+        )
+        if skipped_by
+        else button(
+            "Skip the final snapshot",
+            Action.PITR_CLEANUP_FINAL_SNAPSHOT,
+            json.dumps(ref | {"skip": True}),
+            style="danger",
+            confirm=confirm_dialog(
+                "Delete without a final snapshot?",
+                f"{data['old_instance']} would be deleted with no final snapshot: its data"
+                " after the restore point would be gone for good.",
+                "Skip the snapshot",
+            ),
+        )
+    )
+    blocks = [
+        section(
+            f":wastebasket: *{title}*\nThe old instance `{data['old_instance']}` is due for"
+            f" deletion on {_utc(data['run_at'])}. Then a cleanup operation starts; it needs"
+            f" the checklist and an approval.\n{snapshot}"
+        ),
+        actions(
+            "pitr_cleanup_actions",
+            button("Cancel cleanup", Action.PITR_CLEANUP_CANCEL, json.dumps(ref)),
+            toggle,
+        ),
+    ]
+    return {"text": f"{title} ({_utc(data['run_at'])})", "blocks": blocks}

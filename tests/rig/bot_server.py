@@ -10,6 +10,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class BotRig:
     services: Services
     slack: FakeSlack
     config_path: Path
+    stop: Callable[[], None] = lambda: None  # stops this bot (HTTP server and services)
 
     @property
     def store(self):
@@ -148,6 +150,7 @@ def assert_no_secrets(secrets_: list[str], fake: FakeSlack, logs: list[str], sto
 @pytest.fixture
 def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request):
     started: list[tuple[_ServerThread, Services]] = []
+    running: list[tuple[_ServerThread, Services]] = []
     capture = _LogCapture()
     logging.getLogger().addHandler(capture)
     secrets_: list[str] = []
@@ -186,20 +189,31 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request):
         server.start()
         started.append((server, services))
         url = f"http://127.0.0.1:{port}"
+
+        def stop() -> None:
+            # A restart: make(...) again on the same state_db starts the next bot.
+            if (server, services) in running:
+                running.remove((server, services))
+                server.stop()
+                services.stop()
+
+        running.append((server, services))
         return BotRig(
             url,
             Signer(f"{url}/slack/events", signing_secret, fake_slack),
             services,
             fake_slack,
             config_path,
+            stop,
         )
 
     yield make
     stores = []
     for server, services in started:
-        server.stop()
         stores.append(services.store)
-        services.stop()
+        if (server, services) in running:
+            server.stop()
+            services.stop()
     logging.getLogger().removeHandler(capture)
     if "pg_server" in request.fixturenames:
         secrets_.append(request.getfixturevalue("pg_server").password)

@@ -134,6 +134,14 @@ def test_sql_pitr_tables_and_verification_queries(tmp_path):
     assert query.name == "recent users" and query.expect == "> 0"
 
 
+def test_pitr_cleanup_delay_defaults_to_seven_days_and_must_be_positive(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).pitr_cleanup_delay_days == 7
+    config = load_config(write(tmp_path, GOOD + "[pitr]\ncleanup_delay_days = 2.5\n"))
+    assert config.pitr_cleanup_delay_days == 2.5
+    with pytest.raises(ConfigError, match=r"\[pitr\]: cleanup_delay_days must be greater than 0"):
+        load_config(write(tmp_path, GOOD + "[pitr]\ncleanup_delay_days = 0\n"))
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

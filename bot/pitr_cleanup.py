@@ -1,0 +1,156 @@
+"""Runbook option 3, step 7: cleanup of the old instance after a traffic switch.
+
+When a point-in-time recovery has switched traffic, deleting the old instance is scheduled
+``[pitr] cleanup_delay_days`` later (a row in ``scheduled_jobs``, run by bot/scheduler.py,
+so it survives restarts). When it comes due, the cleanup operation (``pitr.CLEANUP``) is
+started for the recovery's requester: it needs the before-checklist and an approval like
+any destructive step. Until then the job can be cancelled, and the final snapshot can be
+explicitly skipped (a warning everywhere it shows).
+
+No Slack here: the cards and buttons are in bot/slack/pitr_views.py and handlers/pitr.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from bot.engine.engine import BOT_ACTOR, Engine
+from bot.engine.model import Event
+from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
+from bot.runbooks import pitr
+from bot.store import Operation, parse_iso
+
+JOB_KIND = "pitr_cleanup_due"
+
+
+def job_id(pitr_op_id: str) -> str:
+    return f"pitr-cleanup:{pitr_op_id}"
+
+
+def after_switch(engine: Engine, sync: Callable[[], None]) -> Callable[[Event], None]:
+    """An engine listener: the switch step's success schedules the cleanup. ``sync`` hands
+    the new row to APScheduler at once (Scheduler.sync)."""
+
+    def on_event(event: Event) -> None:
+        if event.kind != "step_succeeded" or event.step_id != "switch_traffic":
+            return
+        op = engine.store.operation(event.operation_id)
+        if op is not None and op.runbook == "pitr":
+            schedule(engine, op)
+            sync()
+
+    return on_event
+
+
+def schedule(engine: Engine, pitr_op: Operation) -> dict:
+    run_at = engine.clock() + timedelta(days=engine.config.pitr_cleanup_delay_days)
+    payload = {"pitr_operation": pitr_op.id, "skip_final_snapshot_by": None}
+    engine.store.schedule_job(job_id(pitr_op.id), pitr_op.id, JOB_KIND, run_at, payload)
+    _card(engine, pitr_op, _job(engine, pitr_op.id), "Cleanup scheduled")
+    return _job(engine, pitr_op.id)
+
+
+def pending_job(engine: Engine, pitr_op_id: str) -> dict:
+    job = _job(engine, pitr_op_id)
+    if job is None:
+        raise NotFound(f"No cleanup is scheduled for {pitr_op_id}.")
+    if job["done_at"]:
+        raise ConflictError(
+            "This cleanup already ran or was cancelled; nothing changed.", code="cleanup_done"
+        )
+    return job
+
+
+def cancel(engine: Engine, pitr_op_id: str, user: str) -> None:
+    pitr_op = _pitr_operation(engine, pitr_op_id)
+    _check_may_change(engine, pitr_op, user)
+    pending_job(engine, pitr_op_id)
+    # The row is marked done: the scheduler skips a done row (Scheduler._run), also after
+    # a restart; a concurrent firing or cancel loses the conditional UPDATE.
+    if not engine.store.finish_job(job_id(pitr_op_id)):
+        raise ConflictError("This cleanup already ran or was cancelled.", code="cleanup_done")
+    engine.emit(
+        pitr_op.id,
+        "cleanup_cancelled",
+        user,
+        f"<@{user}> cancelled the scheduled deletion of `{pitr_op.params['source']}`; it"
+        " stays until someone deletes it.",
+    )
+
+
+def set_skip_final_snapshot(engine: Engine, pitr_op_id: str, user: str, skip: bool) -> None:
+    """Only an explicit click skips the final snapshot; the card then says so in red."""
+    pitr_op = _pitr_operation(engine, pitr_op_id)
+    _check_may_change(engine, pitr_op, user)
+    job = pending_job(engine, pitr_op_id)
+    payload = json.loads(job["payload"]) | {"skip_final_snapshot_by": user if skip else None}
+    engine.store.schedule_job(job["id"], pitr_op.id, JOB_KIND, parse_iso(job["run_at"]), payload)
+    title = "Cleanup will skip the final snapshot" if skip else "Cleanup will keep a final snapshot"
+    _card(engine, pitr_op, _job(engine, pitr_op_id), title, actor=user)
+
+
+def cleanup_due(engine: Engine, payload: dict) -> None:
+    """The scheduler's handler: starts the cleanup operation (checklist + approval)."""
+    pitr_op = _pitr_operation(engine, payload["pitr_operation"])
+    old = pitr_op.params["source"]
+    try:
+        params = pitr.cleanup_params(pitr_op, engine.clock(), payload.get("skip_final_snapshot_by"))
+        cleanup = engine.start("pitr_cleanup", pitr_op.environment, pitr_op.requester, params)
+    except UserError as error:
+        engine.emit(
+            pitr_op.id,
+            "cleanup_not_started",
+            BOT_ACTOR,
+            f"The scheduled deletion of `{old}` did not start: {error}",
+        )
+        return
+    engine.emit(
+        pitr_op.id,
+        "cleanup_started",
+        BOT_ACTOR,
+        f"The scheduled deletion of `{old}` is due: operation {cleanup.id} started for"
+        f" <@{pitr_op.requester}>; it needs the checklist and an approval.",
+        detail={"cleanup_operation": cleanup.id},
+    )
+
+
+def _job(engine: Engine, pitr_op_id: str) -> dict | None:
+    rows = engine.store.query("SELECT * FROM scheduled_jobs WHERE id = ?", (job_id(pitr_op_id),))
+    return rows[0] if rows else None
+
+
+def _card(engine: Engine, pitr_op: Operation, job: dict, title: str, actor=BOT_ACTOR) -> None:
+    payload = json.loads(job["payload"])
+    engine.emit(
+        pitr_op.id,
+        "card",
+        actor,
+        f"{title}: delete `{pitr_op.params['source']}`",
+        detail={
+            "card": "pitr_cleanup_scheduled",
+            "data": {
+                "operation": pitr_op.id,
+                "old_instance": pitr_op.params["source"],
+                "run_at": job["run_at"],
+                "skip_final_snapshot_by": payload.get("skip_final_snapshot_by"),
+            },
+        },
+    )
+
+
+def _pitr_operation(engine: Engine, op_id: str) -> Operation:
+    op = engine.store.operation(op_id)
+    if op is None or op.runbook != "pitr":
+        raise NotFound(f"There is no point-in-time recovery {op_id}.")
+    return op
+
+
+def _check_may_change(engine: Engine, pitr_op: Operation, user: str) -> None:
+    env = engine.config.environment(pitr_op.environment)
+    if user != pitr_op.requester and user not in engine.resolve_principals(env.approvers):
+        raise PermissionDenied(
+            "Only the requester of the recovery or an approver can change its cleanup.",
+            f"Ask <@{pitr_op.requester}>.",
+        )
