@@ -11,10 +11,10 @@ import json
 import os
 import re
 
-import boto3
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.aws.rds import aws_client
 from bot.errors import UserError
 from bot.prisma.connection import connect as prisma_connect
 from bot.secrets import Secret
@@ -42,7 +42,7 @@ def database_url(env: Environment) -> Secret:
 def _url_from_secret(env_name: str, secret_id: str) -> str:
     try:
         # AWSCURRENT explicitly: what a traffic switch (and its undo) moves.
-        value = boto3.client("secretsmanager").get_secret_value(
+        value = aws_client("secretsmanager").get_secret_value(
             SecretId=secret_id, VersionStage="AWSCURRENT"
         )
     except ClientError as error:
