@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -138,6 +139,14 @@ class OperationFeed:
             return fn()
         except (SlackApiError, SlackUnavailable) as error:
             log.error("operation %s: Slack call failed: %s", self.op_id, error)
+        except sqlite3.ProgrammingError:
+            # The bot is shutting down and closed the store under a feed that was still
+            # sending: the store has the whole story; the thread line can wait.
+            log.info("operation %s: store closed, feed stops", self.op_id)
+            with self._lock:
+                self._closing, self._dirty = True, False
+            while not self._q.empty():
+                self._q.get_nowait()
         return None
 
 

@@ -24,7 +24,11 @@ def start_drill(bot, user="U_ALICE", env="staging"):
 
 def complete_before_checklist(bot, op_id, user="U_ALICE"):
     call = bot.slack.wait_for(
-        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.CHECKLIST
+        "views.open",
+        where=lambda c: (
+            c.args["view"]["callback_id"] == Callback.CHECKLIST
+            and op_id in c.args["view"].get("private_metadata", "")
+        ),
     )[-1]
     view_id = call.response["view"]["id"]
     view = bot.slack.views()[view_id]
