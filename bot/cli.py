@@ -27,6 +27,16 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP listen address (default 0.0.0.0; 127.0.0.1 for local only)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="try the bot here: local PostgreSQL, AWS (moto) and a Slack look-alike page",
+    )
+    sandbox.add_argument(
+        "--port", type=_port, default=3100, help="port of the Slack look-alike page (default 3100)"
+    )
+    from bot import terminal
+
+    terminal.add_parser(sub)
     return parser
 
 
@@ -45,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "sandbox":
+            return sandbox(args)
+        if args.command == "cli":
+            return cli(args)
     except ConfigError as error:
         print(f"rollback-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -96,6 +110,57 @@ def serve(args) -> int:
             uvicorn_server(asgi, args.host, args.port, args.log_level).run()
     finally:
         services.stop()
+    return 0
+
+
+def cli(args) -> int:
+    """Break-glass: the runbooks from a terminal; needs the config, not Slack's tokens."""
+    from bot import logs, terminal
+    from bot.settings import config_path, load_config
+
+    config = load_config(config_path(args.config))
+    urls = [e.database_url.reveal() for e in config.environments.values() if e.database_url]
+    logs.configure("warning", urls)
+    return terminal.run(args, config)
+
+
+def sandbox(args) -> int:
+    """Starts everything, prints the page's URL, and runs until Ctrl-C (or SIGTERM)."""
+    import signal
+    import threading
+
+    try:
+        from bot.sandbox.postgres import PostgresRigError
+        from bot.sandbox.run import Sandbox
+    except ImportError as error:
+        raise ConfigError(
+            f"the sandbox needs {error.name}: pip install -e '.[sandbox]' (or '.[dev]')."
+        ) from None
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    say("rollback-bot sandbox: starting PostgreSQL, AWS (moto), fake Slack and the bot...")
+    box = Sandbox(port=args.port, say=say)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        box.start()
+    except PostgresRigError as error:
+        raise ConfigError(f"cannot start PostgreSQL for the sandbox: {error}") from None
+    say(f"""
+Open {box.url} in your browser (you are alice; switch user at the top left).
+Try:  /rollback status --env staging
+      /rollback resolve 20251208120000_problematic_migration --env staging
+      (staging is protected: switch to bob to approve)
+Ctrl-C stops everything and deletes the temp files.
+SANDBOX_URL={box.url}""")
+    try:
+        stopping.wait()
+    finally:
+        say("rollback-bot sandbox: stopping...")
+        box.stop()
     return 0
 
 

@@ -1,0 +1,515 @@
+"""`rollback-bot cli ...`: the break-glass front end, for when Slack itself is down.
+
+The same runbooks, engine, store and audit log as the Slack bot; only the front end differs.
+Each invocation acts as one person (``--as U012ABC`` or ``$ROLLBACK_BOT_USER``), does one
+thing (start an operation, tick a checklist, approve, decide), then walks the operation in
+the foreground, printing the engine's events and progress bars, until it finishes or waits
+at a gate. The next person continues it with their own invocation: the two-person rule holds
+because the approver is a different identity in a different process, and every state change
+is in the shared store first.
+
+User groups (``@db-approvers``) are Slack's; with Slack down they are read from
+``$ROLLBACK_BOT_USERGROUPS`` ("db-approvers=U1,U2;dba=U3"), else asked of Slack's API when a
+token is set. An unresolvable group has no members, so nobody gains a permission from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.engine.model import Event
+from bot.errors import ConfigError, UserError
+from bot.store import FINAL_STATES
+
+USER_ENV = "ROLLBACK_BOT_USER"
+GROUPS_ENV = "ROLLBACK_BOT_USERGROUPS"
+_USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,}$")
+BAR_WIDTH = 30
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 3
+
+
+def add_parser(sub) -> None:
+    cli = sub.add_parser(
+        "cli",
+        help="break-glass: run the runbooks from a terminal when Slack is down",
+        description="Run the rollback runbooks from a terminal (same engine, store and audit"
+        " log as the Slack bot). Identity: --as USER_ID or $ROLLBACK_BOT_USER.",
+    )
+    cli.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
+    cli.add_argument("--as", dest="user", help=f"your Slack user id (default: ${USER_ENV})")
+    # --as also after the action (`cli approve apr-1 --as U_BOB`); SUPPRESS keeps the one
+    # given before it when absent.
+    who = argparse.ArgumentParser(add_help=False)
+    who.add_argument("--as", dest="user", default=argparse.SUPPRESS, help="your Slack user id")
+    actions = cli.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, help=help, parents=[who])
+
+    status = action("status", help="migration status, diagnosis, active operation")
+    status.add_argument("--env")
+    resolve = action("resolve", help="option 1: mark a failed migration resolved")
+    resolve.add_argument("migration")
+    resolve.add_argument("--applied", action="store_true")
+    resolve.add_argument("--env")
+    revert = action("revert", help="option 2: run a migration's reverse SQL")
+    revert.add_argument("migration")
+    revert.add_argument("--env")
+    sql = action("sql", help="option 4: manual SQL (from --file or stdin)")
+    sql.add_argument("--env")
+    sql.add_argument("--file", default="-", help="SQL file ('-': stdin)")
+    sql.add_argument("--verification", default="", help="a SELECT that shows it worked")
+    sql.add_argument("--reason", required=True, help="why (goes into the incident log)")
+    pitr = action("pitr", help="option 3: point-in-time recovery on AWS RDS")
+    pitr.add_argument("--env")
+    pitr.add_argument("--mode", choices=["snapshot", "time"], default="time")
+    pitr.add_argument("--at", help='restore point "YYYY-MM-DD HH:MM" UTC (default: suggested)')
+    pitr.add_argument("--target", help="new instance id (default: <source>-recovery-<time>)")
+    pitr.add_argument("--instance-class", help="default: the source's")
+    drill = action("drill", help="rehearse the procedure; touches no database")
+    drill.add_argument("--env")
+    for parser in (resolve, revert, sql, pitr, drill):
+        parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    approve = action("approve", help="decide an approval request (second person)")
+    approve.add_argument("approval_id")
+    approve.add_argument("--deny", action="store_true")
+    approve.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    checklist = action("checklist", help="show or tick an operation's checklist")
+    checklist.add_argument("operation_id")
+    checklist.add_argument("which", nargs="?", default="before", choices=["before", "after"])
+    checklist.add_argument("--tick", help="'all' or comma-separated item ids")
+    decide = action("decide", help="answer a step's question (requester)")
+    decide.add_argument("decision_id")
+    decide.add_argument("choice")
+    follow = action("follow", help="continue an operation and show its progress")
+    follow.add_argument("operation_id")
+    cancel = action("cancel", help="stop an operation between steps (requester)")
+    cancel.add_argument("operation_id")
+
+
+# --------------------------------------------------------------------------- services
+
+
+@dataclass
+class UserGroups:
+    """@handle -> members, from $ROLLBACK_BOT_USERGROUPS, else Slack's API if reachable."""
+
+    groups: dict[str, set[str]]
+    slack: object | None = None
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> UserGroups:
+        groups: dict[str, set[str]] = {}
+        for entry in filter(None, (environ.get(GROUPS_ENV) or "").split(";")):
+            handle, _, users = entry.partition("=")
+            groups[handle.strip().lstrip("@")] = {u.strip() for u in users.split(",") if u.strip()}
+        slack = None
+        if not groups and environ.get("SLACK_BOT_TOKEN"):
+            from slack_sdk import WebClient
+
+            from bot.slack.directory import Directory
+
+            kwargs = {"token": environ["SLACK_BOT_TOKEN"]}
+            if environ.get("SLACK_API_URL"):
+                kwargs["base_url"] = environ["SLACK_API_URL"]
+            slack = Directory(WebClient(**kwargs, timeout=5))
+        return cls(groups, slack)
+
+    def members_of(self, handle: str) -> set[str]:
+        if handle in self.groups:
+            return self.groups[handle]
+        if self.slack is not None:
+            return self.slack.members_of(handle)
+        return set()
+
+
+def build_engine(config):
+    from bot.engine.engine import Engine
+    from bot.runbooks import RUNBOOKS
+    from bot.store import Store
+
+    store = Store(config.state_db)
+    return Engine(store, config, RUNBOOKS, members_of=UserGroups.from_env().members_of)
+
+
+def _walking(engine, op_id: str) -> bool:
+    """Whether this process's engine still walks the operation. Engine.kick keeps the ids
+    it walks in _running (under _kick_lock); a status read alone could be the one from
+    before a tick or an approval that the walker has not acted on yet."""
+    with engine._kick_lock:
+        return op_id in engine._running
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def _plain(text: str) -> str:
+    """Slack's mentions as the terminal shows them."""
+    return re.sub(r"<@([A-Z0-9_]+)>", r"@\1", text or "")
+
+
+def progress_bar(done: float, total: float, width: int = BAR_WIDTH) -> str:
+    share = 0.0 if not total else max(0.0, min(1.0, done / total))
+    filled = round(share * width)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {share * 100:3.0f}%"
+
+
+@dataclass
+class Console:
+    """Prints the engine's events; questions for this user are queued for the main thread."""
+
+    out: object = sys.stdout
+    questions: queue.Queue = field(default_factory=queue.Queue)
+    _bar_open: bool = False
+
+    @property
+    def tty(self) -> bool:
+        return bool(getattr(self.out, "isatty", lambda: False)())
+
+    def line(self, text: str = "") -> None:
+        if self._bar_open:
+            self.out.write("\n")
+            self._bar_open = False
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "progress":
+            self._progress(event)
+            return
+        stamp = event.at.astimezone(UTC).strftime("%H:%M:%S")
+        self.line(f"{stamp}  {_plain(event.message)}")
+        if event.kind == "card":
+            self._card(event.detail)
+        elif event.kind == "approval_requested":
+            self.line(_indent(event.detail.get("plan", "")))
+        elif event.kind == "decision_requested":
+            self.questions.put(event)
+
+    def _progress(self, event: Event) -> None:
+        bar = f"{progress_bar(event.detail.get('done', 0), event.detail.get('total', 0))}"
+        text = f"          {bar} {_plain(event.message)}"[:160]
+        if self.tty:
+            # One line, redrawn in place.
+            self.out.write("\r" + text.ljust(100))
+            self._bar_open = True
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+    def _card(self, detail: dict) -> None:
+        data = detail.get("data", detail)
+        for key, value in data.items():
+            if value in (None, "", [], {}):
+                continue
+            shown = value if isinstance(value, str) else json.dumps(value, default=str)
+            self.line(_indent(f"{key}: {shown[:400]}"))
+
+
+def _indent(text: str, by: str = "          ") -> str:
+    return "\n".join(by + line for line in str(text).splitlines())
+
+
+# --------------------------------------------------------------------------- the front end
+
+
+class Terminal:
+    def __init__(self, config, user: str | None, out=sys.stdout, stdin=sys.stdin):
+        self.config = config
+        self.user = user
+        self.stdin = stdin
+        self.console = Console(out)
+        self.engine = build_engine(config)
+        self.store = self.engine.store
+        self.engine.subscribe(self.console)
+
+    def close(self) -> None:
+        self.engine.shutdown()
+        self.store.close()
+
+    def say(self, text: str = "") -> None:
+        self.console.line(text)
+
+    def me(self) -> str:
+        if not self.user:
+            raise ConfigError(
+                f"Say who you are: --as U012ABCDEF or {USER_ENV}=U012ABCDEF (your Slack user"
+                " id; approvals and the audit log name you)."
+            )
+        if not _USER_ID.match(self.user):
+            raise ConfigError(f"--as must be a Slack user id like U012ABCDEF, got {self.user!r}.")
+        return self.user
+
+    def confirm(self, question: str, assume_yes: bool) -> bool:
+        if assume_yes:
+            return True
+        if not self.stdin.isatty():
+            raise UserError(f"{question} Nothing was started.", "Pass --yes to confirm.")
+        self.console.out.write(f"{question} [y/N] ")
+        self.console.out.flush()
+        return self.stdin.readline().strip().lower() in ("y", "yes")
+
+    # -- following an operation
+
+    def follow(self, op_id: str) -> int:
+        """Walk the operation here until it ends or waits for someone; say what is next."""
+        self.engine.kick(op_id)
+        while True:
+            self._answer_questions()
+            op = self.store.operation(op_id)
+            if op.status in FINAL_STATES:
+                self._wait_quiet(op_id)
+                self.say(f"{op.id}: {op.status}. {_plain(op.result or '')}")
+                return EXIT_OK if op.status == "succeeded" else EXIT_FAILED
+            if op.status in ("waiting_checklist", "waiting_approval") and not _walking(
+                self.engine, op_id
+            ):
+                self._wait_quiet(op_id)
+                self._next_for(self.store.operation(op_id))
+                return EXIT_OK
+            time.sleep(0.05)
+
+    def _wait_quiet(self, op_id: str, timeout: float = 10) -> None:
+        """Let the walker finish (its last events print) before we say what is next."""
+        deadline = time.monotonic() + timeout
+        while _walking(self.engine, op_id) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def _next_for(self, op) -> None:
+        if op.status == "waiting_checklist":
+            self.say(f"{op.id} waits for the before-rollback checklist:")
+            self._show_checklist(op.id, "before")
+            tick = f"rollback-bot cli checklist {op.id} before --tick all"
+            self.say(f"Tick it:  {tick} --as {op.requester}")
+            return
+        pending = [a for a in self.store.approvals(op.id) if a["status"] == "pending"]
+        if not pending:
+            self.say(f"{op.id} waits for an approval request (the last one expired).")
+            return
+        approval = pending[-1]
+        env = self.config.environment(op.environment)
+        self.say(
+            f"{op.id} waits for a second person to approve {approval['id']}"
+            f" (plan hash {approval['plan_hash'][:12]}, expires {approval['expires_at'][:16]}"
+            " UTC)."
+        )
+        self.say(f"Approvers: {', '.join(env.approvers)}. The requester cannot approve.")
+        self.say(f"Approve:  rollback-bot cli approve {approval['id']} --as <APPROVER_ID>")
+
+    def _answer_questions(self) -> None:
+        try:
+            event = self.console.questions.get_nowait()
+        except queue.Empty:
+            return
+        detail = event.detail
+        choices = detail["choices"]
+        op = self.store.operation(event.operation_id)
+        options = ", ".join(f"{k} ({v})" for k, v in choices.items())
+        if self.user == op.requester and self.stdin.isatty():
+            while True:
+                self.console.out.write(f"Choose one of {options}: ")
+                self.console.out.flush()
+                choice = self.stdin.readline().strip()
+                if choice in choices:
+                    break
+            self.engine.decide(detail["decision_id"], self.user, choice)
+            return
+        self.say(
+            f"Answer (the requester, {op.requester}), default {detail['default']} at"
+            f" {detail['expires_at'][11:19]} UTC:"
+            f"  rollback-bot cli decide {detail['decision_id']} <{'|'.join(choices)}>"
+            f" --as {op.requester}"
+        )
+
+    def _show_checklist(self, op_id: str, which: str) -> None:
+        for item in self.store.checklist(op_id, which):
+            mark = "x" if item["checked"] else " "
+            who = f"  ({item['checked_by']})" if item["checked"] else ""
+            self.say(f"  [{mark}] {item['item_id']:<12} {item['label']}{who}")
+
+    # -- actions
+
+    def status(self, args) -> int:
+        from bot.migrations import assess, status_card_data
+
+        env = self.config.environment(args.env)
+        data = status_card_data(env.name, assess(env))
+        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data["counts"].items())
+        self.say(f"Migrations on {env.name}: {data['verdict']} ({counts})")
+        for failed in data["failed"]:
+            self.say(f"  FAILED {failed['name']} (started {failed['started_at'][:19]} UTC)")
+            self.say(f"    {failed['diagnosis']}")
+            for statement in failed["statements"]:
+                self.say(f"      {statement['verdict']:<12} {statement['description']}")
+            if failed["recommendation"]:
+                self.say(f"    recommended: {failed['recommendation']}")
+        for name in data["pending"]:
+            self.say(f"  pending {name}")
+        if data["lock_holder"]:
+            self.say(f"  migration lock held by {data['lock_holder']}")
+        active = self.store.active_operation(env.name)
+        if active:
+            self.say(f"Active operation: {active.id} ({active.runbook}, {active.status})")
+        return EXIT_OK
+
+    def resolve(self, args) -> int:
+        from bot.migrations import plan_resolve
+
+        user = self.me()
+        env = self.config.environment(args.env)
+        self.engine.check_requester(env, user, "a resolve")
+        plan = plan_resolve(env, args.migration, applied=args.applied)
+        verb = "recorded as applied" if plan.mode == "applied" else "marked rolled back"
+        self.say(f"{plan.migration} on {env.name} will be {verb}.")
+        self.say(f"Diagnosis: {plan.summary}")
+        if plan.undo_sql:
+            self.say("First, undo what took effect (one transaction):")
+            self.say(_indent("\n".join(f"{s};" for s in plan.undo_sql)))
+        return self._start("resolve", env, user, plan.params(), args.yes)
+
+    def revert(self, args) -> int:
+        try:
+            from bot.revert import plan_revert
+        except ImportError:
+            self.say("rollback-bot cli revert: not yet available in this version.")
+            return EXIT_REFUSED
+        user = self.me()
+        env = self.config.environment(args.env)
+        self.engine.check_requester(env, user, "a reverse migration")
+        plan = plan_revert(self.config, env, args.migration, datetime.now(UTC))
+        self.say(f"Reverse SQL for {plan.migration} on {env.name}:")
+        self.say(_indent(plan.sql))
+        return self._start("revert", env, user, plan.params(), args.yes)
+
+    def sql(self, args) -> int:
+        from bot.runbooks import sql as sql_runbook
+
+        user = self.me()
+        env = self.config.environment(args.env)
+        text = self.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        self.say(f"Manual SQL on {env.name} ({args.reason}):")
+        self.say(_indent(text.strip()))
+        if not self.confirm("Start the manual SQL rollback?", args.yes):
+            return EXIT_REFUSED
+        op = sql_runbook.start(self.engine, env.name, user, text, args.verification, args.reason)
+        self.say(f"Started {op.id}.")
+        return self.follow(op.id)
+
+    def pitr(self, args) -> int:
+        from bot.runbooks import pitr
+
+        user = self.me()
+        env = self.config.environment(args.env)
+        self.engine.check_requester(env, user, "a point-in-time recovery")
+        now = pitr.utcnow()
+        choices = pitr.recovery_choices(env, self.config, now)
+        point = (
+            datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+            if args.at
+            else choices.suggestion.at
+        )
+        form = {
+            "mode": args.mode,
+            "date": f"{point:%Y-%m-%d}",
+            "time": f"{point:%H:%M}",
+            "target": args.target or choices.default_target,
+            "instance_class": args.instance_class or choices.source.instance_class,
+        }
+        self.say(f"Restore {choices.source.id} at {form['date']} {form['time']} UTC ({args.mode})")
+        self.say(f"  suggested because: {choices.suggestion.reason}")
+        self.say(f"  new instance: {form['target']} ({form['instance_class']})")
+        try:
+            params = pitr.restore_params(env, form, now) | pitr.pitr_settings(self.config)
+        except pitr.FormErrors as error:
+            raise UserError("; ".join(f"{k}: {v}" for k, v in error.errors.items())) from None
+        return self._start("pitr", env, user, params, args.yes)
+
+    def drill(self, args) -> int:
+        user = self.me()
+        env = self.config.environment(args.env)
+        params = {
+            "slow_step_seconds": self.config.drill_slow_step_seconds,
+            "progress_events": self.config.drill_progress_events,
+        }
+        return self._start("drill", env, user, params, args.yes)
+
+    def _start(self, runbook: str, env, user: str, params: dict, yes: bool) -> int:
+        if not self.confirm(f"Start {runbook} on {env.name}?", yes):
+            return EXIT_REFUSED
+        op = self.engine.start(runbook, env.name, user, params)
+        self.say(f"Started {op.id}.")
+        return self.follow(op.id)
+
+    def approve(self, args) -> int:
+        user = self.me()
+        approval = self.store.approval(args.approval_id)
+        if approval is None:
+            raise UserError(f"Approval {args.approval_id} does not exist.")
+        op = self.store.operation(approval["operation_id"])
+        self.say(f"{op.id}: {op.runbook} on {op.environment}, requested by {op.requester}.")
+        self.say(f"Exact plan (hash {approval['plan_hash'][:12]}):")
+        self.say(_indent(approval["plan_text"]))
+        verb = "Deny" if args.deny else "Approve"
+        if not self.confirm(f"{verb} this plan?", args.yes):
+            return EXIT_REFUSED
+        self.engine.decide_approval(approval["id"], user, not args.deny)
+        self.say(f"You {'denied' if args.deny else 'approved'} {op.id}.")
+        return self.follow(op.id)
+
+    def checklist(self, args) -> int:
+        op = self.store.operation(args.operation_id)
+        if op is None:
+            raise UserError(f"There is no operation {args.operation_id}.")
+        if args.tick:
+            user = self.me()
+            items = self.store.checklist(op.id, args.which)
+            wanted = {i["item_id"] for i in items if i["checked"] and not i["by_bot"]}
+            wanted |= (
+                {i["item_id"] for i in items}
+                if args.tick == "all"
+                else {t.strip() for t in args.tick.split(",") if t.strip()}
+            )
+            self.engine.tick_checklist(op.id, args.which, wanted, user)
+        self._show_checklist(op.id, args.which)
+        if args.tick and op.status not in FINAL_STATES:
+            return self.follow(op.id)
+        return EXIT_OK
+
+    def decide(self, args) -> int:
+        self.engine.decide(args.decision_id, self.me(), args.choice)
+        self.say(f"Decided: {args.choice}.")
+        return EXIT_OK
+
+    def follow_op(self, args) -> int:
+        if self.store.operation(args.operation_id) is None:
+            raise UserError(f"There is no operation {args.operation_id}.")
+        return self.follow(args.operation_id)
+
+    def cancel(self, args) -> int:
+        outcome = self.engine.cancel(args.operation_id, self.me())
+        self.say(f"{args.operation_id}: cancel {outcome}.")
+        return self.follow(args.operation_id)
+
+
+def run(args, config) -> int:
+    """`rollback-bot cli ACTION`: a UserError is the user's message and exit 3."""
+    terminal = Terminal(config, args.user or os.environ.get(USER_ENV))
+    action = {"follow": terminal.follow_op}.get(args.action) or getattr(terminal, args.action)
+    try:
+        return action(args)
+    except UserError as error:
+        terminal.say(f"rollback-bot: {_plain(error.message)}")
+        if error.hint:
+            terminal.say(f"  {_plain(error.hint)}")
+        return EXIT_REFUSED
+    finally:
+        terminal.close()

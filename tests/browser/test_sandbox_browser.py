@@ -1,0 +1,179 @@
+"""Issue 10: `rollback-bot sandbox` in a real browser. Debian's chromium (apt package
+`chromium`, driven by Playwright through its own executable, never a browser download) runs
+the runbook's option 1 end to end on the sandbox's Slack look-alike page: alice resolves
+the migration that failed mid-way on staging, confirms, ticks the before-checklist, bob
+approves, and the status message says finished. Screenshots go to tests/browser/screenshots/
+(gitignored); UPDATE_README_SCREENSHOT=1 also refreshes docs/sandbox.png for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.demo import FAILED
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).parent / "screenshots"
+# Flags for a headless chromium in a container / CI: no sandbox (we may be root), no GPU,
+# and nothing that phones home or updates itself.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
+)
+
+
+class SandboxProcess:
+    """`rollback-bot sandbox` as a real process; its URL comes from its own output."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "sandbox", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.output: list[str] = []
+        self._url: str | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            if line.startswith("SANDBOX_URL="):
+                self._url = line.strip().removeprefix("SANDBOX_URL=")
+                self._ready.set()
+        self._ready.set()
+
+    def url(self, timeout: float = 120) -> str:
+        self._ready.wait(timeout)
+        assert self._url, "the sandbox did not start:\n" + "".join(self.output)
+        return self._url
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+@pytest.fixture
+def sandbox():
+    process = SandboxProcess()
+    yield process
+    code = process.stop()
+    assert code == 0, "the sandbox did not stop cleanly:\n" + "".join(process.output)
+
+
+@pytest.fixture
+def page(sandbox):
+    from playwright.sync_api import sync_playwright
+
+    url = sandbox.url()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(url + "?as=U_ALICE")
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def type_command(page, text: str) -> None:
+    box = page.get_by_label("message box")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_resolve_with_approval_in_the_browser(page):
+    from playwright.sync_api import expect
+
+    # alice asks for the status first: the failed migration and its diagnosis.
+    type_command(page, "/rollback status --env staging")
+    messages = page.get_by_role("log", name="messages")
+    expect(messages).to_contain_text("2 of 3 statements took effect")
+    expect(messages).to_contain_text("Only visible to you")
+
+    # The resolve modal opens, then fills in with the diagnosis and the undo SQL.
+    type_command(page, f"/rollback resolve {FAILED} --env staging")
+    modal = page.get_by_role("dialog")
+    expect(modal).to_contain_text("will be marked rolled back")
+    expect(modal).to_contain_text('DROP TABLE IF EXISTS "public"."Proposal"')
+    shot(page, "1-resolve-confirm")
+    modal.get_by_role("button", name="Continue").click()
+
+    # The before-checklist modal: every item a person must tick.
+    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
+    expect(checklist).to_be_visible()
+    boxes = checklist.get_by_role("checkbox")
+    assert boxes.count() >= 3
+    for n in range(boxes.count()):
+        boxes.nth(n).check()
+    shot(page, "2-before-checklist")
+    checklist.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    # The incident channel appears; the approval request waits in it.
+    incident = re.compile(r"inc-\d{8}-rollback-resolve-staging")
+    page.locator("#channels a", has_text=incident).click()
+    expect(messages).to_contain_text("Approval needed")
+    expect(messages).to_contain_text("prisma migrate resolve --rolled-back")
+
+    # alice cannot approve her own request; bob can.
+    page.get_by_label("Acting as").select_option("U_BOB")
+    expect(page.get_by_label("Acting as")).to_have_value("U_BOB")
+    shot(page, "3-approval-requested")
+    messages.get_by_role("button", name="Approve").first.click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Approve").click()
+
+    # The live status message is edited in place until the operation has finished.
+    expect(messages).to_contain_text("Approved", timeout=30_000)
+    expect(messages).to_contain_text("Finished", timeout=60_000)
+    expect(messages.locator(".edited").first).to_be_visible()
+    thread_link = messages.locator(".replies").first
+    thread_link.click()
+    thread = page.get_by_role("complementary", name="thread")
+    expect(thread).to_contain_text("marked rolled back", timeout=30_000)
+    final = shot(page, "4-finished")
+    if os.environ.get("UPDATE_README_SCREENSHOT"):
+        # docs/sandbox.png is committed; refreshed on purpose only, not by every run.
+        (Path(__file__).parents[2] / "docs" / "sandbox.png").write_bytes(final.read_bytes())
+
+    # The history says so too: alice's status now shows the migration rolled back.
+    page.get_by_label("Acting as").select_option("U_ALICE")
+    page.locator("#channels a", has_text="engineering").click()
+    type_command(page, "/rollback status --env staging")
+    expect(messages).to_contain_text(re.compile(r"Rolled back\s*1"))

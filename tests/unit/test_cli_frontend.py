@@ -1,0 +1,157 @@
+"""Issue 10: `rollback-bot cli ...`, the break-glass front end, run as a real process (one per
+person, as in an incident with Slack down) against a real PostgreSQL and a config file:
+the same engine, store and audit log as the Slack bot, the two-person rule across two
+invocations under two identities, and progress bars."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.sandbox import demo
+from bot.store import Store
+
+CONFIG = """
+default_environment = "staging"
+state_db = "{state_db}"
+
+[drill]
+slow_step_seconds = 0.5
+progress_events = 5
+
+[environments.staging]
+database_url_env = "STAGING_DATABASE_URL"
+migrations_dir = "{migrations}"
+protected = true
+approvers = ["@db-approvers", "U_CAROL"]
+
+[environments.development]
+database_url_env = "DEVELOPMENT_DATABASE_URL"
+protected = false
+"""
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+
+
+@pytest.fixture
+def cli(tmp_path, pg_url):
+    migrations = demo.write_migrations(tmp_path)
+    demo.prepare_database(pg_url, migrations)
+    config = tmp_path / "rollback.toml"
+    state_db = tmp_path / "state.db"
+    config.write_text(CONFIG.format(state_db=state_db, migrations=migrations))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_BOT_"))}
+    env |= {
+        "ROLLBACK_BOT_CONFIG": str(config),
+        "STAGING_DATABASE_URL": pg_url,
+        "DEVELOPMENT_DATABASE_URL": pg_url,
+        # Slack is down: the approvers' group comes from the environment.
+        "ROLLBACK_BOT_USERGROUPS": "db-approvers=U_BOB,U_DAVE",
+    }
+
+    def run(*args: str, user: str | None = None, stdin: str = "") -> Result:
+        extra = {"ROLLBACK_BOT_USER": user} if user else {}
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "cli", *args],
+            env={**env, **extra},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return Result(proc.returncode, proc.stdout + proc.stderr)
+
+    run.url = pg_url
+    run.state_db = state_db
+    return run
+
+
+def _columns(url: str, table: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+        )
+        return [r[0] for r in rows]
+
+
+def _audit(state_db: Path, op_id: str) -> list[tuple[str, str]]:
+    store = Store(state_db)
+    try:
+        return [(a["actor"], a["event"]) for a in store.audit(op_id)]
+    finally:
+        store.close()
+
+
+def test_status_shows_the_failed_migration_and_its_diagnosis(cli):
+    result = cli("status", "--env", "staging")
+    assert result.code == 0, result.out
+    assert f"FAILED {demo.FAILED}" in result.out
+    assert "2 of 3 statements took effect" in result.out
+
+
+def test_resolve_with_a_second_person_approving_in_another_invocation(cli):
+    started = cli("resolve", demo.FAILED, "--env", "staging", "--yes", user="U_ALICE")
+    assert started.code == 0, started.out
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    assert "waits for the before-rollback checklist" in started.out
+    assert f"checklist {op_id} before --tick all --as U_ALICE" in started.out
+
+    ticked = cli("checklist", op_id, "before", "--tick", "all", user="U_ALICE")
+    assert ticked.code == 0, ticked.out
+    approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
+    # Nothing ran before the approval: what the failed migration left is still there.
+    assert _columns(cli.url, "Proposal") and "bio" in _columns(cli.url, "User")
+
+    # The requester cannot approve her own request; nor can someone who is no approver.
+    own = cli("approve", approval_id, "--yes", user="U_ALICE")
+    assert own.code == 3 and "cannot approve your own request" in own.out
+    stranger = cli("approve", approval_id, "--yes", user="U_ERIN")
+    assert stranger.code == 3 and "not an approver" in stranger.out
+
+    # dave is in @db-approvers (from ROLLBACK_BOT_USERGROUPS): his approval runs the rest.
+    approved = cli("approve", approval_id, "--yes", "--as", "U_DAVE")
+    assert approved.code == 0, approved.out
+    assert "DROP TABLE IF EXISTS" in approved.out  # he saw the exact plan
+    assert f"{op_id}: succeeded" in approved.out
+    assert "bio" not in _columns(cli.url, "User")
+    assert _columns(cli.url, "Proposal") == []
+
+    status = cli("status", "--env", "staging")
+    assert "rolled back 1" in status.out and "FAILED" not in status.out
+    events = _audit(cli.state_db, op_id)
+    assert ("U_ALICE", "started") in events
+    assert ("U_ALICE", "checklist_completed") in events
+    assert ("U_ALICE", "approval_refused") in events
+    assert ("U_DAVE", "approval_granted") in events
+    assert ("rollback-bot", "finished") in events
+
+
+def test_drill_shows_progress_bars(cli):
+    started = cli("drill", "--env", "development", "--yes", user="U_CAROL")
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    done = cli("checklist", op_id, "--tick", "all", user="U_CAROL")
+    assert done.code == 0, done.out
+    assert re.search(r"\[#{30}\] 100% simulated work 5/5", done.out), done.out
+    assert re.search(r"\[#+\.+\]\s+\d+% simulated work 1/5", done.out), done.out
+    assert f"{op_id}: succeeded" in done.out
+
+
+def test_who_you_are_is_required_and_confirmation_is_explicit(cli):
+    anonymous = cli("resolve", demo.FAILED, "--env", "staging", "--yes")
+    assert anonymous.code == 2 and "--as" in anonymous.out
+    unconfirmed = cli("resolve", demo.FAILED, "--env", "staging", user="U_ALICE")
+    assert unconfirmed.code == 3 and "Pass --yes" in unconfirmed.out
+    assert "Started" not in unconfirmed.out
+    status = cli("status", "--env", "staging")
+    assert "Active operation" not in status.out
