@@ -232,6 +232,12 @@ def shown_after(bot, response, marks_before: int) -> str:
     return shown
 
 
+def sql_modals(bot) -> list:
+    return [
+        c for c in bot.slack.calls_to("views.open") if c.args["view"]["callback_id"] == Callback.SQL
+    ]
+
+
 def seen_count(bot) -> int:
     return len(bot.slack.responses()) + len(
         [c for c in bot.slack.calls if c.method in ("views.open", "views.update")]
@@ -266,10 +272,13 @@ def test_bad_sql_modal_input_is_a_field_error_and_changes_nothing(env):
     before = database_state(url)
     problems = []
     for sql, verification, reason, field in SQL_CASES:
+        opened_before = len(sql_modals(bot))
         bot.signer.slash("sql --env staging")
-        opened = bot.slack.wait_for(
-            "views.open", count=1, where=lambda c: c.args["view"]["callback_id"] == Callback.SQL
-        )[-1]
+        # This case's own modal: the newest one is the previous case's until it arrives.
+        opened = bot.wait_until(
+            lambda n=opened_before: len(sql_modals(bot)) > n and sql_modals(bot)[-1],
+            what="the SQL modal",
+        )
         values = {Block.SQL_TEXT: sql, Block.SQL_REASON: reason}
         if verification:
             values[Block.SQL_VERIFICATION] = verification

@@ -47,12 +47,12 @@ def test_a_checklist_submitted_twice_ticks_each_item_once(bot):
     assert all(r.status == 200 for r in results)
     bot.wait_status(op.id, "succeeded", timeout=30)
     ticked = [
-        a
+        a["message"]
         for a in bot.store.audit(op.id)
         if a["event"] == "checklist_ticked" and a["actor"] == "U_ALICE"
     ]
-    by_alice = [i for i in bot.store.checklist(op.id, "before") if i["checked_by"] == "U_ALICE"]
-    assert len(ticked) == len(by_alice) >= 4  # each item once, whatever the double submit
+    # Each item ticked by Alice once, however the two submissions interleaved.
+    assert len(ticked) == len(set(ticked)) >= 4
     assert len([a for a in bot.store.audit(op.id) if a["event"] == "checklist_completed"]) == 1
 
 
@@ -61,7 +61,7 @@ def test_a_double_clicked_cancel_cancels_once(bot):
     op = bot.wait_until(lambda: bot.store.active_operation("staging"), what="op")
     results = concurrently(5, lambda: bot.signer.slash(f"cancel {op.id}"))
     assert all(r.status == 200 for r in results)
-    bot.wait_status(op.id, "cancelled")
+    bot.wait_status(op.id, "cancelled", timeout=30)
     finished = [a for a in bot.store.audit(op.id) if a["event"] == "finished"]
     assert len(finished) == 1
     texts = [

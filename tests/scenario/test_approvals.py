@@ -18,7 +18,12 @@ def waiting_for_approval(bot, env="staging", user="U_ALICE"):
 
 
 def last_reply(bot):
-    return bot.wait_until(lambda: bot.slack.responses(), what="an ephemeral reply")[-1]
+    """The newest ephemeral reply to a click, not the "drill started" reply to the slash
+    command (which may arrive late under load)."""
+    return bot.wait_until(
+        lambda: [r for r in bot.slack.responses() if "started on" not in r["text"]],
+        what="an ephemeral reply",
+    )[-1]
 
 
 def test_non_approver_click_is_refused_and_audited(bot):
