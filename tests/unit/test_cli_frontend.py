@@ -74,6 +74,7 @@ def cli(tmp_path, pg_url):
 
     run.url = pg_url
     run.state_db = state_db
+    run.env = env
     return run
 
 
@@ -155,3 +156,82 @@ def test_who_you_are_is_required_and_confirmation_is_explicit(cli):
     assert "Started" not in unconfirmed.out
     status = cli("status", "--env", "staging")
     assert "Active operation" not in status.out
+
+
+def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
+    with psycopg.connect(cli.url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE notes (id int PRIMARY KEY, body text);"
+            " INSERT INTO notes VALUES (1, 'keep'), (2, 'remove')"
+        )
+    started = cli(
+        "sql",
+        "--env",
+        "development",
+        "--reason",
+        "INC-9",
+        "--yes",
+        "--verification",
+        "SELECT count(*) FROM notes",
+        user="U_CAROL",
+        stdin="DELETE FROM notes WHERE id = 2;",
+    )
+    assert started.code == 0, started.out
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    # The checklist opens the gate; the apply step then holds its transaction and waits for
+    # the requester's decision, given by a second invocation, as in an incident.
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_",))}
+    waiting = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "cli",
+            "checklist",
+            op_id,
+            "--tick",
+            "all",
+            "--as",
+            "U_CAROL",
+        ],
+        env={**base, **_cli_env(cli)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        decision = _wait_for_decision(cli.state_db, op_id)
+        decided = cli("decide", decision, "commit", user="U_CAROL")
+        assert decided.code == 0, decided.out
+        out = waiting.communicate(timeout=60)[0]
+    finally:
+        waiting.kill()
+    assert f"{op_id}: succeeded" in out, out
+    with psycopg.connect(cli.url) as conn:
+        assert conn.execute("SELECT id FROM notes ORDER BY id").fetchall() == [(1,)]
+        backups = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'notes_backup_%'"
+        ).fetchall()
+    assert len(backups) == 1
+
+
+def _cli_env(cli) -> dict:
+    return cli.env
+
+
+def _wait_for_decision(state_db: Path, op_id: str, timeout: float = 40) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        store = Store(state_db)
+        try:
+            rows = store.query(
+                "SELECT id FROM decisions WHERE operation_id = ? AND status = 'pending'", (op_id,)
+            )
+        finally:
+            store.close()
+        if rows:
+            return rows[0]["id"]
+        time.sleep(0.2)
+    raise AssertionError("no decision was asked")
