@@ -75,6 +75,7 @@ def cli(tmp_path, pg_url):
     run.url = pg_url
     run.state_db = state_db
     run.env = env
+    run.migrations = migrations
     return run
 
 
@@ -235,3 +236,34 @@ def _wait_for_decision(state_db: Path, op_id: str, timeout: float = 40) -> str:
             return rows[0]["id"]
         time.sleep(0.2)
     raise AssertionError("no decision was asked")
+
+
+def _run_with_approval(cli, *args: str) -> str:
+    """Start as alice, tick the checklist, dave approves; returns dave's output."""
+    started = cli(*args, "--yes", user="U_ALICE")
+    assert started.code == 0, started.out
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    ticked = cli("checklist", op_id, "before", "--tick", "all", user="U_ALICE")
+    approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
+    approved = cli("approve", approval_id, "--yes", user="U_DAVE")
+    assert f"{op_id}: succeeded" in approved.out, approved.out
+    return approved.out
+
+
+def test_revert_from_a_terminal_backs_up_and_drops_a_table(cli):
+    # Revert wants no failed or pending migration: resolve the demo's failed one and take
+    # its file away (the runbook's "fix the migration file").
+    _run_with_approval(cli, "resolve", demo.FAILED, "--env", "staging")
+    failed_dir = cli.migrations / demo.FAILED
+    (failed_dir / "migration.sql").unlink()
+    failed_dir.rmdir()
+
+    _run_with_approval(cli, "revert", demo.PROJECTS, "--env", "staging")
+    assert _columns(cli.url, "Project") == []
+    with psycopg.connect(cli.url) as conn:
+        backups = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'Project_backup_%'"
+        ).fetchall()
+        assert len(backups) == 1
+        rows = conn.execute(f'SELECT count(*) FROM "{backups[0][0]}"').fetchone()[0]
+    assert rows == 10  # every project kept
