@@ -267,3 +267,52 @@ def test_revert_from_a_terminal_backs_up_and_drops_a_table(cli):
         assert len(backups) == 1
         rows = conn.execute(f'SELECT count(*) FROM "{backups[0][0]}"').fetchone()[0]
     assert rows == 10  # every project kept
+
+
+RDS_ENV = """
+[environments.rds]
+database_secret_id = "skillancer/rds/database"
+rds_instance_id = "skillancer-rds"
+protected = true
+approvers = ["@db-approvers"]
+
+[pitr]
+poll_seconds = 0.2
+"""
+
+
+def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path):
+    """moto's RDS has no database behind an endpoint: the source is created on the test
+    PostgreSQL's port and PGHOSTADDR=127.0.0.1 makes the "restored" endpoint reach it."""
+    import json
+    from urllib.parse import urlsplit
+
+    from tests.unit.aws.source_instance import make_source
+
+    make_source(aws, "skillancer-rds", port=urlsplit(cli.url).port)
+    aws.client("secretsmanager").create_secret(
+        Name="skillancer/rds/database", SecretString=json.dumps({"url": cli.url})
+    )
+    config = Path(cli.env["ROLLBACK_BOT_CONFIG"])
+    config.write_text(config.read_text() + RDS_ENV)
+    cli.env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+    cli.env["PGHOSTADDR"] = "127.0.0.1"
+
+    out = cli("pitr", "--env", "rds", "--mode", "time", "--yes", user="U_ALICE").out
+    started = re.search(r"Started (op-\S+)\.", out)
+    assert started, out
+    op_id = started.group(1)
+    for _ in range(12):  # follow the printed next step, as two people would
+        if f"{op_id}: succeeded" in out:
+            break
+        if m := re.search(r"approve (apr-[0-9a-f]+)", out):
+            out = cli("approve", m.group(1), "--yes", user="U_DAVE").out
+        elif m := re.search(r"decide (dec-[0-9a-f]+) <([^>]+)>", out):
+            out = cli("decide", m.group(1), m.group(2).split("|")[-1], user="U_ALICE").out
+        elif "--tick all" in out:
+            out = cli("checklist", op_id, "before", "--tick", "all", user="U_ALICE").out
+        else:
+            out = cli("follow", op_id, user="U_ALICE").out
+    assert f"{op_id}: succeeded" in out, out
+    secret = aws.client("secretsmanager").get_secret_value(SecretId="skillancer/rds/database")
+    assert "skillancer-rds-recovery" in json.loads(secret["SecretString"])["url"]
