@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +27,8 @@ from bot.slack.outbox import Outbox
 from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
+
+LISTENER_THREADS = 64
 
 
 @dataclass
@@ -102,6 +105,11 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
         token_verification_enabled=token_verification,
         # Slack allows 3 s to acknowledge; listeners ack first and work afterwards.
         process_before_response=False,
+        # Bolt acks from the listener's thread, and its default pool has 5: with more
+        # concurrent commands than that, an ack waited for another command's work (bench/).
+        listener_executor=ThreadPoolExecutor(
+            max_workers=LISTENER_THREADS, thread_name_prefix="bolt"
+        ),
     )
     commands.register(app, services)
     handlers.register(app, services)

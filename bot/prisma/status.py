@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import psycopg
@@ -53,8 +54,12 @@ class MigrationStatus:
         """`prisma migrate status` exits 1 for every verdict but "up to date"."""
         return 0 if self.verdict == StatusVerdict.UP_TO_DATE else 1
 
+    @cached_property
+    def _rows_by_name(self) -> dict[str, list[MigrationRecord]]:
+        return _by_name(self.records)
+
     def rows_for(self, name: str) -> tuple[MigrationRecord, ...]:
-        return tuple(r for r in self.records if r.migration_name == name)
+        return tuple(self._rows_by_name.get(name, ()))
 
     def local(self, name: str) -> LocalMigration | None:
         return self.directory.get(name)
@@ -62,9 +67,9 @@ class MigrationStatus:
     @property
     def known_names(self) -> tuple[str, ...]:
         """Every migration name in the directory or the history, directory order first."""
-        names = list(self.directory.names)
-        names += [r.migration_name for r in self.records if r.migration_name not in names]
-        return tuple(dict.fromkeys(names))
+        names = dict.fromkeys(self.directory.names)
+        names.update(dict.fromkeys(r.migration_name for r in self.records))
+        return tuple(names)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -82,7 +87,8 @@ def migration_status(conn: psycopg.Connection, migrations_dir: Path | str) -> Mi
     directory.check_provider()
     history = read_history(conn)
     records = history or ()
-    not_in_database = tuple(m.name for m in directory.migrations if not _rows(records, m.name))
+    by_name = _by_name(records)
+    not_in_database = tuple(m.name for m in directory.migrations if m.name not in by_name)
     missing = tuple(
         dict.fromkeys(r.migration_name for r in records if not directory.get(r.migration_name))
     )
@@ -96,9 +102,9 @@ def migration_status(conn: psycopg.Connection, migrations_dir: Path | str) -> Mi
         has_migrations_table=history is not None,
         applied=_names(records, lambda r: r.state == RecordState.APPLIED),
         failed=failed,
-        rolled_back=_rolled_back(records),
+        rolled_back=_rolled_back(by_name),
         pending=_pending(directory, records),
-        edited=_edited(directory, records),
+        edited=_edited(directory, by_name),
         missing=missing,
         unreadable=tuple(m.name for m in directory.migrations if m.sql is None),
         verdict=verdict,
@@ -107,18 +113,22 @@ def migration_status(conn: psycopg.Connection, migrations_dir: Path | str) -> Mi
     )
 
 
-def _rows(records: tuple[MigrationRecord, ...], name: str) -> list[MigrationRecord]:
-    return [r for r in records if r.migration_name == name]
+def _by_name(records: tuple[MigrationRecord, ...]) -> dict[str, list[MigrationRecord]]:
+    """Rows grouped by migration name, each group in started_at order (one pass: scanning
+    the history once per name made 5,000 migrations take seconds)."""
+    groups: dict[str, list[MigrationRecord]] = {}
+    for record in records:
+        groups.setdefault(record.migration_name, []).append(record)
+    return groups
 
 
 def _names(records: tuple[MigrationRecord, ...], keep) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r.migration_name for r in records if keep(r)))
 
 
-def _rolled_back(records: tuple[MigrationRecord, ...]) -> tuple[str, ...]:
-    names = dict.fromkeys(r.migration_name for r in records)
+def _rolled_back(by_name: dict[str, list[MigrationRecord]]) -> tuple[str, ...]:
     return tuple(
-        n for n in names if all(r.state == RecordState.ROLLED_BACK for r in _rows(records, n))
+        n for n, rows in by_name.items() if all(r.state == RecordState.ROLLED_BACK for r in rows)
     )
 
 
@@ -131,13 +141,13 @@ def _pending(
 
 
 def _edited(
-    directory: MigrationsDirectory, records: tuple[MigrationRecord, ...]
+    directory: MigrationsDirectory, by_name: dict[str, list[MigrationRecord]]
 ) -> tuple[str, ...]:
     # diagnose_migration_history.rs compares with the FIRST row of that name by started_at,
     # even when it is a rolled-back attempt; CRLF/LF variants match (checksum.rs).
     edited = []
     for migration in directory.migrations:
-        rows = _rows(records, migration.name)
+        rows = by_name.get(migration.name)
         if (
             rows
             and migration.sql is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from bot.slack.ids import Block, Callback
 from tests.scenario.test_drill import _human_items
@@ -62,6 +63,12 @@ def test_a_double_clicked_cancel_cancels_once(bot):
     results = concurrently(5, lambda: bot.signer.slash(f"cancel {op.id}"))
     assert all(r.status == 200 for r in results)
     bot.wait_status(op.id, "cancelled", timeout=30)
+    # The audit record follows the status change: wait for it, then count.
+    bot.wait_until(
+        lambda: [a for a in bot.store.audit(op.id) if a["event"] == "finished"],
+        what="the finished record",
+    )
+    time.sleep(0.5)  # a second "finished" would have been written by now
     finished = [a for a in bot.store.audit(op.id) if a["event"] == "finished"]
     assert len(finished) == 1
     texts = [
