@@ -4,6 +4,8 @@ section text 3000 chars, 10 fields, header 150, button text 75, 50 blocks per me
 
 from __future__ import annotations
 
+import json
+
 SECTION_TEXT_MAX = 3000
 HEADER_MAX = 150
 BUTTON_TEXT_MAX = 75
@@ -90,6 +92,30 @@ def actions(block_id: str, *elements: dict) -> dict:
 
 def markdown(text: str) -> dict:
     return {"type": "markdown", "text": text}
+
+
+def modal(
+    callback_id: str,
+    title: str,
+    blocks: list[dict],
+    *,
+    submit: str | None = None,
+    metadata: dict | None = None,
+    close: str = "Cancel",
+) -> dict:
+    """A modal view; title, submit and close are cut to Slack's 24 characters."""
+    view = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(title, 24),
+        "close": plain(close, 24),
+        "blocks": fit(blocks, VIEW_BLOCKS_MAX),
+    }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    if metadata is not None:
+        view["private_metadata"] = json.dumps(metadata)
+    return view
 
 
 def fit(blocks: list[dict], limit: int = MESSAGE_BLOCKS_MAX) -> list[dict]:

@@ -12,7 +12,7 @@ from bot.slack.blocks import (
     divider,
     fit,
     header,
-    plain,
+    modal,
     section,
 )
 from bot.slack.cards import card_renderer
@@ -128,18 +128,7 @@ def _modal(
     metadata: dict | None = None,
     title: str = "Resolve migration",
 ) -> dict:
-    view = {
-        "type": "modal",
-        "callback_id": Callback.RESOLVE,
-        "title": plain(title, 24),
-        "close": plain("Cancel", 24),
-        "blocks": fit(blocks, 100),
-    }
-    if submit:
-        view["submit"] = plain(submit, 24)
-    if metadata is not None:
-        view["private_metadata"] = json.dumps(metadata)
-    return view
+    return modal(Callback.RESOLVE, title, blocks, submit=submit, metadata=metadata)
 
 
 def resolve_loading(env: str, name: str) -> dict:

@@ -3,8 +3,6 @@ impact, lint findings) and the review card in the incident thread."""
 
 from __future__ import annotations
 
-import json
-
 from bot.revert import SQL_MAX_CHARS
 from bot.slack.blocks import (
     SECTION_TEXT_MAX,
@@ -13,6 +11,7 @@ from bot.slack.blocks import (
     divider,
     fit,
     header,
+    modal,
     plain,
     section,
 )
@@ -29,18 +28,7 @@ _LINT_SHOWN = 12
 
 
 def _modal(blocks: list[dict], *, submit: str | None = None, metadata: dict | None = None):
-    view = {
-        "type": "modal",
-        "callback_id": Callback.REVERT,
-        "title": plain("Reverse migration", 24),
-        "close": plain("Cancel", 24),
-        "blocks": fit(blocks, 100),
-    }
-    if submit:
-        view["submit"] = plain(submit, 24)
-    if metadata is not None:
-        view["private_metadata"] = json.dumps(metadata)
-    return view
+    return modal(Callback.REVERT, "Reverse migration", blocks, submit=submit, metadata=metadata)
 
 
 def revert_loading(env: str, name: str) -> dict:
