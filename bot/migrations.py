@@ -142,6 +142,19 @@ _LOG_LINES = 3
 _LIST_MAX = 15
 
 
+def show_status(ctx, title_suffix: str = "") -> Assessment:
+    """A runbook step's "check migration status": assess the environment and publish the
+    status card (rendered by bot/slack/migration_views.py) in the incident thread."""
+    env = ctx.environment
+    assessment = assess(env)
+    ctx.card(
+        "migration_status",
+        f"Migration status on {env.name}{title_suffix}",
+        status_card_data(env.name, assessment),
+    )
+    return assessment
+
+
 def status_card_data(env_name: str, assessment: Assessment) -> dict:
     status = assessment.status
     failed = []

@@ -6,19 +6,13 @@ from __future__ import annotations
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
-from bot.migrations import assess, migrations_dir, status_card_data
+from bot.migrations import assess, migrations_dir, show_status
 from bot.prisma.deploy import DeployEventKind, deploy
 from bot.prisma.error_codes import p3009_failed_migrations
 
 
 def _check_status(ctx: StepContext) -> str:
-    assessment = assess(ctx.environment)
-    status = assessment.status
-    ctx.card(
-        "migration_status",
-        f"Migration status on {ctx.environment.name}",
-        status_card_data(ctx.environment.name, assessment),
-    )
+    status = show_status(ctx).status
     if status.failed:
         raise p3009_failed_migrations(
             [(r.migration_name, r.started_at, r.logs) for r in status.failed]
@@ -65,12 +59,7 @@ def _apply(ctx: StepContext) -> str:
 
 
 def _verify(ctx: StepContext) -> str:
-    assessment = assess(ctx.environment)
-    ctx.card(
-        "migration_status",
-        f"Migration status on {ctx.environment.name} after deploy",
-        status_card_data(ctx.environment.name, assessment),
-    )
+    assessment = show_status(ctx, " after deploy")
     if assessment.status.failed or assessment.status.pending:
         raise ConflictError(
             "Migrations are still failed or pending after the deploy.", "See the status card above."

@@ -9,20 +9,15 @@ from __future__ import annotations
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
-from bot.migrations import assess, migrations_dir, status_card_data
+from bot.migrations import assess, migrations_dir, show_status
 from bot.prisma.recommendation import NextStep
 from bot.prisma.resolve import mark_applied, mark_rolled_back
 from bot.prisma.undo import run_undo
 
 
 def _check_status(ctx: StepContext) -> str:
-    assessment = assess(ctx.environment)
+    assessment = show_status(ctx)
     name = ctx.params["migration"]
-    ctx.card(
-        "migration_status",
-        f"Migration status on {ctx.environment.name}",
-        status_card_data(ctx.environment.name, assessment),
-    )
     if ctx.params["mode"] == "rolled_back" and name not in assessment.recommendations:
         raise ConflictError(
             f"`{name}` is no longer in a failed state; nothing was changed.",
@@ -90,12 +85,7 @@ def _mark(ctx: StepContext) -> str:
 
 
 def _verify(ctx: StepContext) -> str:
-    assessment = assess(ctx.environment)
-    ctx.card(
-        "migration_status",
-        f"Migration status on {ctx.environment.name} after resolve",
-        status_card_data(ctx.environment.name, assessment),
-    )
+    assessment = show_status(ctx, " after resolve")
     name = ctx.params["migration"]
     if name in assessment.recommendations:
         raise ConflictError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
-from bot.migrations import assess, migrations_dir, status_card_data
+from bot.migrations import migrations_dir, show_status
 from bot.prisma.history import RecordState
 from bot.prisma.status import migration_status
 from bot.revert import apply_revert, check_reverted, write_migration
@@ -117,11 +117,7 @@ def _backup_counts(conn, rows: list[dict]) -> list[str]:
 def _verify(ctx: StepContext) -> str:
     name = ctx.params["migration"]
     diagnosis = check_reverted(ctx.environment, name)
-    ctx.card(
-        "migration_status",
-        f"Migration status on {ctx.environment.name} after the revert",
-        status_card_data(ctx.environment.name, assess(ctx.environment)),
-    )
+    show_status(ctx, " after the revert")
     ctx.say(f"Diagnosis of `{name}` now: {diagnosis.summary}")
     return f"none of the reversed statements of {name} is in effect any more"
 
