@@ -20,7 +20,12 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)"
     )
     serve.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
-    serve.add_argument("--port", type=_port, default=3000, help="HTTP port (default 3000)")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=3000,
+        help="HTTP port (default 3000); in Socket Mode only /healthz and /readyz listen on it",
+    )
     serve.add_argument(
         "--host",
         default="0.0.0.0",
@@ -97,18 +102,32 @@ def serve(args) -> int:
             f"Slack rejected SLACK_BOT_TOKEN at start-up ({_reason(error)}); check the token"
             " and SLACK_API_URL."
         ) from None
+    socket = None
+    if settings.slack.socket_mode:
+        from bot.socket_mode import SocketModeRunner
+
+        # Connect first: a refused app token is one line and exit 2 (SocketModeError is a
+        # ConfigError) before anything starts; envelopes wait for accept().
+        socket = SocketModeRunner(
+            app, settings.slack.app_token.reveal(), api_url=settings.slack.api_url, accepting=False
+        )
+        socket.start()
     services.start()
     try:
-        if settings.slack.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+        if socket:
+            from bot.probes import probe_server
+            from bot.socket_mode import socket_mode_probes
 
-            SocketModeHandler(app, settings.slack.app_token.reveal()).start()
+            socket.accept()
+            probe_server(socket_mode_probes(socket), args.host, args.port, args.log_level).run()
         else:
             from bot.server import RollbackBotASGI, uvicorn_server
 
             asgi = RollbackBotASGI(app, on_refused=services.refused_request)
             uvicorn_server(asgi, args.host, args.port, args.log_level).run()
     finally:
+        if socket:
+            socket.stop()
         services.stop()
     return 0
 

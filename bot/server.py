@@ -1,4 +1,4 @@
-"""HTTP mode: Bolt's ASGI adapter under uvicorn, plus GET /healthz.
+"""HTTP mode: Bolt's ASGI adapter under uvicorn, plus GET /healthz and /readyz (bot/probes.py).
 
 Bolt's adapter calls the (synchronous) App.dispatch on the event loop; we run it in a
 worker thread instead, so one slow request never delays another's 3-second ack.
@@ -17,14 +17,16 @@ from slack_bolt.adapter.asgi.http_response import AsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.probes import HEALTH_PATH, Probes
+
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
+__all__ = ["EVENTS_PATH", "HEALTH_PATH", "RollbackBotASGI", "uvicorn_server"]
 
 
 class RollbackBotASGI(SlackRequestHandler):
-    def __init__(self, app: App, health=lambda: {"ok": True}, on_refused=None):
+    def __init__(self, app: App, probes: Probes | None = None, on_refused=None):
         super().__init__(app, path=EVENTS_PATH)
-        self.health = health
+        self.probes = probes or Probes("http")
         self.on_refused = on_refused
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
@@ -40,12 +42,11 @@ class RollbackBotASGI(SlackRequestHandler):
         return response
 
     async def _get_http_response(self, method, path, request) -> AsgiHttpResponse:
-        if path == HEALTH_PATH and method in ("GET", "HEAD"):
-            body = self.health()
+        probe = self.probes.answer(method, path)
+        if probe is not None:
+            status, body = probe
             return AsgiHttpResponse(
-                status=200 if body.get("ok") else 503,
-                headers={"content-type": ["application/json"]},
-                body=json.dumps(body),
+                status=status, headers={"content-type": ["application/json"]}, body=json.dumps(body)
             )
         return await super()._get_http_response(method, path, request)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from slack_bolt import App, BoltResponse
 
+from bot.socket_mode import redelivery_key
+
 
 def _actor(body: dict) -> str:
     return body.get("user_id") or (body.get("user") or {}).get("id") or "unknown"
@@ -22,6 +24,19 @@ def register(app: App, services) -> None:
                 None, _actor(body), "request_refused", "replayed request (signature already used)"
             )
             return BoltResponse(status=401, body="replayed request")
+        return next()
+
+    @app.middleware
+    def refuse_redeliveries(request, body: dict, next) -> BoltResponse | None:
+        """Socket Mode's replay: an envelope Slack delivers again (it was not acked in time,
+        or its connection went away) is acknowledged and not run twice. Recognised by what
+        the payload keeps (bot/socket_mode.py redelivery_key), not by retry_attempt."""
+        key = redelivery_key(body) if request.mode == "socket_mode" else None
+        if key and not services.store.first_time_seen(key):
+            services.store.append_audit(
+                None, _actor(body), "redelivery_ignored", "redelivered envelope (already handled)"
+            )
+            return BoltResponse(status=200, body="")
         return next()
 
     @app.middleware

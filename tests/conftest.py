@@ -6,13 +6,18 @@
   through AWS_ENDPOINT_URL (tests/rig/aws.py).
 - ``fake_slack``: a fake Slack Web API on 127.0.0.1 that records and validates calls
   (tests/rig/fake_slack.py).
-- ``bot``: the real app served over HTTP (uvicorn) on 127.0.0.1, configured against the
-  fakes, plus a request ``signer`` (tests/rig/bot_server.py, tests/rig/signer.py).
+- ``socket_mode``: Slack's side of Socket Mode on 127.0.0.1, whose URLs the fake's
+  apps.connections.open hands out (tests/rig/socket_mode.py).
+- ``bot``: the real app served over HTTP (uvicorn) on 127.0.0.1, or connected over Socket
+  Mode (``bot_transport``; tests marked ``both_transports`` run in both), configured
+  against the fakes, plus a ``signer`` that drives it either way (tests/rig/bot_server.py,
+  tests/rig/signer.py, tests/rig/socket_mode.py).
 """
 
 pytest_plugins = [
     "tests.rig.postgres",
     "tests.rig.aws",
     "tests.rig.fake_slack",
+    "tests.rig.socket_mode",
     "tests.rig.bot_server",
 ]

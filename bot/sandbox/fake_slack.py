@@ -274,7 +274,11 @@ DEFAULT_RATE_LIMITS = {
     "chat.startStream": RateLimit(20 / 60, 5),
     "chat.stopStream": RateLimit(20 / 60, 5),
     "chat.appendStream": RateLimit(100 / 60, 20),
+    # Tier 1: a client that reconnects in a tight loop is throttled, as on Slack.
+    "apps.connections.open": RateLimit(1 / 60, 20),
 }
+# Methods called with the app-level token (xapp-), not the bot token.
+APP_TOKEN_METHODS = {"apps.connections.open"}
 
 
 @dataclass
@@ -316,6 +320,7 @@ class FakeSlack:
     bot_id = "B0BOT"
     app_id = "A0TEST"
     verification_token = "fake-verification-token"  # the legacy "token" field in payloads
+    app_token = "xapp-1-A0TEST-1-rigapptoken"  # app-level token for Socket Mode
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -324,6 +329,8 @@ class FakeSlack:
         self._last_micros = 0
         # The sandbox's Slack look-alike page (bot/sandbox/page.py), served from "/".
         self.page = None
+        # Slack's Socket Mode side (tests/rig/socket_mode.py): apps.connections.open's URLs.
+        self.socket_mode = None
         self.reset()
 
     # -- lifecycle
@@ -331,6 +338,10 @@ class FakeSlack:
     def attach_page(self, page) -> None:
         """Serve a page object's routes (``page.serve``) next to the Web API."""
         self.page = page
+
+    def attach_socket_mode(self, server) -> None:
+        """apps.connections.open answers with ``server.open_url()``."""
+        self.socket_mode = server
 
     def start(self, port: int = 0) -> FakeSlack:
         """Serve on 127.0.0.1:port (0: a free port the OS picks)."""
@@ -366,6 +377,8 @@ class FakeSlack:
             self._buckets: dict[tuple, _Bucket] = {}
             self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
             self.rate_limited: Counter[str] = Counter()
+            # What the app-level token was created with (Basic Information > App-Level Tokens).
+            self.app_token_scopes = {"connections:write"}
             self._reset_workspace()
 
     def _reset_workspace(self) -> None:
@@ -769,7 +782,10 @@ class FakeSlack:
         handler = self._handlers().get(method)
         if handler is None:
             raise SlackError("unknown_method", req_method=method)
-        self._authenticate(args, headers.get("Authorization", ""))
+        if method in APP_TOKEN_METHODS:
+            self._authenticate_app(args, headers.get("Authorization", ""))
+        else:
+            self._authenticate(args, headers.get("Authorization", ""))
         retry_after = self._retry_after(method, args)
         if retry_after:
             raise _Throttled(retry_after)
@@ -782,12 +798,30 @@ class FakeSlack:
             token = authorization.removeprefix("Bearer ")
         if not token:
             raise SlackError("not_authed")
+        if token == self.app_token:
+            raise SlackError("not_allowed_token_type")
         if token != self.token:
             raise SlackError("invalid_auth")
+
+    def _authenticate_app(self, args: dict, authorization: str) -> None:
+        """Socket Mode's methods take the app-level token with connections:write."""
+        token = args.pop("token", None)
+        if authorization.startswith("Bearer "):
+            token = authorization.removeprefix("Bearer ")
+        if not token:
+            raise SlackError("not_authed")
+        if token == self.token:
+            raise SlackError("not_allowed_token_type")
+        if token != self.app_token:
+            raise SlackError("invalid_auth")
+        if "connections:write" not in self.app_token_scopes:
+            provided = ",".join(sorted(self.app_token_scopes))
+            raise SlackError("missing_scope", needed="connections:write", provided=provided)
 
     def _handlers(self) -> dict[str, Callable[[dict], dict]]:
         return {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -822,6 +856,11 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict) -> dict:
+        if self.socket_mode is None:
+            raise SlackError("invalid_arguments", "[ERROR] no Socket Mode server is attached")
+        return {"url": self.socket_mode.open_url()}
 
     # -- chat.*
 

@@ -206,12 +206,15 @@ class Signer:
             "is_ext_shared_channel": False,
             "event_context": "4-" + secrets.token_hex(16),
         }
+        response = self._deliver_event(envelope, retry_num)
+        response.sent = envelope
+        return response
+
+    def _deliver_event(self, envelope: dict, retry_num: int | None) -> Response:
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
-        response = self.post(json.dumps(envelope).encode(), JSON, headers=headers)
-        response.sent = envelope
-        return response
+        return self.post(json.dumps(envelope).encode(), JSON, headers=headers)
 
     # -- payload parts
 

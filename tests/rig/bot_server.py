@@ -1,6 +1,15 @@
 """The bot itself, served for real: the app factory builds it from a config file and the
-environment, exactly as ``rollback-bot serve`` does, and uvicorn serves it on 127.0.0.1.
-Tests talk to it only through signed HTTP requests (``bot.signer``)."""
+environment, exactly as ``rollback-bot serve`` does, in either of Slack's transports:
+
+- ``http`` (the default): uvicorn serves it on 127.0.0.1; ``bot.signer`` sends signed
+  HTTP requests.
+- ``socket_mode``: it connects to the rig's Socket Mode server (tests/rig/socket_mode.py)
+  through ``apps.connections.open`` on the fake, and serves /healthz and /readyz on
+  ``bot.url``; ``bot.signer`` delivers the same user actions as envelopes.
+
+A test does not care which: ``bot.signer.slash(...)`` answers with the ack either way. Mark
+a test ``@pytest.mark.both_transports`` to run it in both (the ``bot_transport`` fixture).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +26,16 @@ from pathlib import Path
 import pytest
 
 from bot.app import Services, build_app, build_services
+from bot.probes import probe_server
 from bot.server import RollbackBotASGI, uvicorn_server
 from bot.settings import Settings, load_config, slack_settings_from_env
+from bot.socket_mode import SocketModeRunner, socket_mode_probes
 from bot.store import Store
 from tests.rig.fake_slack import FakeSlack
 from tests.rig.signer import Signer
+from tests.rig.socket_mode import SocketModeSigner
+
+TRANSPORTS = ("http", "socket_mode")
 
 DEFAULT_CONFIG = """
 default_environment = "staging"
@@ -74,6 +88,9 @@ class BotRig:
     slack: FakeSlack
     config_path: Path
     stop: Callable[[], None] = lambda: None  # stops this bot (HTTP server and services)
+    transport: str = "http"
+    socket: object = None  # the rig's SocketModeServer, in Socket Mode
+    runner: SocketModeRunner | None = None  # the bot's Socket Mode connection manager
 
     @property
     def store(self):
@@ -101,9 +118,8 @@ class BotRig:
 
 
 class _ServerThread:
-    def __init__(self, app, port: int, on_refused=None):
-        asgi = RollbackBotASGI(app, on_refused=on_refused)
-        self.server = uvicorn_server(asgi, "127.0.0.1", port, "warning")
+    def __init__(self, server):
+        self.server = server
         self.thread = threading.Thread(target=self.server.run, name="bot-http", daemon=True)
 
     def start(self) -> None:
@@ -147,15 +163,54 @@ def assert_no_secrets(secrets_: list[str], fake: FakeSlack, logs: list[str], sto
             assert not leaked, f"a secret leaked into a {where}: {leaked[0][:300]}"
 
 
+class _SocketModeBot:
+    """The bot in Socket Mode as ``rollback-bot serve`` runs it: connect (the app token is
+    checked), start the services, accept envelopes; probes on their own listener."""
+
+    def __init__(self, app, settings: Settings, port: int):
+        slack = settings.slack
+        self.runner = SocketModeRunner(
+            app, slack.app_token.reveal(), api_url=slack.api_url, accepting=False
+        )
+        self.probes = _ServerThread(
+            probe_server(socket_mode_probes(self.runner), "127.0.0.1", port, "warning")
+        )
+
+    def start(self) -> None:
+        self.runner.start()
+
+    def accept(self) -> None:
+        self.runner.accept()
+        self.probes.start()
+
+    def stop(self) -> None:
+        self.probes.stop()
+        self.runner.stop()
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_transports") and (
+        "bot_transport" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("bot_transport", TRANSPORTS, indirect=True)
+
+
 @pytest.fixture
-def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request):
+def bot_transport(request) -> str:
+    """http unless a test is marked both_transports (or parametrizes this fixture)."""
+    return getattr(request, "param", "http")
+
+
+@pytest.fixture
+def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot_transport):
     started: list[tuple[_ServerThread, Services]] = []
     running: list[tuple[_ServerThread, Services]] = []
     capture = _LogCapture()
     logging.getLogger().addHandler(capture)
     secrets_: list[str] = []
 
-    def make(**overrides) -> BotRig:
+    def make(*, transport: str | None = None, **overrides) -> BotRig:
+        transport = transport or bot_transport
         values = {
             "state_db": str(tmp_path / "state.db"),
             "approval_expiry_minutes": 30,
@@ -176,19 +231,36 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request):
         config_path.write_text(DEFAULT_CONFIG.format(**values))
         signing_secret = secrets.token_hex(16)
         secrets_.append(signing_secret)
+        socket_mode = transport == "socket_mode"
         monkeypatch.setenv("SLACK_BOT_TOKEN", fake_slack.token)
-        monkeypatch.setenv("SLACK_SIGNING_SECRET", signing_secret)
         monkeypatch.setenv("SLACK_API_URL", fake_slack.url)
-        monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+        if socket_mode:
+            # Socket Mode needs no signing secret: Slack authenticates the socket.
+            monkeypatch.setenv("SLACK_APP_TOKEN", fake_slack.app_token)
+            monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+            secrets_.append(fake_slack.app_token)
+        else:
+            monkeypatch.setenv("SLACK_SIGNING_SECRET", signing_secret)
+            monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
         settings = Settings(slack=slack_settings_from_env(), config=load_config(config_path))
         services = build_services(settings)
         app = build_app(services)
-        services.start()
         port = free_port()
-        server = _ServerThread(app, port, services.refused_request)
-        server.start()
-        started.append((server, services))
         url = f"http://127.0.0.1:{port}"
+        if socket_mode:
+            socket = request.getfixturevalue("socket_mode")  # reset once per test
+            server = _SocketModeBot(app, settings, port)
+            server.start()
+            services.start()
+            server.accept()
+            signer = SocketModeSigner(socket, fake_slack)
+        else:
+            services.start()
+            asgi = RollbackBotASGI(app, on_refused=services.refused_request)
+            server = _ServerThread(uvicorn_server(asgi, "127.0.0.1", port, "warning"))
+            server.start()
+            socket, signer = None, Signer(f"{url}/slack/events", signing_secret, fake_slack)
+        started.append((server, services))
 
         def stop() -> None:
             # A restart: make(...) again on the same state_db starts the next bot.
@@ -200,11 +272,14 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request):
         running.append((server, services))
         return BotRig(
             url,
-            Signer(f"{url}/slack/events", signing_secret, fake_slack),
+            signer,
             services,
             fake_slack,
             config_path,
             stop,
+            transport,
+            socket,
+            server.runner if socket_mode else None,
         )
 
     yield make

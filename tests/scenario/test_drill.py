@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.checklists import BEFORE
 from bot.slack.ids import Action, Block, Callback
 
@@ -54,6 +56,7 @@ def approval_message(bot, op):
     return channel
 
 
+@pytest.mark.both_transports
 def test_full_drill_with_two_person_rule(bot):
     op = start_drill(bot)
     # The checklist modal was opened from the slash command's trigger.

@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 import urllib.request
 
+import pytest
 from slack_sdk.models.views import View
 
 import commands
 
 
+@pytest.mark.both_transports
 def test_help_is_answered_in_the_ack_well_inside_three_seconds(bot):
     started = time.monotonic()
     response = bot.signer.slash("help")
@@ -31,6 +33,7 @@ def test_bare_rollback_shows_help(bot):
     assert "rollback-bot runs the database rollback runbook" in body["text"]
 
 
+@pytest.mark.both_transports
 def test_unknown_subcommand_names_it_suggests_the_closest_and_lists_all(bot):
     body = bot.signer.slash("hisotry").json()
     text = body["blocks"][0]["text"]["text"]
@@ -67,6 +70,7 @@ def test_stale_timestamp_gets_401(bot):
     assert response.status == 401
 
 
+@pytest.mark.both_transports
 def test_app_home_publishes_valid_blocks_with_history(bot):
     bot.engine.start("drill", "development", "U_ALICE", {"slow_step_seconds": 0.1})
     response = bot.signer.event({"type": "app_home_opened", "user": "U_BOB", "tab": "home"})
@@ -81,6 +85,7 @@ def test_app_home_publishes_valid_blocks_with_history(bot):
     assert "drill" in text
 
 
+@pytest.mark.both_transports
 def test_events_retried_by_slack_are_handled_once(bot):
     event = {"type": "app_home_opened", "user": "U_BOB", "tab": "home"}
     bot.signer.event(event, event_id="Ev0DUPLICATE")
@@ -90,6 +95,7 @@ def test_events_retried_by_slack_are_handled_once(bot):
     assert len(bot.slack.calls_to("views.publish")) == 1
 
 
+@pytest.mark.both_transports
 def test_healthz(bot):
     with urllib.request.urlopen(f"{bot.url}/healthz", timeout=5) as response:
         assert response.status == 200

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import psycopg
+import pytest
 
 from bot.checklists import BEFORE
 from bot.slack.ids import Action, Block, Callback
@@ -129,6 +130,7 @@ def approve_next(bot, op_id, count):
     return channel
 
 
+@pytest.mark.both_transports
 def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypatch):
     bot = pitr_bot(bot_factory, aws, pg_url, monkeypatch)
     original = current_secret(aws)

@@ -94,6 +94,7 @@ def modal_text(bot, call) -> str:
     return str(call.args["view"]["blocks"])
 
 
+@pytest.mark.both_transports
 def test_status_shows_the_failed_migration_its_diagnosis_and_next_step(bot):
     bot.signer.slash("status staging")
     response = bot.wait_until(lambda: bot.slack.responses(), what="status")[-1]
@@ -116,6 +117,7 @@ def test_status_shows_who_holds_prismas_lock(bot, prisma):
     assert "prisma-migrate-deploy-elsewhere" in text
 
 
+@pytest.mark.both_transports
 def test_resolve_undoes_what_took_effect_marks_rolled_back_and_redeploys(bot, prisma):
     assert {"Post"} <= prisma.tables() and "bio" in prisma.columns("User")
     bot.signer.slash(f"resolve {BAD} --env staging")

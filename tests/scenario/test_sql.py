@@ -92,6 +92,7 @@ def until_decision(bot, sql=DROP_COLUMN, *, buttons=True):
     return op, channel
 
 
+@pytest.mark.both_transports
 def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
     before = snapshot(db)
     view_id = open_modal(bot)
@@ -160,6 +161,7 @@ def test_no_decision_in_time_rolls_back(bot_factory, db):
     assert snapshot(db) == before
 
 
+@pytest.mark.both_transports
 def test_a_syntax_error_is_a_field_error_and_starts_nothing(bot, db):
     view_id = open_modal(bot)
     answer = submit(bot, view_id, "DELETE FROM users WHERE id = 1;\nDELET FROM users")
