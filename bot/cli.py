@@ -4,6 +4,7 @@ and exits 2; never a traceback."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from bot.errors import ConfigError
@@ -89,6 +90,18 @@ def serve(args) -> int:
         e.database_url.reveal() for e in settings.config.environments.values() if e.database_url
     ]
     logs.configure(args.log_level, secrets)
+    # uvicorn re-raises a SIGTERM it caught once it has shut down; as SystemExit it then
+    # unwinds through the finally below, so the services and the socket stop cleanly.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    socket = None
+    if settings.slack.socket_mode:
+        from bot.socket_mode import SocketModeRunner
+
+        # Connect before anything starts: a refused app token is one line and exit 2
+        # (SocketModeError is a ConfigError); envelopes wait until accept(app).
+        socket = SocketModeRunner(settings.slack.app_token.reveal(), api_url=settings.slack.api_url)
+        socket.start()
 
     from slack_bolt.error import BoltError
 
@@ -98,27 +111,19 @@ def serve(args) -> int:
     try:
         app = build_app(services)
     except BoltError as error:
+        if socket:
+            socket.stop()
         raise ConfigError(
             f"Slack rejected SLACK_BOT_TOKEN at start-up ({_reason(error)}); check the token"
             " and SLACK_API_URL."
         ) from None
-    socket = None
-    if settings.slack.socket_mode:
-        from bot.socket_mode import SocketModeRunner
-
-        # Connect first: a refused app token is one line and exit 2 (SocketModeError is a
-        # ConfigError) before anything starts; envelopes wait for accept().
-        socket = SocketModeRunner(
-            app, settings.slack.app_token.reveal(), api_url=settings.slack.api_url, accepting=False
-        )
-        socket.start()
     services.start()
     try:
         if socket:
             from bot.probes import probe_server
             from bot.socket_mode import socket_mode_probes
 
-            socket.accept()
+            socket.accept(app)
             probe_server(socket_mode_probes(socket), args.host, args.port, args.log_level).run()
         else:
             from bot.server import RollbackBotASGI, uvicorn_server
@@ -181,6 +186,10 @@ SANDBOX_URL={box.url}""")
         say("rollback-bot sandbox: stopping...")
         box.stop()
     return 0
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _reason(error: Exception) -> str:

@@ -137,14 +137,12 @@ class SocketModeRunner:
 
     def __init__(
         self,
-        app: App,
         app_token: str,
         *,
         api_url: str | None = None,
         dispatch_threads: int = DISPATCH_THREADS,
-        accepting: bool = True,
     ):
-        self.app = app
+        self.app: App | None = None  # set by accept()
         self._app_token = app_token
         self._web = WebClient(base_url=api_url) if api_url else WebClient()
         self._pool = ThreadPoolExecutor(dispatch_threads, thread_name_prefix="socket-dispatch")
@@ -153,11 +151,9 @@ class SocketModeRunner:
         self._opened = 0
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        # Envelopes wait here until accept(): serve connects (proving the token) before the
-        # engine recovers, and dispatches only after.
+        # Envelopes wait here until accept(app): serve connects first (proving the token),
+        # then builds the app and recovers the engine, and dispatches only after.
         self._accepting = threading.Event()
-        if accepting:
-            self._accepting.set()
         self._supervisor: threading.Thread | None = None
         self._hold_until = 0.0
         self._backoff = 0.0
@@ -184,7 +180,8 @@ class SocketModeRunner:
         self._supervisor = threading.Thread(target=self._supervise, name="socket-mode", daemon=True)
         self._supervisor.start()
 
-    def accept(self) -> None:
+    def accept(self, app: App) -> None:
+        self.app = app
         self._accepting.set()
 
     def stop(self) -> None:
@@ -363,6 +360,8 @@ class SocketModeRunner:
     def _dispatch(self, link: _Link, message: dict) -> None:
         try:
             self._accepting.wait()
+            if self.app is None:  # stopped before it ever accepted
+                return
             request = BoltRequest(mode="socket_mode", body=message.get("payload") or {})
             ack = ack_message(message["envelope_id"], self.app.dispatch(request))
             if ack is None:

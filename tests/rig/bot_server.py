@@ -165,22 +165,19 @@ def assert_no_secrets(secrets_: list[str], fake: FakeSlack, logs: list[str], sto
 
 class _SocketModeBot:
     """The bot in Socket Mode as ``rollback-bot serve`` runs it: connect (the app token is
-    checked), start the services, accept envelopes; probes on their own listener."""
+    checked), build the app, start the services, accept envelopes; probes on their own
+    listener."""
 
-    def __init__(self, app, settings: Settings, port: int):
+    def __init__(self, settings: Settings, port: int):
         slack = settings.slack
-        self.runner = SocketModeRunner(
-            app, slack.app_token.reveal(), api_url=slack.api_url, accepting=False
-        )
+        self.runner = SocketModeRunner(slack.app_token.reveal(), api_url=slack.api_url)
         self.probes = _ServerThread(
             probe_server(socket_mode_probes(self.runner), "127.0.0.1", port, "warning")
         )
-
-    def start(self) -> None:
         self.runner.start()
 
-    def accept(self) -> None:
-        self.runner.accept()
+    def accept(self, app) -> None:
+        self.runner.accept(app)
         self.probes.start()
 
     def stop(self) -> None:
@@ -207,6 +204,7 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot
     running: list[tuple[_ServerThread, Services]] = []
     capture = _LogCapture()
     logging.getLogger().addHandler(capture)
+    socket_servers: list = []
     secrets_: list[str] = []
 
     def make(*, transport: str | None = None, **overrides) -> BotRig:
@@ -243,16 +241,17 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot
             monkeypatch.setenv("SLACK_SIGNING_SECRET", signing_secret)
             monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
         settings = Settings(slack=slack_settings_from_env(), config=load_config(config_path))
-        services = build_services(settings)
-        app = build_app(services)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         if socket_mode:
             socket = request.getfixturevalue("socket_mode")  # reset once per test
-            server = _SocketModeBot(app, settings, port)
-            server.start()
+            socket_servers.append(socket)
+            server = _SocketModeBot(settings, port)
+        services = build_services(settings)
+        app = build_app(services)
+        if socket_mode:
             services.start()
-            server.accept()
+            server.accept(app)
             signer = SocketModeSigner(socket, fake_slack)
         else:
             services.start()
@@ -290,6 +289,9 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot
             server.stop()
             services.stop()
     logging.getLogger().removeHandler(capture)
+    if socket_servers:
+        # Every envelope the bots were sent got its ack in time, naming its envelope_id.
+        socket_servers[0].assert_every_envelope_acked()
     if "pg_server" in request.fixturenames:
         secrets_.append(request.getfixturevalue("pg_server").password)
     for store in stores or [None]:

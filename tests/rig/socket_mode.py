@@ -195,6 +195,9 @@ class SocketModeServer:
             self.deliveries: list[Delivery] = []
             self.unexpected: list[str] = []  # what apps sent that acks no envelope
             self.refused_tickets = 0
+            self.lose_acks = 0  # the next N acks are lost on the way (Slack never sees them)
+            self.lost_acks: list[str] = []
+            self.late_acks: list[str] = []  # acks after the deadline: Slack had given up
 
     # -- apps.connections.open (called by the fake Web API)
 
@@ -228,6 +231,15 @@ class SocketModeServer:
             time.sleep(0.01)
         states = [(c.id, c.hello_at, c.close_reason) for c in self.connections(open_only=False)]
         raise AssertionError(f"no {count} open Socket Mode connection(s) in {timeout}s: {states}")
+
+    def assert_every_envelope_acked(self) -> None:
+        """Every delivery was acknowledged, each ack within 3 s and naming its own
+        envelope_id (an ack for an unknown or already-acked envelope is `unexpected`)."""
+        assert not self.unexpected, f"acks for no pending envelope: {self.unexpected[:3]}"
+        for delivery in list(self.deliveries):
+            ack = delivery.ack
+            assert ack is not None, f"{delivery.type} envelope never acknowledged: {delivery}"
+            assert ack.latency < self.ack_deadline, f"acked after {ack.latency:.2f}s: {ack}"
 
     # -- what tests do
 
@@ -341,6 +353,13 @@ class SocketModeServer:
             envelope = next((e for e in self.envelopes() if e.envelope_id == envelope_id), None)
             if envelope is None or envelope.ack is not None or envelope.sent_at is None:
                 self.unexpected.append(text if isinstance(text, str) else text.decode())
+                return
+            if self.lose_acks > 0:
+                self.lose_acks -= 1
+                self.lost_acks.append(envelope_id)
+                return
+            if received - envelope.sent_at >= self.ack_deadline:
+                self.late_acks.append(envelope_id)
                 return
             envelope.ack = Ack(
                 envelope_id,
