@@ -13,10 +13,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ack, machine, memory, progress, reverse, status
+from bench import ack, machine, memory, progress, reverse, socket_ack, status
 
 RESULTS = Path(__file__).with_name("results.md")
-ALL = ("ack", "status", "progress", "reverse", "memory")
+ALL = ("ack", "socket", "status", "progress", "reverse", "memory")
 
 # Measured on the machine below with the code before the fix (same generator, same
 # database; bench/status.py), kept here because the old code is gone.
@@ -51,6 +51,24 @@ def table(r: dict) -> list[tuple[str, str, str, str]]:
                 f" {a['bare_p99'] * 1000:.1f} ms; p99 ratio {a['ratio_p99']:.2f}x",
                 target,
                 verdict,
+            )
+        )
+    sock = r.get("socket")
+    if sock:
+        http = {a["concurrency"]: a for a in r.get("ack", [])}.get(sock["concurrency"])
+        over_http = (
+            f"; the bot over HTTP (row above) p99 {http['bot_p99'] * 1000:.1f} ms" if http else ""
+        )
+        rows.append(
+            (
+                f"Ack latency over Socket Mode, {sock['concurrency']} concurrent"
+                f" ({sock['samples']} envelopes each)",
+                f"bot p50 {sock['bot_p50'] * 1000:.1f} ms / p99 {sock['bot_p99'] * 1000:.1f} ms;"
+                f" bare Bolt (SocketModeHandler) p50 {sock['bare_p50'] * 1000:.1f} ms / p99"
+                f" {sock['bare_p99'] * 1000:.1f} ms; p99 ratio {sock['ratio_p99']:.2f}x"
+                + over_http,
+                "p99 <= 1.5x bare",
+                _ok(sock["ratio_p99"] <= socket_ack.TARGET_RATIO),
             )
         )
     for s in r.get("status", []):
@@ -157,6 +175,13 @@ def write_results(r: dict, described: dict, elapsed: float, only: tuple[str, ...
         " are nearest-rank. The bare adapter calls `App.dispatch` on the event loop, so"
         " concurrent requests queue behind each other; the bot's adapter dispatches in"
         " worker threads, which is why it is faster than the baseline under concurrency.",
+        "- **Ack latency over Socket Mode** (bench/socket_ack.py): the same 20 commands as"
+        " envelopes, sent at once by the rig's Socket Mode server (tests/rig/socket_mode.py,"
+        " in the fake Slack's process) to the real app (bot.socket_mode, started as `serve`"
+        " starts it) and to a bare Bolt app whose only listener acks under Bolt's own"
+        " SocketModeHandler (slack_sdk's built-in client); time from the envelope leaving"
+        " the server to its ack arriving. Rounds alternate, warm-up rounds dropped, drills"
+        " cancelled between rounds.",
         "- **Status** (bench/status.py): N migrations in a Prisma migrations directory and as"
         " applied rows of `_prisma_migrations` on the rig's PostgreSQL; median of 5 calls of"
         " `bot.prisma.status.migration_status` (open connection) and `bot.migrations.assess`"
@@ -257,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     results: dict = {}
     pg = None
-    if {"ack", "status"} & set(only):
+    if {"ack", "socket", "status"} & set(only):
         from tests.rig.postgres import PostgresServer
 
         pg = PostgresServer()
@@ -270,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"running {name}")
                 if name == "ack":
                     results["ack"] = ack.run(pg, tmp, log)
+                elif name == "socket":
+                    results["socket"] = socket_ack.run(pg, tmp, log)
                 elif name == "status":
                     results["status"] = status.run(pg, log)
                 elif name == "progress":

@@ -17,6 +17,7 @@ from slack_bolt.adapter.asgi.http_response import AsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot import ack_first
 from bot.probes import HEALTH_PATH, Probes
 
 EVENTS_PATH = "/slack/events"
@@ -35,7 +36,8 @@ class RollbackBotASGI(SlackRequestHandler):
             query=request.query_string,
             headers=request.get_headers(),
         )
-        response = await asyncio.to_thread(self.app.dispatch, bolt_request)
+        with ack_first.awaiting_ack():
+            response = await asyncio.to_thread(self.app.dispatch, bolt_request)
         if response.status == 401 and self.on_refused and response.body != "replayed request":
             # Bolt refused the signature or the timestamp; keep a record of the attempt.
             await asyncio.to_thread(self.on_refused, "invalid signature or stale timestamp")

@@ -41,6 +41,7 @@ from slack_sdk.errors import SlackApiError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
+from bot import ack_first
 from bot.errors import ConfigError
 from bot.probes import Probes
 
@@ -306,6 +307,7 @@ class SocketModeRunner:
         elif kind == "disconnect":
             self._on_disconnect(link, message.get("reason") or "unknown")
         elif message.get("envelope_id"):
+            ack_first.awaiting()  # counted from arrival: queued envelopes need acks too
             with self._lock:
                 link.in_flight += 1
             future = self._pool.submit(self._dispatch, link, message)
@@ -369,6 +371,7 @@ class SocketModeRunner:
             elif not link.send(ack):
                 self._ack_elsewhere(link, ack)
         finally:
+            ack_first.acked()
             with self._lock:
                 link.in_flight -= 1
             self._close_drained()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot import ack_first
 from bot.errors import CommandError, UserError
 from bot.slack import views
 from commands import cancel, checklist, deploy, drill, history, pitr, report, resolve, sql, status
@@ -98,6 +99,7 @@ def register(app: App, services: Services) -> None:
                 ack(**views.error_message(error))
             return
         ack()
+        ack_first.let_acks_go_first()  # the burst's other acks before this work
         reply = module.run(ctx)
         if reply:
             respond(response_type="ephemeral", **reply)

@@ -329,8 +329,10 @@ class FakeSlack:
         self._last_micros = 0
         # The sandbox's Slack look-alike page (bot/sandbox/page.py), served from "/".
         self.page = None
-        # Slack's Socket Mode side (tests/rig/socket_mode.py): apps.connections.open's URLs.
-        self.socket_mode = None
+        # Slack's Socket Mode side (tests/rig/socket_mode.py) per app-level token: where
+        # apps.connections.open's URLs lead. Another app's token may be added (bench/).
+        self._socket_servers: dict[str, object] = {}
+        self._app_token_in_use: str | None = None
         self.reset()
 
     # -- lifecycle
@@ -339,9 +341,14 @@ class FakeSlack:
         """Serve a page object's routes (``page.serve``) next to the Web API."""
         self.page = page
 
-    def attach_socket_mode(self, server) -> None:
-        """apps.connections.open answers with ``server.open_url()``."""
-        self.socket_mode = server
+    def attach_socket_mode(self, server, app_token: str | None = None) -> None:
+        """apps.connections.open with `app_token` (default: the fake app's) answers with
+        ``server.open_url()``; None detaches."""
+        token = app_token or self.app_token
+        if server is None:
+            self._socket_servers.pop(token, None)
+        else:
+            self._socket_servers[token] = server
 
     def start(self, port: int = 0) -> FakeSlack:
         """Serve on 127.0.0.1:port (0: a free port the OS picks)."""
@@ -812,8 +819,9 @@ class FakeSlack:
             raise SlackError("not_authed")
         if token == self.token:
             raise SlackError("not_allowed_token_type")
-        if token != self.app_token:
+        if token != self.app_token and token not in self._socket_servers:
             raise SlackError("invalid_auth")
+        self._app_token_in_use = token
         if "connections:write" not in self.app_token_scopes:
             provided = ",".join(sorted(self.app_token_scopes))
             raise SlackError("missing_scope", needed="connections:write", provided=provided)
@@ -858,9 +866,10 @@ class FakeSlack:
         }
 
     def _apps_connections_open(self, args: dict) -> dict:
-        if self.socket_mode is None:
+        server = self._socket_servers.get(self._app_token_in_use or "")
+        if server is None:
             raise SlackError("invalid_arguments", "[ERROR] no Socket Mode server is attached")
-        return {"url": self.socket_mode.open_url()}
+        return {"url": server.open_url()}
 
     # -- chat.*
 
