@@ -83,17 +83,17 @@ class _Child:
             self.proc.wait()
 
 
+def command_texts(n: int) -> list[str]:
+    """help, status and drill in turn; each drill on its own environment."""
+    mix = ("help", "status", "drill")
+    return [
+        f"drill --env drill{(i // 3) % DRILL_ENVS}" if mix[i % 3] == "drill" else mix[i % 3]
+        for i in range(n)
+    ]
+
+
 def _round(url: str, secret: str, slack: dict, issued: list, n: int) -> list[float]:
-    texts = []
-    for i in range(n):
-        kind = i % 3
-        if kind == 0:
-            texts.append("help")
-        elif kind == 1:
-            texts.append("status")
-        else:
-            texts.append(f"drill --env drill{(i // 3) % DRILL_ENVS}")
-    requests = [signed_slash(url, secret, slack, t, issued.pop()) for t in texts]
+    requests = [signed_slash(url, secret, slack, t, issued.pop()) for t in command_texts(n)]
     barrier = threading.Barrier(n)
     latencies: list[float] = [0.0] * n
     errors: list[str] = []

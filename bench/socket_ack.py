@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.ack import CONFIG, DRILL_ENV, ROOT, TARGET_RATIO, WARMUP_ROUNDS, _Child
+from bench.ack import CONFIG, DRILL_ENV, ROOT, TARGET_RATIO, WARMUP_ROUNDS, _Child, command_texts
 from bench.common import percentile, write_history
 from bench.servers import DRILL_ENVS
 
@@ -21,21 +21,8 @@ ROUNDS = 20
 __all__ = ["LEVEL", "TARGET_RATIO", "run"]
 
 
-def _texts(n: int) -> str:
-    texts = []
-    for i in range(n):
-        kind = i % 3
-        if kind == 0:
-            texts.append("help")
-        elif kind == 1:
-            texts.append("status")
-        else:
-            texts.append(f"drill --env drill{(i // 3) % DRILL_ENVS}")
-    return "|".join(texts)
-
-
 def _round(fake: _Child, name: str, n: int) -> list[float]:
-    fake.proc.stdin.write(f"round {name} {_texts(n)}\n")
+    fake.proc.stdin.write(f"round {name} {'|'.join(command_texts(n))}\n")
     fake.proc.stdin.flush()
     latencies = json.loads(fake.proc.stdout.readline())
     if None in latencies:

@@ -800,11 +800,7 @@ class FakeSlack:
         return handler(args)
 
     def _authenticate(self, args: dict, authorization: str) -> None:
-        token = args.pop("token", None)
-        if authorization.startswith("Bearer "):
-            token = authorization.removeprefix("Bearer ")
-        if not token:
-            raise SlackError("not_authed")
+        token = _presented_token(args, authorization)
         if token == self.app_token:
             raise SlackError("not_allowed_token_type")
         if token != self.token:
@@ -812,11 +808,7 @@ class FakeSlack:
 
     def _authenticate_app(self, args: dict, authorization: str) -> None:
         """Socket Mode's methods take the app-level token with connections:write."""
-        token = args.pop("token", None)
-        if authorization.startswith("Bearer "):
-            token = authorization.removeprefix("Bearer ")
-        if not token:
-            raise SlackError("not_authed")
+        token = _presented_token(args, authorization)
         if token == self.token:
             raise SlackError("not_allowed_token_type")
         if token != self.app_token and token not in self._socket_servers:
@@ -1359,6 +1351,16 @@ def _response_blocks(blocks: object) -> list[dict]:
     except SlackError as exc:
         # Slack's response_url answers HTTP 400 with the bare error word.
         raise SlackError("invalid_blocks", *exc.messages, status=400) from None
+
+
+def _presented_token(args: dict, authorization: str) -> str:
+    """The token a call carries: the Authorization header, else the token argument."""
+    token = args.pop("token", None)
+    if authorization.startswith("Bearer "):
+        token = authorization.removeprefix("Bearer ")
+    if not token:
+        raise SlackError("not_authed")
+    return token
 
 
 def public_message(message: dict) -> dict:

@@ -185,6 +185,37 @@ class _SocketModeBot:
         self.runner.stop()
 
 
+def _slack_env(monkeypatch, fake: FakeSlack, transport: str, signing_secret: str) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
+    monkeypatch.setenv("SLACK_API_URL", fake.url)
+    if transport == "socket_mode":
+        # Socket Mode needs no signing secret: Slack authenticates the socket.
+        monkeypatch.setenv("SLACK_APP_TOKEN", fake.app_token)
+        monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", signing_secret)
+        monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+
+
+def _serve_http(settings: Settings, port: int) -> tuple[_ServerThread, Services]:
+    services = build_services(settings)
+    app = build_app(services)
+    services.start()
+    asgi = RollbackBotASGI(app, on_refused=services.refused_request)
+    server = _ServerThread(uvicorn_server(asgi, "127.0.0.1", port, "warning"))
+    server.start()
+    return server, services
+
+
+def _serve_socket_mode(settings: Settings, port: int) -> tuple[_SocketModeBot, Services]:
+    server = _SocketModeBot(settings, port)  # connects first, as serve does
+    services = build_services(settings)
+    app = build_app(services)
+    services.start()
+    server.accept(app)
+    return server, services
+
+
 def pytest_generate_tests(metafunc) -> None:
     if metafunc.definition.get_closest_marker("both_transports") and (
         "bot_transport" in metafunc.fixturenames
@@ -229,35 +260,19 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot
         config_path.write_text(DEFAULT_CONFIG.format(**values))
         signing_secret = secrets.token_hex(16)
         secrets_.append(signing_secret)
-        socket_mode = transport == "socket_mode"
-        monkeypatch.setenv("SLACK_BOT_TOKEN", fake_slack.token)
-        monkeypatch.setenv("SLACK_API_URL", fake_slack.url)
-        if socket_mode:
-            # Socket Mode needs no signing secret: Slack authenticates the socket.
-            monkeypatch.setenv("SLACK_APP_TOKEN", fake_slack.app_token)
-            monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+        _slack_env(monkeypatch, fake_slack, transport, signing_secret)
+        if transport == "socket_mode":
             secrets_.append(fake_slack.app_token)
-        else:
-            monkeypatch.setenv("SLACK_SIGNING_SECRET", signing_secret)
-            monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
         settings = Settings(slack=slack_settings_from_env(), config=load_config(config_path))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        if socket_mode:
+        if transport == "socket_mode":
             socket = request.getfixturevalue("socket_mode")  # reset once per test
             socket_servers.append(socket)
-            server = _SocketModeBot(settings, port)
-        services = build_services(settings)
-        app = build_app(services)
-        if socket_mode:
-            services.start()
-            server.accept(app)
+            server, services = _serve_socket_mode(settings, port)
             signer = SocketModeSigner(socket, fake_slack)
         else:
-            services.start()
-            asgi = RollbackBotASGI(app, on_refused=services.refused_request)
-            server = _ServerThread(uvicorn_server(asgi, "127.0.0.1", port, "warning"))
-            server.start()
+            server, services = _serve_http(settings, port)
             socket, signer = None, Signer(f"{url}/slack/events", signing_secret, fake_slack)
         started.append((server, services))
 
@@ -278,7 +293,7 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot
             stop,
             transport,
             socket,
-            server.runner if socket_mode else None,
+            getattr(server, "runner", None),
         )
 
     yield make

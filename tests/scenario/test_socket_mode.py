@@ -197,10 +197,14 @@ def test_probes_report_the_socket_and_follow_it_down_and_up(bot):
     # Slack stops taking the token (revoked scope): the socket goes and cannot come back.
     bot.slack.app_token_scopes = {"authorizations:read"}
     bot.socket.drop()
-    bot.wait_until(lambda: probe(bot, "/readyz")[0] == 503, what="/readyz to say 503")
-    status, body = probe(bot, "/readyz")
-    assert body["checks"]["socket_mode"]["connections"] == 0
-    assert "missing_scope" in body["checks"]["socket_mode"]["last_error"]
+
+    def refused() -> dict | None:
+        status, body = probe(bot, "/readyz")
+        socket = body["checks"]["socket_mode"]
+        return status == 503 and "missing_scope" in (socket["last_error"] or "") and socket
+
+    socket = bot.wait_until(refused, what="/readyz to say 503 and why")
+    assert socket["connections"] == 0 and not socket["ok"]
     assert probe(bot, "/healthz")[0] == 200, "alive: restarting would not fix Slack's side"
 
     bot.slack.app_token_scopes = {"connections:write"}
