@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pglast import ast
 
-from bot.sql.change import (
+from bot.sql.object_changes import OBJECT_READERS
+from bot.sql.schema_change import (
     UNQUALIFIED_KINDS,
     Change,
     ChangeKind,
@@ -18,7 +19,6 @@ from bot.sql.change import (
     other_change,
     resolved,
 )
-from bot.sql.object_changes import OBJECT_READERS
 from bot.sql.table_changes import TABLE_READERS
 
 __all__ = [

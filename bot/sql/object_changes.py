@@ -6,7 +6,6 @@ from __future__ import annotations
 from pglast import ast
 from pglast.enums import ObjectType
 
-from bot.sql.change import Change, ChangeKind, other_change
 from bot.sql.names import (
     QualifiedName,
     display_name,
@@ -14,6 +13,7 @@ from bot.sql.names import (
     from_range_var,
     quote_literal,
 )
+from bot.sql.schema_change import Change, ChangeKind, other_change
 from bot.sql.table_changes import rename_column, rename_constraint
 
 # ------------------------------------------------------------------------ RENAME

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
-from bot.sql.change import (
+from bot.sql.names import QualifiedName, display_name, from_range_var
+from bot.sql.schema_change import (
     Change,
     ChangeKind,
     ColumnSpec,
@@ -13,7 +14,6 @@ from bot.sql.change import (
     deparse,
     other_change,
 )
-from bot.sql.names import QualifiedName, display_name, from_range_var
 
 # ------------------------------------------------------------------- CREATE TABLE
 
