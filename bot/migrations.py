@@ -18,7 +18,12 @@ from bot.prisma.error_codes import (
 )
 from bot.prisma.history import RecordState
 from bot.prisma.names import resolve_migration_name
-from bot.prisma.recommendation import NextStep, Recommendation, recommendation
+from bot.prisma.recommendation import (
+    NextStep,
+    Recommendation,
+    earlier_scripts,
+    recommendation,
+)
 from bot.prisma.status import MigrationStatus, migration_status
 from bot.settings import Environment
 from bot.sql.diagnosis import Diagnosis, diagnose
@@ -58,7 +63,7 @@ def _diagnose(conn, status: MigrationStatus, name: str) -> Diagnosis | None:
     local = status.local(name)
     if local is None or local.sql is None:
         return None  # missing from the directory: nothing to compare with
-    return diagnose(conn, local.script)
+    return diagnose(conn, local.script, earlier_sql=earlier_scripts(status, name))
 
 
 @dataclass(frozen=True)

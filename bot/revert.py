@@ -382,13 +382,8 @@ def check_reverted(env: Environment, name: str) -> Diagnosis:
     with connect(env) as conn:
         status = migration_status(conn, migrations_dir(env))
         script = status.local(name).script
-        diagnosis = diagnose(conn, script)
-    plan = reverse_script(
-        script,
-        default_schema=diagnosis.default_schema,
-        earlier_sql=earlier_scripts(status, name),
-    )
-    left = still_in_effect(diagnosis, plan)
+        diagnosis = diagnose(conn, script, earlier_sql=earlier_scripts(status, name))
+    left = diagnosis.differences_from_before()
     if left:
         raise ConflictError(
             f"After the revert, these statements of `{name}` still show as in effect: "

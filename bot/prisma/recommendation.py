@@ -81,22 +81,34 @@ def _latest_failed(status: MigrationStatus) -> str | None:
 def _for_failed(status: MigrationStatus, diagnosis: Diagnosis | None, name: str) -> Recommendation:
     if diagnosis is None:
         return _pitr(name, "The database state is unknown: the migration could not be diagnosed.")
-    if diagnosis.unknown:
-        unknown = "; ".join(s.description for s in diagnosis.unknown)
-        return _pitr(name, f"Whether these took effect cannot be checked: {unknown}.")
-    if not diagnosis.applied:
+    if diagnosis.statements and not diagnosis.points:
+        return _pitr(
+            name,
+            "The catalog matches no point of the migration, so something changed the schema"
+            " since it failed: " + "; ".join(diagnosis.mismatches[:3]) + ".",
+        )
+    plan = reverse_plan(diagnosis, earlier_sql=earlier_scripts(status, name))
+    if not plan.complete:
+        unknown = [s.undoes.description for s in plan.irreversible if _unknown(s)]
+        if unknown:
+            return _pitr(
+                name, f"Whether these took effect cannot be checked: {'; '.join(unknown)}."
+            )
+        return _pitr(name, *_irreversible_reasons(plan))
+    kept = _residue_reasons(plan)
+    if not plan.statements:
         return Recommendation(
             NextStep.RESOLVE_ROLLED_BACK,
             name,
             (
                 f"`{name}` failed and none of its {len(diagnosis.statements)} statements took "
-                "effect: the database is as before it.",
+                "effect: the database is as before it."
+                if not diagnosis.applied
+                else f"`{name}` failed part-way: {diagnosis.summary} Nothing needs undoing.",
+                *kept,
                 "Mark it rolled back, fix the migration file, then re-run migrations.",
             ),
         )
-    plan = reverse_plan(diagnosis, earlier_sql=_earlier_scripts(status, name))
-    if not plan.complete:
-        return _pitr(name, *_irreversible_reasons(plan))
     return Recommendation(
         NextStep.UNDO_THEN_RESOLVE,
         name,
@@ -104,9 +116,23 @@ def _for_failed(status: MigrationStatus, diagnosis: Diagnosis | None, name: str)
             f"`{name}` failed part-way: {diagnosis.summary}",
             f"Undo exactly those {len(plan.statements)} change(s) in one transaction, then mark "
             "it rolled back, fix the file and re-run migrations.",
+            *kept,
         ),
         plan,
     )
+
+
+def _unknown(step) -> bool:
+    return step.note == "nobody can tell whether it ran"
+
+
+def _residue_reasons(plan: ReversePlan) -> list[str]:
+    """What an undo leaves on purpose, and what that means for re-running the migration."""
+    return [
+        f"The {step.residue} stays ({step.note}): re-running the migration fails on its"
+        " ADD VALUE unless the file says ADD VALUE IF NOT EXISTS."
+        for step in plan.residues
+    ]
 
 
 def _for_succeeded(
@@ -117,7 +143,7 @@ def _for_succeeded(
         "the runbook undoes a completed migration with a reverse migration."
     ]
     if diagnosis is not None:
-        plan = reverse_plan(diagnosis, earlier_sql=_earlier_scripts(status, name))
+        plan = reverse_plan(diagnosis, earlier_sql=earlier_scripts(status, name))
         if not plan.complete:
             return _pitr(name, reasons[0], *_irreversible_reasons(plan))
     return Recommendation(NextStep.REVERT, name, tuple(reasons))
@@ -135,9 +161,9 @@ def _irreversible_reasons(plan: ReversePlan) -> list[str]:
     return [f"Cannot undo {step.undoes.description}: {step.note}." for step in plan.irreversible]
 
 
-def _earlier_scripts(status: MigrationStatus, name: str) -> list[str]:
-    """Scripts of the migrations applied before ``name``, in directory order: they define
-    the columns a later ALTER COLUMN changed."""
+def earlier_scripts(status: MigrationStatus, name: str) -> list[str]:
+    """Scripts of the migrations applied before ``name``, in directory order: the history
+    the diagnosis and the reverse replay to know the schema before it (bot.sql.timeline)."""
     applied = set(status.applied)
     names = status.directory.names
     before = names[: names.index(name)] if name in names else names

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pglast import ast
 from pglast.enums import ObjectType
 
+from bot.sql.do_block_changes import do_block_change
 from bot.sql.names import (
     QualifiedName,
     display_name,
@@ -89,7 +90,16 @@ def _create_composite_type(node: ast.CompositeTypeStmt) -> list[Change]:
 def _alter_enum(node: ast.AlterEnumStmt) -> list[Change]:
     name = from_name_list(node.typeName)
     if node.oldVal is not None:
-        return [other_change(node, f"ALTER TYPE {name.display()} RENAME VALUE")]
+        old, new = quote_literal(node.oldVal), quote_literal(node.newVal)
+        return [
+            Change(
+                ChangeKind.RENAME_ENUM_VALUE,
+                name,
+                f"ALTER TYPE {name.display()} RENAME VALUE {old} TO {new}",
+                name=node.oldVal,
+                new_name=node.newVal,
+            )
+        ]
     return [
         Change(
             ChangeKind.ADD_ENUM_VALUE,
@@ -120,6 +130,9 @@ def _create_extension(node: ast.CreateExtensionStmt) -> list[Change]:
 _DROPS = {
     ObjectType.OBJECT_TABLE: (ChangeKind.DROP_TABLE, "TABLE"),
     ObjectType.OBJECT_INDEX: (ChangeKind.DROP_INDEX, "INDEX"),
+    ObjectType.OBJECT_VIEW: (ChangeKind.DROP_VIEW, "VIEW"),
+    ObjectType.OBJECT_MATVIEW: (ChangeKind.DROP_VIEW, "MATERIALIZED VIEW"),
+    ObjectType.OBJECT_SEQUENCE: (ChangeKind.DROP_SEQUENCE, "SEQUENCE"),
     ObjectType.OBJECT_TYPE: (ChangeKind.DROP_TYPE, "TYPE"),
     ObjectType.OBJECT_SCHEMA: (ChangeKind.DROP_SCHEMA, "SCHEMA"),
     ObjectType.OBJECT_EXTENSION: (ChangeKind.DROP_EXTENSION, "EXTENSION"),
@@ -142,6 +155,17 @@ def _dropped_name(obj: ast.Node | tuple) -> QualifiedName:
     if isinstance(obj, ast.String):
         return QualifiedName(None, obj.sval)
     return from_name_list(obj)
+
+
+def _create_view(node: ast.ViewStmt) -> list[Change]:
+    name = from_range_var(node.view)
+    verb = "CREATE OR REPLACE VIEW" if node.replace else "CREATE VIEW"
+    return [Change(ChangeKind.CREATE_VIEW, name, f"{verb} {name.display()}")]
+
+
+def _create_sequence(node: ast.CreateSeqStmt) -> list[Change]:
+    name = from_range_var(node.sequence)
+    return [Change(ChangeKind.CREATE_SEQUENCE, name, f"CREATE SEQUENCE {name.display()}")]
 
 
 # -------------------------------------------------------------------------- DATA
@@ -181,5 +205,7 @@ OBJECT_READERS = {
     # A SELECT can call functions with side effects (setval, nextval...), invisible to a
     # catalog check: treated as a data change.
     ast.SelectStmt: _data_change("SELECT"),
-    ast.DoStmt: _data_change("DO block"),
+    ast.DoStmt: do_block_change,
+    ast.ViewStmt: _create_view,
+    ast.CreateSeqStmt: _create_sequence,
 }

@@ -1,35 +1,45 @@
 """Reverse SQL for schema changes that took effect, last change first.
 
-Used to undo exactly the applied statements of a failed migration (runbook option 1, issue
-4) and to write whole reverse migrations (option 2, issue 5). Every generated statement
-quotes its identifiers, qualifies names with the schema the diagnosis resolved, uses
-IF EXISTS where a repeated run should be harmless, and is parsed again by pglast before it
-is returned.
+Used to undo exactly the applied statements of a failed migration (runbook option 1) and
+to write whole reverse migrations (option 2). The migration is replayed on the schema model
+(bot.sql.timeline); each change is undone from the states around it (bot.sql.reversers);
+every generated statement quotes its identifiers, qualifies names, uses IF EXISTS where a
+repeated run should be harmless, is parsed again by pglast and replayed on the model of the
+schema as the revert leaves it, so that a reverse that would fail is never offered; and the
+schema the whole plan leaves is compared, by definition, with the schema before the
+migration: what would differ is named, and the plan is refused.
+
+A revert file runs as Prisma runs a migration: the whole script as one simple query, one
+implicit transaction. So nothing non-transactional is generated: a dropped index is built
+again without CONCURRENTLY, with the lock that takes said in its step.
 
 Each step is classed:
-- reversible: running it restores the schema and loses nothing;
+- reversible: running it restores the schema and loses nothing (an enum value PostgreSQL
+  cannot drop is left in place, and the step says so);
 - data_losing: it drops a column or table that holds data now (the live catalog says so);
   with a backup stamp the step first copies it into a backup table the plan names;
-- irreversible: nothing the bot can run restores it (the original dropped data, added an
-  enum value, changed rows); the note says why and where the data might still be.
+- irreversible: nothing the bot can run restores it (the original dropped data, changed
+  rows, ran procedural code); the note says why and where the data might still be.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
-from pglast import ast, parse_sql
+from pglast import parse_sql
 
-from bot.sql.changes import Change, ChangeKind, changes_of, resolved
-from bot.sql.column_history import ColumnDefinition, ColumnHistory
-from bot.sql.definitions import DefinitionHistory
-from bot.sql.diagnosis import Diagnosis, Verdict
+from bot.sql.changes import Change, ChangeKind
+from bot.sql.diagnosis import Diagnosis, Verdict, judge
+from bot.sql.model_replay import ReplayError, apply_statement
 from bot.sql.names import QualifiedName, display_name, quote_identifier, quote_literal
-from bot.sql.renames import Renames
-from bot.sql.statements import split_statements
+from bot.sql.observations import compatible, describe, facts_touched, model_value
+from bot.sql.reversers import BACKUP_HINT, IRREVERSIBLE, Moment, undo
+from bot.sql.schema_model import UNKNOWN, Table
+from bot.sql.timeline import Timeline, migration_timeline
+from bot.sql.type_names import TypeRef
 
 # PostgreSQL truncates identifiers to NAMEDATALEN - 1 = 63 bytes without an error (docs,
 # "Identifiers and Key Words"): the bot shortens backup names itself so the plan names the
@@ -45,7 +55,8 @@ class StepClass(StrEnum):
 
 @dataclass(frozen=True)
 class Contents:
-    """What an object a reverse step would drop holds now (from the live catalog)."""
+    """What an object a reverse step would drop holds now (from the live catalog), with the
+    table's columns as they are when the step runs."""
 
     rows: int
     values: int | None = None  # non-null values of a column; None for a whole table
@@ -76,7 +87,7 @@ class BackupTable:
     name: QualifiedName
     source: QualifiedName
     column: str | None  # None: the whole table
-    contents: Contents | None = None  # the live table's columns and key, when known
+    contents: Contents | None = None  # the table's columns and key when the step runs
 
     @property
     def selected(self) -> tuple[str, ...]:
@@ -86,9 +97,7 @@ class BackupTable:
             keys = [k for k in known.key_columns if k != self.column]
             return (*keys, self.column)
         # A whole table, or a column of a table without a primary key: every column is
-        # kept, so each value stays identifiable. Listed only when some must become text:
-        # ``*`` does not depend on the live names (a later rename in the same migration is
-        # undone before the copy runs).
+        # kept, so each value stays identifiable. Listed only when some must become text.
         return known.columns if known.text_columns else ()
 
     @property
@@ -109,7 +118,9 @@ class BackupTable:
 class ReverseStep:
     """How to undo one change: ``sql`` to run (None when nothing needs to run), or, when
     ``reversible`` is False, the ``note`` says why it cannot be undone. ``backup``: a copy
-    taken right before ``sql`` drops data; ``contents``: what is there now."""
+    taken right before ``sql`` drops data; ``contents``: what is there now; ``extra``: more
+    statements the undo needs (an index a key had absorbed, NOT NULL a key had implied);
+    ``residue``: what stays behind on purpose (an enum value)."""
 
     undoes: Change
     sql: str | None
@@ -118,12 +129,15 @@ class ReverseStep:
     backup: BackupTable | None = None
     contents: Contents | None = None
     current: Change | None = None  # ``undoes`` under the names its objects have now
+    extra: tuple[str, ...] = ()
+    residue: str | None = None
 
     @property
     def statements(self) -> tuple[str, ...]:
         if not self.reversible or not self.sql:
             return ()
-        return (self.backup.sql, self.sql) if self.backup else (self.sql,)
+        main = (self.backup.sql, self.sql) if self.backup else (self.sql,)
+        return (*main, *self.extra)
 
     @property
     def drops_data(self) -> bool:
@@ -145,6 +159,8 @@ class ReverseStep:
         first to users_bio_backup_20261126)'."""
         if not self.reversible:
             return f"cannot undo {self.undoes.description}: {self.note}"
+        if self.residue:
+            return f"leaves {self.residue} in place: {self.note}"
         if not self.drops_data:
             text = f"undoes {self.undoes.description}"
             return f"{text} ({self.note})" if self.note else text
@@ -198,8 +214,12 @@ class ReversePlan:
         return tuple(step.backup for step in self.steps if step.backup and step.reversible)
 
     @property
+    def residues(self) -> tuple[ReverseStep, ...]:
+        return tuple(step for step in self.steps if step.residue and step.reversible)
+
+    @property
     def complete(self) -> bool:
-        """True when running ``sql`` undoes every change."""
+        """True when running ``sql`` undoes every change (residues aside)."""
         return not self.irreversible
 
     def script(self, *, lock_timeout: str, statement_timeout: str, title: str = "") -> str:
@@ -214,6 +234,8 @@ class ReversePlan:
         for step in self.steps:
             if not step.reversible:
                 lines += ["", f"-- NOT REVERSED: {_comment(step.effect)}"]
+            elif step.residue:
+                lines += ["", f"-- LEFT IN PLACE: {_comment(step.effect)}"]
             elif step.statements:
                 lines += ["", f"-- {_comment(step.effect)}"]
                 lines += [f"{statement};" for statement in step.statements]
@@ -228,155 +250,257 @@ def _comment(text: str) -> str:
 
 # ---------------------------------------------------------------------- generation
 
-Taken = tuple[Change, bool]  # a change, and whether it ran (False: nobody can tell)
-
-
-@dataclass
-class _Context:
-    columns: ColumnHistory
-    definitions: DefinitionHistory
-    live: LiveData | None
-    backup_names: _BackupNames | None
-
 
 def reverse_plan(
     diagnosis: Diagnosis,
     *,
-    earlier_sql: Sequence[str] = (),
+    earlier_sql: Sequence[str] | None = None,
     live: LiveData | None = None,
     backup_stamp: str | None = None,
 ) -> ReversePlan:
     """Undo the statements the diagnosis found applied; a statement whose effect is unknown
     becomes an irreversible step, since nobody can say whether it ran.
 
-    ``earlier_sql``: the scripts of the migrations applied before, in order; they tell the
-    previous type, nullability and default of a column an ALTER COLUMN changed, and the
-    definition of an index or constraint a DROP removed. ``live`` and ``backup_stamp``: see
-    ``reverse_script``.
+    The diagnosis carries the model of the schema it judged against. ``earlier_sql``: only
+    for a diagnosis made without the history; the scripts of the migrations applied before,
+    which tell the previous definitions (the diagnosis is judged again with them).
     """
-    groups: list[tuple[ast.Node, list[Taken]]] = []
-    for statement in diagnosis.statements:
-        if statement.verdict == Verdict.NOT_APPLIED:
-            continue
-        ran = statement.verdict == Verdict.APPLIED
-        groups.append((statement.statement.node, [(v.change, ran) for v in statement.changes]))
-    context = _context(diagnosis.default_schema, earlier_sql, live, backup_stamp)
-    return _plan(groups, context)
+    timeline = diagnosis.timeline
+    if timeline is None:
+        return ReversePlan(())
+    if earlier_sql is not None and not timeline.states[0].absent_known:
+        script = "".join(f"{s.statement.text};\n" for s in timeline.statements)
+        timeline = migration_timeline(
+            script, default_schema=timeline.default_schema, earlier_sql=earlier_sql
+        )
+        diagnosis = judge(timeline, diagnosis.live)
+    ran = [_ran(s.verdict) for s in diagnosis.statements]
+    return _Planner(timeline, ran, live, backup_stamp).plan()
+
+
+def _ran(verdict: Verdict) -> bool | None:
+    return {Verdict.APPLIED: True, Verdict.NOT_APPLIED: False}.get(verdict)
 
 
 def reverse_script(
     sql: str,
     *,
     default_schema: str = "public",
-    earlier_sql: Sequence[str] = (),
+    earlier_sql: Sequence[str] | None = (),
     live: LiveData | None = None,
     backup_stamp: str | None = None,
 ) -> ReversePlan:
     """Undo a whole script that ran to completion (a migration that succeeded).
 
-    ``live``: the live catalog, asked what each dropped column or table holds now (which
-    makes a step data_losing) and whether a backup table exists for what the original
-    dropped. ``backup_stamp`` (UTC yyyymmdd): every drop of a column or table is preceded by
-    a copy into ``<table>_<column>_backup_<stamp>`` / ``<table>_backup_<stamp>``.
+    ``earlier_sql``: the scripts applied before it, in order (() : none, the schema was
+    empty; None: not known). ``live``: the live catalog, asked what each dropped column or
+    table holds now (which makes a step data_losing) and whether a backup table exists for
+    what the original dropped. ``backup_stamp`` (UTC yyyymmdd): every drop of a column or
+    table is preceded by a copy into ``<table>_<column>_backup_<stamp>`` /
+    ``<table>_backup_<stamp>``.
     """
-    groups = [
-        (statement.node, [(resolved(change, default_schema), True) for change in changes])
-        for statement in split_statements(sql)
-        if (changes := changes_of(statement.node))
-    ]
-    return _plan(groups, _context(default_schema, earlier_sql, live, backup_stamp))
+    timeline = migration_timeline(
+        sql,
+        default_schema=default_schema,
+        earlier_sql=list(earlier_sql) if earlier_sql is not None else None,
+    )
+    ran = [True] * len(timeline.statements)
+    return _Planner(timeline, ran, live, backup_stamp).plan()
 
 
-def _context(
-    default_schema: str,
-    earlier_sql: Iterable[str],
-    live: LiveData | None,
-    backup_stamp: str | None,
-) -> _Context:
-    columns, definitions = ColumnHistory(default_schema), DefinitionHistory(default_schema)
-    for script in earlier_sql:
-        columns.replay(script)
-        definitions.replay(script)
-    names = _BackupNames(backup_stamp) if backup_stamp else None
-    return _Context(columns, definitions, live, names)
+class _Planner:
+    def __init__(
+        self,
+        timeline: Timeline,
+        ran: list[bool | None],
+        live: LiveData | None,
+        backup_stamp: str | None,
+    ):
+        self.timeline = timeline
+        self.ran = ran
+        self.live = live
+        self.backup_names = _BackupNames(backup_stamp) if backup_stamp else None
+        reached = max((i + 1 for i, r in enumerate(ran) if r is not False), default=0)
+        self.live_state = timeline.states[reached]  # where the database is now
+        self.now = self.live_state.fork()  # where the revert has got to
+        self.steps: list[ReverseStep] = []
+        self.facts: set = set()
+
+    def plan(self) -> ReversePlan:
+        for position in range(len(self.ran) - 1, -1, -1):
+            if self.ran[position] is False:
+                continue
+            effect = self.timeline.statements[position]
+            for change, facts in reversed(list(zip(effect.changes, effect.facts, strict=True))):
+                self.facts |= facts
+                step = self._step(position, change)
+                if self.ran[position] is None:
+                    step = _whether_or_not(step)
+                self.steps.append(step)
+        if self.steps and all(step.reversible for step in self.steps):
+            self._check_exact()
+        return ReversePlan(tuple(self.steps))
+
+    def _step(self, position: int, change: Change) -> ReverseStep:
+        states = self.timeline.states
+        moment = Moment(
+            change,
+            self.timeline.statements[position].statement.node,
+            states[position],
+            states[position + 1],
+            states[0],
+            self.now,
+        )
+        result = undo(moment)
+        if not result.reversible:
+            return _pointing_to_backup(_irreversible(change, result.note), self.live)
+        step = ReverseStep(
+            change,
+            _checked(result.sql[0]) if result.sql else None,
+            True,
+            result.note,
+            extra=tuple(_checked(s) for s in result.sql[1:]),
+            residue=result.residue,
+        )
+        if result.drops is not None:
+            step = self._with_backup(step, moment, result.drops)
+        failure = self._run_on_model(step)
+        if failure is not None:
+            return _irreversible(change, f"its reverse would fail: {failure}")
+        return step
+
+    def _run_on_model(self, step: ReverseStep) -> str | None:
+        for statement in step.statements:
+            for raw in parse_sql(statement):
+                before = self.now.copy()
+                try:
+                    touched = apply_statement(self.now, raw.stmt, strict=True)
+                except ReplayError as exc:
+                    return str(exc)
+                for markers in touched:
+                    self.facts |= facts_touched(before, self.now, markers)
+        return None
+
+    def _with_backup(self, step: ReverseStep, moment: Moment, drops) -> ReverseStep:
+        table_ident, column_ident = drops
+        live_table = self.live_state.table_by_ident(table_ident)
+        step_table = moment.after.table_by_ident(table_ident)
+        if live_table is None or step_table is None:
+            return step
+        live_column = live_table.column_by_ident(column_ident) if column_ident else None
+        step_column = step_table.column_by_ident(column_ident) if column_ident else None
+        current = replace(
+            step.undoes,
+            target=live_table.name,
+            name=live_column.name if live_column else step.undoes.name,
+        )
+        contents = None
+        if self.live is not None:
+            found = self.live.contents(live_table.name, live_column.name if live_column else None)
+            contents = _at_step(found, live_table, step_table) if found else None
+        backup = None
+        if self.backup_names is not None:
+            column = step_column.name if step_column else None
+            name = self.backup_names(step.undoes.target, column)
+            backup = BackupTable(name, step_table.name, column, contents)
+        return replace(step, backup=backup, contents=contents, current=current)
+
+    def _check_exact(self) -> None:
+        """The schema the plan leaves, compared with the schema before the migration."""
+        start = self.timeline.states[0]
+        kept = {backup.name for step in self.steps if (backup := step.backup)}
+        differences: dict[int, list[str]] = {}
+        for key in sorted(self.facts, key=repr):
+            if key[1] in kept:
+                continue  # a backup table the plan makes on purpose
+            expected, left = model_value(start, key), model_value(self.now, key)
+            # Both sides come from the model, spelled alike: a difference is a real one.
+            if expected is UNKNOWN or left is UNKNOWN or compatible(key[0], expected, left):
+                continue
+            text = f"{describe(key, left)} (before the migration: {describe(key, expected)})"
+            differences.setdefault(self._blame(key), []).append(text)
+        for index, texts in differences.items():
+            step = self.steps[index]
+            if step.reversible:
+                reason = "the reverse would not restore the schema exactly: " + "; ".join(texts)
+                self.steps[index] = _irreversible(step.undoes, reason)
+
+    def _blame(self, key) -> int:
+        """The step of the earliest change that touched the fact (run last), else the last
+        step."""
+        order = [
+            (position, change)
+            for position in range(len(self.ran))
+            if self.ran[position]
+            for change, facts in zip(
+                self.timeline.statements[position].changes,
+                self.timeline.statements[position].facts,
+                strict=True,
+            )
+            if key in facts
+        ]
+        if order:
+            target = order[0][1]
+            for index in range(len(self.steps) - 1, -1, -1):
+                if self.steps[index].undoes is target:
+                    return index
+        return len(self.steps) - 1
 
 
-def _plan(groups: list[tuple[ast.Node, list[Taken]]], context: _Context) -> ReversePlan:
-    flat = [taken for _, group in groups for taken in group]
-    now = iter(_current_names(flat))
-    steps = []
-    for node, group in groups:
-        for change, ran in group:
-            steps.append(_reverse(change, ran, next(now), context))
-            if ran:
-                context.columns.apply(change)
-        if all(ran for _, ran in group):
-            context.definitions.apply(node)
-    return ReversePlan(tuple(reversed(steps)))
+def _whether_or_not(step: ReverseStep) -> ReverseStep:
+    """A statement nobody can tell ran: fine when its undo would run nothing anyway (it
+    changed nothing, its value stays, its rows go with a table the undo drops)."""
+    if step.reversible and not step.statements:
+        return replace(step, note=f"whether it ran or not, nothing to run: {step.note}")
+    return _irreversible(step.undoes, "nobody can tell whether it ran")
 
 
-def _current_names(flat: list[Taken]) -> list[Change]:
-    """Each change with the names its objects have now: later renames in the script moved
-    them (CREATE TABLE "Post" ... RENAME TO "Article": the rows are in "Article")."""
-    renames, names = Renames(), []
-    for change, ran in reversed(flat):
-        now = renames.current(change)
-        if ran:
-            renames.record(change, now)
-        names.append(now)
-    return names[::-1]
+def _at_step(found: Contents, live_table: Table, step_table: Table) -> Contents:
+    """``found`` describes the table as it is now; the step runs after later statements
+    were undone, so its columns are the model's at that point, not the live ones."""
+    if not step_table.complete:
+        names = {c.ident: c.name for c in step_table.columns}
+        renamed = {c.name: names[c.ident] for c in live_table.columns if c.ident in names}
+        dropped = {c.name for c in live_table.columns if c.ident not in names}
+        columns = tuple(renamed.get(c, c) for c in found.columns if c not in dropped)
+        text = frozenset(renamed.get(c, c) for c in found.text_columns if c not in dropped)
+    else:
+        columns = tuple(c.name for c in step_table.columns)
+        text = frozenset(c.name for c in step_table.columns if _user_typed(c.type))
+    keys = tuple(k for k in (_names_now(found.key_columns, live_table, step_table)) if k)
+    return replace(found, columns=columns, text_columns=text, key_columns=keys)
 
 
-def _reverse(change: Change, ran: bool, now: Change, context: _Context) -> ReverseStep:
-    if not ran:
-        return _irreversible(change, "nobody can tell whether it ran")
-    if change.kind == ChangeKind.DROP_INDEX:
-        return _recreate_index(change, context.definitions)
-    if change.kind == ChangeKind.DROP_CONSTRAINT:
-        return _recreate_constraint(change, context.definitions)
-    before = context.columns.get(change.target, change.name) if change.name else None
-    step = reverse_step(change, before)
-    if not step.reversible:
-        return _pointing_to_backup(step, context.live)
-    if step.drops_data:
-        return _with_backup(step, now, context)
-    return step
+def _names_now(names: tuple[str, ...], live_table: Table, step_table: Table) -> tuple:
+    result = []
+    for name in names:
+        column = live_table.column(name)
+        step = step_table.column_by_ident(column.ident) if column else step_table.column(name)
+        result.append(step.name if step else None)
+    return tuple(result)
 
 
-def reverse_step(change: Change, before: ColumnDefinition | None = None) -> ReverseStep:
-    """The undo of one applied change; ``before`` is the column's previous definition."""
-    reverser = _REVERSERS.get(change.kind)
-    if reverser is None:
-        return _irreversible(change, _IRREVERSIBLE.get(change.kind, _UNSUPPORTED))
-    return reverser(change, before)
-
-
-def _with_backup(step: ReverseStep, now: Change, context: _Context) -> ReverseStep:
-    change = step.undoes
-    column = change.name if change.kind == ChangeKind.ADD_COLUMN else None
-    now_column = now.name if column else None
-    contents = context.live.contents(now.target, now_column) if context.live else None
-    backup = None
-    if context.backup_names is not None:
-        name = context.backup_names(change.target, column)
-        backup = BackupTable(name, change.target, column, contents)
-    return replace(step, backup=backup, contents=contents, current=now)
+def _user_typed(ref: object) -> bool:
+    return isinstance(ref, TypeRef) and ref.builtin is None
 
 
 def _pointing_to_backup(step: ReverseStep, live: LiveData | None) -> ReverseStep:
     change = step.undoes
-    if live is None or change.kind not in _DATA_GONE:
+    if live is None or change.kind not in _DATA_GONE or not change.target.schema:
         return step
     column = change.name if change.kind == ChangeKind.DROP_COLUMN else None
     backup = live.backup_of(change.target, column)
     if backup is None:
         return step
-    reason = _IRREVERSIBLE[change.kind].removesuffix(_BACKUP)
+    reason = IRREVERSIBLE[change.kind].removesuffix(BACKUP_HINT)
     return replace(
         step,
         note=f"{reason}; backup table {backup.display()} holds a copy: restore from it with"
         " `/rollback sql` (option 4), or use point-in-time recovery (option 3)",
     )
+
+
+_DATA_GONE = frozenset({ChangeKind.DROP_TABLE, ChangeKind.DROP_COLUMN, ChangeKind.DATA_CHANGE})
 
 
 class _BackupNames:
@@ -410,174 +534,10 @@ def _truncate_bytes(text: str, limit: int) -> str:
     return text.encode()[:limit].decode(errors="ignore")
 
 
-# ------------------------------------------------------------------- building blocks
-
-
 def _checked(sql: str) -> str:
     parse_sql(sql)  # raises ParseError: the generator must never emit SQL that does not parse
     return sql
 
 
-def _step(change: Change, sql: str, note: str = "") -> ReverseStep:
-    return ReverseStep(change, _checked(sql), True, note)
-
-
 def _irreversible(change: Change, reason: str) -> ReverseStep:
     return ReverseStep(change, None, False, reason)
-
-
-def _renamed_to(change: Change) -> QualifiedName:
-    return QualifiedName(change.target.schema, change.new_name)
-
-
-def _alter_column(change: Change, action: str) -> str:
-    return (
-        f"ALTER TABLE {change.target.sql()} ALTER COLUMN {quote_identifier(change.name)} {action}"
-    )
-
-
-_UNSUPPORTED = "the bot does not know how to undo this statement"
-_BACKUP = "; restore it from a backup (runbook option 3)"
-_IRREVERSIBLE = {
-    ChangeKind.DROP_TABLE: "dropping a table destroyed its rows" + _BACKUP,
-    ChangeKind.DROP_COLUMN: "dropping a column destroyed its values" + _BACKUP,
-    ChangeKind.DROP_INDEX: "the index definition is gone and no earlier migration defines it;"
-    " recreate it by hand",
-    ChangeKind.DROP_CONSTRAINT: "the constraint definition is gone and no earlier migration"
-    " defines it; recreate it by hand",
-    ChangeKind.DROP_TYPE: "the type definition and any column of that type are gone" + _BACKUP,
-    ChangeKind.ADD_ENUM_VALUE: "PostgreSQL cannot remove a value from an enum "
-    "(ALTER TYPE has no DROP VALUE); leave the value unused, or restore from a backup"
-    " (runbook option 3)",
-    ChangeKind.DROP_SCHEMA: "the schema and what it held are gone" + _BACKUP,
-    ChangeKind.DROP_EXTENSION: "dropping an extension drops the objects that used it" + _BACKUP,
-    ChangeKind.DATA_CHANGE: "a data change cannot be undone from its SQL" + _BACKUP,
-}
-# Originals whose lost data a backup table may still hold.
-_DATA_GONE = frozenset({ChangeKind.DROP_TABLE, ChangeKind.DROP_COLUMN, ChangeKind.DATA_CHANGE})
-
-
-# ---------------------------------------------------------------------- reversers
-
-
-def _recreate_index(change: Change, definitions: DefinitionHistory) -> ReverseStep:
-    definition = definitions.index(change.target)
-    if definition is None:
-        return _irreversible(change, _IRREVERSIBLE[ChangeKind.DROP_INDEX])
-    return _step(change, definition, "as the migration that created it defined it")
-
-
-def _recreate_constraint(change: Change, definitions: DefinitionHistory) -> ReverseStep:
-    clause = definitions.constraint(change.target, change.name)
-    if clause is None:
-        return _irreversible(change, _IRREVERSIBLE[ChangeKind.DROP_CONSTRAINT])
-    return _step(
-        change,
-        f"ALTER TABLE {change.target.sql()} ADD {clause}",
-        "as the migration that created it defined it",
-    )
-
-
-def _drop_created(keyword: str) -> Callable[[Change, ColumnDefinition | None], ReverseStep]:
-    # No CASCADE: if something created since depends on the object, PostgreSQL refuses
-    # instead of silently dropping it too (the runbook's DROP TABLE ... CASCADE is riskier).
-    def reverse(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-        return _step(change, f"DROP {keyword} IF EXISTS {change.target.sql()}")
-
-    return reverse
-
-
-def _rename_back(keyword: str) -> Callable[[Change, ColumnDefinition | None], ReverseStep]:
-    def reverse(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-        new = _renamed_to(change).sql()
-        return _step(
-            change, f"ALTER {keyword} {new} RENAME TO {quote_identifier(change.target.name)}"
-        )
-
-    return reverse
-
-
-def _rename_member_back(keyword: str) -> Callable[[Change, ColumnDefinition | None], ReverseStep]:
-    def reverse(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-        new, old = quote_identifier(change.new_name), quote_identifier(change.name)
-        return _step(change, f"ALTER TABLE {change.target.sql()} RENAME {keyword} {new} TO {old}")
-
-    return reverse
-
-
-def _drop_added_column(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-    column = quote_identifier(change.name)
-    return _step(change, f"ALTER TABLE {change.target.sql()} DROP COLUMN IF EXISTS {column}")
-
-
-def _drop_added_constraint(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-    if change.name is None:
-        return _irreversible(change, "the constraint has no name: PostgreSQL chose one")
-    constraint = quote_identifier(change.name)
-    return _step(
-        change, f"ALTER TABLE {change.target.sql()} DROP CONSTRAINT IF EXISTS {constraint}"
-    )
-
-
-def _unknown_before(change: Change, what: str) -> ReverseStep:
-    return _irreversible(
-        change,
-        f"the previous {what} of {change.target.display()}.{change.name} is not known "
-        "(no earlier migration defines it)",
-    )
-
-
-def _restore_type(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-    if before is None or before.type_sql is None:
-        return _unknown_before(change, "type")
-    column = quote_identifier(change.name)
-    action = f"SET DATA TYPE {before.type_sql} USING {column}::{before.type_sql}"
-    return _step(change, _alter_column(change, action), "fails if a value does not convert back")
-
-
-def _restore_nullability(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-    if before is None or before.not_null is None:
-        return _unknown_before(change, "nullability")
-    if before.not_null == (change.kind == ChangeKind.SET_NOT_NULL):
-        return ReverseStep(change, None, True, "the column already was like this before")
-    if before.not_null:
-        return _step(
-            change, _alter_column(change, "SET NOT NULL"), "fails if NULLs were written since"
-        )
-    return _step(change, _alter_column(change, "DROP NOT NULL"))
-
-
-def _restore_default(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-    if before is None or not before.default_known:
-        return _unknown_before(change, "default")
-    if before.default_sql is None:
-        return _step(change, _alter_column(change, "DROP DEFAULT"))
-    return _step(change, _alter_column(change, f"SET DEFAULT {before.default_sql}"))
-
-
-def _drop_unqualified(keyword: str) -> Callable[[Change, ColumnDefinition | None], ReverseStep]:
-    def reverse(change: Change, before: ColumnDefinition | None) -> ReverseStep:
-        return _step(change, f"DROP {keyword} IF EXISTS {quote_identifier(change.target.name)}")
-
-    return reverse
-
-
-_REVERSERS: dict[ChangeKind, Callable[[Change, ColumnDefinition | None], ReverseStep]] = {
-    ChangeKind.CREATE_TABLE: _drop_created("TABLE"),
-    ChangeKind.CREATE_INDEX: _drop_created("INDEX"),
-    ChangeKind.CREATE_TYPE: _drop_created("TYPE"),
-    ChangeKind.RENAME_TABLE: _rename_back("TABLE"),
-    ChangeKind.RENAME_INDEX: _rename_back("INDEX"),
-    ChangeKind.RENAME_TYPE: _rename_back("TYPE"),
-    ChangeKind.RENAME_COLUMN: _rename_member_back("COLUMN"),
-    ChangeKind.RENAME_CONSTRAINT: _rename_member_back("CONSTRAINT"),
-    ChangeKind.ADD_COLUMN: _drop_added_column,
-    ChangeKind.ADD_CONSTRAINT: _drop_added_constraint,
-    ChangeKind.ALTER_COLUMN_TYPE: _restore_type,
-    ChangeKind.SET_NOT_NULL: _restore_nullability,
-    ChangeKind.DROP_NOT_NULL: _restore_nullability,
-    ChangeKind.SET_DEFAULT: _restore_default,
-    ChangeKind.DROP_DEFAULT: _restore_default,
-    ChangeKind.CREATE_SCHEMA: _drop_unqualified("SCHEMA"),
-    ChangeKind.CREATE_EXTENSION: _drop_unqualified("EXTENSION"),
-}

@@ -34,11 +34,17 @@ class ChangeKind(StrEnum):
     DROP_TYPE = "drop_type"
     RENAME_TYPE = "rename_type"
     ADD_ENUM_VALUE = "add_enum_value"
+    RENAME_ENUM_VALUE = "rename_enum_value"
+    CREATE_VIEW = "create_view"
+    DROP_VIEW = "drop_view"
+    CREATE_SEQUENCE = "create_sequence"
+    DROP_SEQUENCE = "drop_sequence"
     CREATE_SCHEMA = "create_schema"
     DROP_SCHEMA = "drop_schema"
     CREATE_EXTENSION = "create_extension"
     DROP_EXTENSION = "drop_extension"
     DATA_CHANGE = "data_change"  # INSERT/UPDATE/DELETE...: leaves no trace in the catalog
+    DO_BLOCK = "do_block"  # procedural code: what it does is named where it can be read
     OTHER = "other"  # a statement kind the bot does not analyse
 
 

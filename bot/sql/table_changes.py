@@ -39,7 +39,9 @@ def _create_table(node: ast.CreateStmt) -> list[Change]:
 
 def _create_table_as(node: ast.CreateTableAsStmt) -> list[Change]:
     if node.objtype != ObjectType.OBJECT_TABLE:
-        return [other_change(node, "CREATE MATERIALIZED VIEW")]
+        view = from_range_var(node.into.rel)
+        description = f"CREATE MATERIALIZED VIEW {view.display()}"
+        return [Change(ChangeKind.CREATE_VIEW, view, description)]
     table = from_range_var(node.into.rel)
     return [Change(ChangeKind.CREATE_TABLE, table, f"CREATE TABLE {table.display()}")]
 

@@ -18,7 +18,7 @@ def failed_migration(conn, migrations, history, bad_sql: str, *, ran: str = ""):
         conn.execute(ran)
     history.add(BAD, bad_sql, state="failed", logs="ERROR: boom")
     status = migration_status(conn, migrations.path)
-    return status, diagnose(conn, bad_sql)
+    return status, diagnose(conn, bad_sql, earlier_sql=[INIT_SQL])
 
 
 def test_failed_with_nothing_applied_is_resolve_rolled_back(conn, migrations, history):
@@ -89,7 +89,7 @@ def test_completed_migration_is_revert_never_resolve(conn, migrations):
     deploy(conn, migrations.path)
     status = migration_status(conn, migrations.path)
 
-    advice = recommendation(status, diagnose(conn, INIT_SQL), migration=INIT)
+    advice = recommendation(status, diagnose(conn, INIT_SQL, earlier_sql=[]), migration=INIT)
 
     assert advice.step == NextStep.REVERT
     assert advice.runbook_option == 2
@@ -104,7 +104,9 @@ def test_completed_migration_that_dropped_data_is_pitr(conn, migrations):
     status = migration_status(conn, migrations.path)
 
     advice = recommendation(
-        status, diagnose(conn, 'ALTER TABLE "users" DROP COLUMN "status";'), migration=BAD
+        status,
+        diagnose(conn, 'ALTER TABLE "users" DROP COLUMN "status";', earlier_sql=[INIT_SQL]),
+        migration=BAD,
     )
 
     assert advice.step == NextStep.PITR

@@ -24,12 +24,15 @@ def columns(conn) -> list[str]:
     return [r[0] for r in rows]
 
 
+HISTORY = ["CREATE TABLE users (id int)"]
+
+
 def partly_applied(conn):
-    conn.execute("CREATE TABLE users (id int)")
+    conn.execute(HISTORY[0])
     conn.execute(
         'ALTER TABLE "users" ADD COLUMN "bio" TEXT; CREATE INDEX "users_bio_idx" ON "users"("bio")'
     )
-    return reverse_plan(diagnose(conn, SCRIPT))
+    return reverse_plan(diagnose(conn, SCRIPT, earlier_sql=HISTORY))
 
 
 def test_undo_runs_the_plan(conn):
@@ -73,9 +76,10 @@ def test_undo_waits_for_prismas_lock(conn, other_conn):
 
 
 def test_incomplete_plan_is_refused(conn):
-    conn.execute("CREATE TABLE users (id int, legacy text)")
+    history = ["CREATE TABLE users (id int, legacy text)"]
+    conn.execute(history[0])
     conn.execute("ALTER TABLE users DROP COLUMN legacy")
-    plan = reverse_plan(diagnose(conn, "ALTER TABLE users DROP COLUMN legacy"))
+    plan = reverse_plan(diagnose(conn, "ALTER TABLE users DROP COLUMN legacy", earlier_sql=history))
 
     with pytest.raises(UserError) as caught:
         run_undo(conn, plan)

@@ -70,6 +70,7 @@ class Case:
     writes: str = ""  # what the application wrote after the migration ran
     # (class, main reverse statement or None, backup table or None), last change first
     reverse: tuple[tuple, ...] = ()
+    residue: bool = False  # the reverse leaves something on purpose (an enum value)
 
 
 CORPUS = [
@@ -515,9 +516,10 @@ CORPUS = [
         reverse=((IRR, None),),
     ),
     Case(
-        "irreversible_enum_add_value",
+        "enum_add_value_stays",
         "ALTER TYPE \"Role\" ADD VALUE 'MODERATOR';",
-        reverse=((IRR, None),),
+        reverse=((R, None),),  # left in place with a note: PostgreSQL cannot drop it
+        residue=True,
     ),
     Case(
         "irreversible_update",
@@ -535,11 +537,12 @@ CORPUS = [
         reverse=((IRR, None),),
     ),
     Case(
-        "irreversible_drop_enum",
+        "drop_unused_enum",
         'DROP TYPE "Role";',
         setup='ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT; ALTER TABLE '
         '"User" ALTER COLUMN "role" SET DATA TYPE TEXT;',
-        reverse=((IRR, None),),
+        # No column uses it and the history gives every value: created again as it was.
+        reverse=((R, "CREATE TYPE \"public\".\"Role\" AS ENUM ('USER', 'ADMIN')"),),
     ),
     Case(
         "irreversible_drop_schema",
@@ -610,13 +613,13 @@ CORPUS = [
         "COLUMN \"role\" SET DEFAULT 'USER';\nCOMMIT;",
         reverse=(
             (R, 'ALTER TABLE "public"."User" ALTER COLUMN "role" DROP DEFAULT'),
-            (IRR, None),
+            (R, "CREATE TYPE \"public\".\"Role_old\" AS ENUM ('USER', 'ADMIN')"),
             (R, 'ALTER TYPE "public"."Role" RENAME TO "Role_new"'),
             (R, 'ALTER TYPE "public"."Role_old" RENAME TO "Role"'),
             (
                 R,
                 'ALTER TABLE "public"."User" ALTER COLUMN "role" SET DATA TYPE '
-                '"Role" USING "role"::"Role"',
+                '"Role" USING "role"::text::"Role"',
             ),
             (R, 'ALTER TABLE "public"."User" ALTER COLUMN "role" SET DEFAULT \'USER\''),
             (R, 'DROP TYPE IF EXISTS "public"."Role_new"'),
@@ -660,7 +663,7 @@ def test_expected_reverse_and_class(conn, case):
             parse_sql(statement)
 
 
-ROUND_TRIP = [c for c in CORPUS if all(step[0] != IRR for step in c.reverse)]
+ROUND_TRIP = [c for c in CORPUS if all(step[0] != IRR for step in c.reverse) and not c.residue]
 
 
 @pytest.mark.parametrize("case", ROUND_TRIP, ids=[c.id for c in ROUND_TRIP])
