@@ -421,7 +421,12 @@ class _Replay:
             if not node.missing_ok and self.model.absent_known:
                 self.violated(f"schema {name} does not exist")
             return
-        for relation in [r for r in self.model.relations.values() if r.name.schema == name]:
+        held = [r for r in self.model.relations.values() if r.name.schema == name]
+        if (held or any(t.name.schema == name for t in self.model.types.values())) and not (
+            is_cascade(node.behavior)
+        ):
+            self.violated(f"schema {name} is not empty: DROP SCHEMA without CASCADE fails")
+        for relation in held:
             if self.model.relation(relation.name) is not None:
                 self.tables.drop_relation_cascade(relation)
         for found in [t for t in self.model.types.values() if t.name.schema == name]:

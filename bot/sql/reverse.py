@@ -366,6 +366,8 @@ class _Planner:
             step = self._with_backup(step, moment, result.drops)
         failure = self._run_on_model(step)
         if failure is not None:
+            if any(not s.reversible for s in self.steps):
+                failure += ", which an undo above that cannot run would have restored"
             return _irreversible(change, f"its reverse would fail: {failure}")
         return step
 
@@ -401,7 +403,12 @@ class _Planner:
         backup = None
         if self.backup_names is not None:
             column = step_column.name if step_column else None
-            name = self.backup_names(step.undoes.target, column)
+            home = step.undoes.target
+            if home.schema not in self.timeline.states[0].schemas:
+                # The migration created that schema and its undo drops it: keep the copy
+                # where it survives.
+                home = QualifiedName(self.timeline.default_schema, home.name)
+            name = self.backup_names(home, column)
             backup = BackupTable(name, step_table.name, column, contents)
         return replace(step, backup=backup, contents=contents, current=current)
 

@@ -84,6 +84,8 @@ class Moment:
 
 
 def undo(moment: Moment) -> Undo:
+    if moment.change.kind == ChangeKind.OTHER and isinstance(moment.node, ast.IndexStmt):
+        return _drop_unnamed_index(moment)
     reverser = _REVERSERS.get(moment.change.kind)
     if reverser is None:
         return irreversible(IRREVERSIBLE.get(moment.change.kind, UNSUPPORTED))
@@ -446,6 +448,18 @@ def _drop_created_index(moment: Moment) -> Undo:
     if _gone_now(moment, index.name):
         return _nothing(_GONE)
     return Undo((f"DROP INDEX IF EXISTS {index.name.sql()}",))
+
+
+def _drop_unnamed_index(moment: Moment) -> Undo:
+    """CREATE INDEX without a name: PostgreSQL chose one, which the model followed."""
+    new = [
+        r
+        for r in moment.after.relations.values()
+        if isinstance(r, Index) and moment.before.relation_by_ident(r.ident) is None
+    ]
+    if len(new) != 1:
+        return irreversible("the index has no name: PostgreSQL chose one the bot cannot tell")
+    return Undo((f"DROP INDEX IF EXISTS {new[0].name.sql()}",), note="the name PostgreSQL chose")
 
 
 # ------------------------------------------------------------------ renames

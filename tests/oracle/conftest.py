@@ -26,7 +26,19 @@ def prisma_node_modules() -> Path:
 
 @pytest.fixture
 def prisma(tmp_path: Path, prisma_node_modules: Path, pg_url: str) -> prisma_cli.PrismaProject:
+    """Real Prisma sending each migration whole, as its native schema engine does."""
     return prisma_cli.PrismaProject(tmp_path / "project", prisma_node_modules, pg_url)
+
+
+@pytest.fixture
+def prisma_split(
+    tmp_path: Path, prisma_node_modules: Path, pg_url: str
+) -> prisma_cli.PrismaProject:
+    """Real Prisma through the driver adapter's own transport: statements one by one, so
+    a migration that fails keeps the statements before the failing one."""
+    return prisma_cli.PrismaProject(
+        tmp_path / "project", prisma_node_modules, pg_url, transport=prisma_cli.SPLIT_SCRIPT
+    )
 
 
 @pytest.fixture

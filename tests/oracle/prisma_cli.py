@@ -13,7 +13,18 @@ What this harness does to run it here, plainly:
   every migrate command fail with "Column type 'name' could not be deserialized from the
   database". The harness adds ``case 19`` and ``case 1003`` (``name[]``) to the adapter's
   column-type switch, next to ``ScalarColumnType.TEXT``, in dist/index.js and
-  dist/index.mjs. Nothing else of Prisma is changed, and nothing in the repository is.
+  dist/index.mjs.
+- PATCHES ITS SCRIPT TRANSPORT TOO: the adapter's ``executeScript`` splits a migration on
+  every ``;`` and sends the pieces one by one, so it fails on ``DO $$ ... $$`` bodies and on
+  a ``;`` inside a comment or a string, and a migration that fails part-way keeps its first
+  statements, while Prisma's native schema engine sends the whole script as one simple
+  query (shared/reference/prisma-oracle.md). The harness adds, at the top of
+  ``executeScript`` in dist/index.js and dist/index.mjs, a branch that sends the whole
+  script with ``this.client.query(script)`` when ROLLBACK_BOT_ORACLE_TRANSPORT=whole; any
+  other value (or none) keeps the adapter's own splitting. Every project here says which
+  transport it uses: ``whole`` (the native engine's behaviour, for deploy and status
+  parity) or ``split`` (the adapter's, for the "failed mid-way, statements applied one by
+  one" scenario). Nothing else of Prisma is changed, and nothing in the repository is.
 - ``prisma migrate resolve`` still needs the native engine in 6.19, so only ``migrate
   deploy`` and ``migrate status`` are used as the oracle.
 """
@@ -44,6 +55,20 @@ PATCH_LINES = (
     f"    case 19: // name -- {PATCH_MARKER} (prisma/orm#27403)\n    case 1003: // name[]\n"
 )
 ADAPTER_FILES = ("index.js", "index.mjs")
+TRANSPORT_VARIABLE = "ROLLBACK_BOT_ORACLE_TRANSPORT"
+WHOLE_SCRIPT, SPLIT_SCRIPT = "whole", "split"
+SCRIPT_MARKER = "whole-script transport: patched by rollback-bot's oracle harness"
+SCRIPT_ANCHOR = "  async executeScript(script) {\n"
+SCRIPT_LINES = f"""    // {SCRIPT_MARKER}
+    if (process.env.{TRANSPORT_VARIABLE} === "{WHOLE_SCRIPT}") {{
+      try {{
+        await this.client.query(script);
+      }} catch (error) {{
+        this.onError(error);
+      }}
+      return;
+    }}
+"""
 
 CLI_ENV = {
     # Never download or look for native engines; the WebAssembly engine does the work.
@@ -127,11 +152,15 @@ def _patch_adapter(node_modules: Path) -> None:
     for name in ADAPTER_FILES:
         path = node_modules / "@prisma" / "adapter-pg" / "dist" / name
         source = path.read_text()
-        if PATCH_MARKER in source:
-            continue
-        if source.count(PATCH_ANCHOR) != 1:
-            raise OracleSetupError(f"{path}: the column-type switch changed; update the patch")
-        path.write_text(source.replace(PATCH_ANCHOR, PATCH_LINES + PATCH_ANCHOR))
+        if PATCH_MARKER not in source:
+            if source.count(PATCH_ANCHOR) != 1:
+                raise OracleSetupError(f"{path}: the column-type switch changed; update the patch")
+            source = source.replace(PATCH_ANCHOR, PATCH_LINES + PATCH_ANCHOR)
+        if SCRIPT_MARKER not in source:
+            if source.count(SCRIPT_ANCHOR) != 1:
+                raise OracleSetupError(f"{path}: executeScript changed; update the patch")
+            source = source.replace(SCRIPT_ANCHOR, SCRIPT_ANCHOR + SCRIPT_LINES)
+        path.write_text(source)
 
 
 @dataclass(frozen=True)
@@ -148,10 +177,17 @@ class CliResult:
 class PrismaProject:
     """A throw-away project directory: schema.prisma, prisma.config.ts, migrations."""
 
-    def __init__(self, root: Path, node_modules: Path, database_url: str):
+    def __init__(
+        self, root: Path, node_modules: Path, database_url: str, transport: str = WHOLE_SCRIPT
+    ):
+        """``transport``: WHOLE_SCRIPT sends each migration as one simple query (the native
+        engine's way), SPLIT_SCRIPT on every ``;`` (the driver adapter's own way)."""
+        if transport not in (WHOLE_SCRIPT, SPLIT_SCRIPT):
+            raise ValueError(transport)
         self.root = root
         self.database_url = database_url
         self.node_modules = node_modules
+        self.transport = transport
         (root / "prisma" / "migrations").mkdir(parents=True, exist_ok=True)
         (root / "prisma" / "schema.prisma").write_text(SCHEMA_PRISMA)
         (root / "prisma.config.ts").write_text(PRISMA_CONFIG_TS)
@@ -173,7 +209,12 @@ class PrismaProject:
 
     def _command(self, *args: str) -> tuple[list[str], dict[str, str]]:
         cli = self.node_modules / "prisma" / "build" / "index.js"
-        env = {**os.environ, **CLI_ENV, "DATABASE_URL": self.database_url}
+        env = {
+            **os.environ,
+            **CLI_ENV,
+            "DATABASE_URL": self.database_url,
+            TRANSPORT_VARIABLE: self.transport,
+        }
         return ["node", str(cli), *args], env
 
     def run(self, *args: str) -> CliResult:

@@ -16,6 +16,9 @@ from bot.prisma.resolve import mark_applied, mark_rolled_back
 from bot.prisma.status import StatusVerdict, migration_status
 from bot.prisma.undo import run_undo
 from bot.sql.diagnosis import Verdict, diagnose
+from tests.oracle import prisma_cli
+from tests.oracle.parity import dump_schema, history_rows
+from tests.rig.postgres import database_name
 from tests.unit.sql.catalog_snapshot import catalog_snapshot_of
 
 pytestmark = [pytest.mark.oracle, pytest.mark.timeout(900)]
@@ -36,8 +39,9 @@ CREATE TABLE "users" (
 CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
 """
 
-# Fails at its 3rd statement: "Team" does not exist. Through the driver adapter Prisma runs
-# the statements one by one, so the first two stay applied: the runbook's "failed mid-way".
+# Fails at its 3rd statement: "Team" does not exist. Through the driver adapter's own
+# transport Prisma runs the statements one by one, so the first two stay applied: the
+# runbook's "failed mid-way". Sent whole, as the native engine sends it, nothing stays.
 BAD_SQL = """-- AlterTable
 ALTER TABLE "users" ADD COLUMN "bio" TEXT,
 ADD COLUMN "teamId" INTEGER,
@@ -82,7 +86,9 @@ def descriptions(statements) -> list[str]:
     return [s.description for s in statements]
 
 
-def test_bot_recovers_what_prisma_left_failed_midway(prisma, conn):
+def test_bot_recovers_what_prisma_left_failed_midway(prisma_split, conn):
+    """The splitting transport: statements applied one by one until the failing one."""
+    prisma = prisma_split
     prisma.write_migration(INIT, INIT_SQL)
     assert prisma.deploy().returncode == 0
     schema_before_bad = catalog_snapshot_of(conn)
@@ -102,7 +108,7 @@ def test_bot_recovers_what_prisma_left_failed_midway(prisma, conn):
     assert status.message in real_status.output
 
     # 3. The diagnosis names exactly the statements that took effect.
-    diagnosis = diagnose(conn, status.local(BAD).script)
+    diagnosis = diagnose(conn, status.local(BAD).script, earlier_sql=[INIT_SQL])
     assert descriptions(diagnosis.applied) == APPLIED_PART
     assert descriptions(diagnosis.not_applied) == NOT_APPLIED_PART
     assert diagnosis.unknown == ()
@@ -113,7 +119,7 @@ def test_bot_recovers_what_prisma_left_failed_midway(prisma, conn):
     assert advice.step == NextStep.UNDO_THEN_RESOLVE
     run_undo(conn, advice.undo)
     assert catalog_snapshot_of(conn) == schema_before_bad
-    assert diagnose(conn, BAD_SQL).applied == ()
+    assert diagnose(conn, BAD_SQL, earlier_sql=[INIT_SQL]).applied == ()
 
     # 5. resolve --rolled-back, then real Prisma's status accepts the history.
     mark_rolled_back(conn, BAD)
@@ -135,8 +141,76 @@ def test_bot_recovers_what_prisma_left_failed_midway(prisma, conn):
     status = migration_status(conn, prisma.migrations_dir)
     assert [r.state for r in status.rows_for(BAD)] == ["rolled_back", "applied"]
     assert status.applied == (INIT, BAD)
-    assert all(s.verdict == Verdict.APPLIED for s in diagnose(conn, FIXED_SQL).statements)
+    fixed = diagnose(conn, FIXED_SQL, earlier_sql=[INIT_SQL])
+    assert all(s.verdict == Verdict.APPLIED for s in fixed.statements)
     assert prisma.status().returncode == 0
+
+
+def test_sent_whole_a_failed_migration_leaves_nothing_and_the_bot_says_so(prisma, conn):
+    """The native engine's transport: one simple query, one implicit transaction."""
+    prisma.write_migration(INIT, INIT_SQL)
+    assert prisma.deploy().returncode == 0
+    schema_before_bad = catalog_snapshot_of(conn)
+    prisma.write_migration(BAD, BAD_SQL)
+
+    failed = prisma.deploy()
+
+    assert failed.returncode != 0 and "Team" in failed.output
+    assert catalog_snapshot_of(conn) == schema_before_bad
+    status = migration_status(conn, prisma.migrations_dir)
+    diagnosis = diagnose(conn, BAD_SQL, earlier_sql=[INIT_SQL])
+    assert [s.verdict for s in diagnosis.statements] == [Verdict.NOT_APPLIED] * 4
+    advice = recommendation(status, diagnosis)
+    assert advice.step == NextStep.RESOLVE_ROLLED_BACK
+    mark_rolled_back(conn, BAD)
+    prisma.write_migration(BAD, FIXED_SQL)
+    assert prisma.deploy().returncode == 0
+
+
+# A DO body and a semicolon inside a comment: the adapter's splitting transport cannot send
+# this (it cuts the script at every ";"), Prisma's native engine and the bot send it whole.
+PROCEDURAL = "20251209090000_procedural"
+PROCEDURAL_SQL = """-- Backfill; then add the column
+ALTER TABLE "users" ADD COLUMN "score" INTEGER;
+
+DO $$
+BEGIN
+  UPDATE "users" SET "score" = 0;
+  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'users_score_idx') THEN
+    CREATE INDEX "users_score_idx" ON "users"("score");
+  END IF;
+END $$;
+"""
+
+
+def test_whole_script_transport_deploys_what_splitting_cannot(
+    tmp_path, prisma_node_modules, pg_server, conn
+):
+    urls = [pg_server.create_database() for _ in range(3)]
+    try:
+        projects = {
+            transport: prisma_cli.PrismaProject(
+                tmp_path / transport, prisma_node_modules, url, transport=transport
+            )
+            for transport, url in zip(
+                (prisma_cli.WHOLE_SCRIPT, prisma_cli.SPLIT_SCRIPT), urls, strict=False
+            )
+        }
+        for project in projects.values():
+            project.write_migration(INIT, INIT_SQL)
+            project.write_migration(PROCEDURAL, PROCEDURAL_SQL)
+
+        whole = projects[prisma_cli.WHOLE_SCRIPT].deploy()
+        split = projects[prisma_cli.SPLIT_SCRIPT].deploy()
+        deploy(urls[2], projects[prisma_cli.WHOLE_SCRIPT].migrations_dir)
+
+        assert whole.returncode == 0, whole.output
+        assert split.returncode != 0  # cut inside the comment or the DO body
+        assert dump_schema(pg_server, urls[0]) == dump_schema(pg_server, urls[2])
+        assert history_rows(urls[0]) == history_rows(urls[2])
+    finally:
+        for url in urls:
+            pg_server.drop_database(database_name(url))
 
 
 def test_bot_deploy_on_a_fresh_database_is_up_to_date_for_prisma(prisma, pg_url):
