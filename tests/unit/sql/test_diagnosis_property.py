@@ -219,19 +219,6 @@ def test_no_confidently_wrong_verdict_and_every_undo_is_exact(conn, drawn):
     with conn.transaction(force_rollback=True):
         walk_history(conn, history, tally, choose=every_point, checked_from=1)
 
-    print(
-        "EX",
-        kept,
-        len(kept),
-        tally.failure_points,
-        tally.statements_exact,
-        tally.statements_unknown,
-        dict(tally.recommended),
-        tally.reverse_complete,
-        tally.reverse_exact,
-        tally.reverse_residue,
-        dict(tally.refusals),
-    )
     assert tally.statements_wrong == 0, (migration.sql, tally.examples)
     assert tally.undo_failed == tally.undo_inexact == 0, (migration.sql, tally.examples)
     assert tally.resolve_wrong == 0, (migration.sql, tally.examples)
