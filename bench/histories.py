@@ -69,8 +69,9 @@ def check(url: str, name: str, history: list, points: str, log) -> dict:
     with psycopg.connect(url, autocommit=True) as conn:
         walk_history(conn, history, tally, choose=choose)
     log(
-        f"{name}: {len(history)} migrations, {tally.failure_points} failure points in"
-        f" {time.perf_counter() - began:.0f} s"
+        f"{name}: {tally.migrations} of {len(history)} migrations, {tally.failure_points}"
+        f" failure points in {time.perf_counter() - began:.0f} s"
+        + (f"; stopped at {tally.stopped}" if tally.stopped else "")
     )
     result = asdict(tally)
     # asdict() rebuilds a Counter from its items, which counts the pairs: keep the counts.
@@ -111,10 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     server = PostgresServer()
     server.start()
     try:
-        results = {
-            name: check(server.create_database(name), name, history, args.points, _log)
-            for name, history in histories.items()
-        }
+        results = {}
+        for name, history in histories.items():
+            results[name] = check(server.create_database(name), name, history, args.points, _log)
+            print(report({name: results[name]}), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1, default=str))
     finally:
         server.stop()
     print(report(results))
@@ -122,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {name}\nrecommended: {tally['recommended']}\nrefusals: {tally['refusals']}")
         for kind, texts in tally["examples"].items():
             print(f"{kind}:\n  " + "\n  ".join(texts))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 

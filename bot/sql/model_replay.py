@@ -11,8 +11,6 @@ timeline turns that into what the live catalog can show). Two modes:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pglast import ast
 from pglast.enums import ObjectType
 
@@ -21,7 +19,15 @@ from bot.sql.model_definitions import Definition
 from bot.sql.model_tables import ReplayError, TableReplay, column_refs, is_cascade
 from bot.sql.names import QualifiedName, from_name_list, from_range_var
 from bot.sql.object_names import column_names_part, make_object_name
-from bot.sql.schema_model import Index, OtherRelation, SchemaModel, Table, UserType, new_identity
+from bot.sql.schema_model import (
+    Index,
+    OtherRelation,
+    SchemaModel,
+    Table,
+    UserType,
+    changed,
+    new_identity,
+)
 
 __all__ = ["ReplayError", "apply_script_statements", "apply_statement", "taint_everything"]
 
@@ -166,28 +172,26 @@ class _Replay:
             enum = UserType(new_identity(), name, "e", (), values_complete=False)
         if node.oldVal is not None:  # RENAME VALUE
             values = tuple(node.newVal if v == node.oldVal else v for v in enum.values)
-            self.model.put_type(replace(enum, values=values))
+            self.model.put_type(changed(enum, values=values))
             return
         if node.newVal in enum.values:
             if not node.skipIfNewValExists:
                 self.violated(f"enum label {node.newVal} already exists")
             self.model.put_type(enum)
             return
-        self.model.put_type(replace(enum, values=_with_label(enum.values, node)))
+        self.model.put_type(changed(enum, values=_with_label(enum.values, node)))
         self.model.doubts.enum_values.discard((enum.ident, node.newVal))
 
     def _create_schema(self, node: ast.CreateSchemaStmt) -> None:
         name = node.schemaname or node.authrole.rolename
         if name in self.model.schemas and not node.if_not_exists:
             self.violated(f"schema {name} already exists")
-        self.model.schemas.add(name)
-        self.model.touch(("schema", name))
+        self.model.add_schema(name)
         for element in node.schemaElts or ():
             self.apply(element)
 
     def _create_extension(self, node: ast.CreateExtensionStmt) -> None:
-        self.model.extensions.add(node.extname)
-        self.model.touch(("extension", node.extname))
+        self.model.add_extension(node.extname)
 
     def _create_sequence(self, node: ast.CreateSeqStmt) -> None:
         name = self.model.resolve(from_range_var(node.sequence))
@@ -199,7 +203,7 @@ class _Replay:
         existing = self.model.relation(name)
         definition = Definition(node)
         if existing is not None and node.replace and isinstance(existing, OtherRelation):
-            self.model.put_relation(replace(existing, definition=definition))
+            self.model.put_relation(changed(existing, definition=definition))
             return
         if not self._exists_already(name, False):
             self.model.put_relation(OtherRelation(new_identity(), name, "v", definition=definition))
@@ -244,7 +248,7 @@ class _Replay:
             self.model.doubts.types.add(what)
             existing = self.model.types.get(what)
             if existing is not None:
-                self.model.put_type(replace(existing, values_complete=False))
+                self.model.put_type(changed(existing, values_complete=False))
         self.model.touch((kind, what))
 
     # ------------------------------------------------------------------ renames
@@ -275,7 +279,7 @@ class _Replay:
             return
         if self.model.relation(new) is not None:
             self.violated(f"relation {new.display()} already exists")
-        self.model.put_relation(replace(relation, name=new), old_name=old)
+        self.model.put_relation(changed(relation, name=new), old_name=old)
         if isinstance(relation, Index) and relation.constraint is not None:
             self._rename_owning_constraint(relation, node.newname)
         if isinstance(relation, Table):
@@ -286,7 +290,7 @@ class _Replay:
         if table is None:
             return
         constraints = tuple(
-            replace(c, name=new_name) if c.ident == index.constraint else c
+            changed(c, name=new_name) if c.ident == index.constraint else c
             for c in table.constraints
         )
         self.model.update_table(table, constraints=constraints)
@@ -299,7 +303,7 @@ class _Replay:
         if table.column(node.newname) is not None:
             self.violated(f"column {node.newname} already exists")
         columns = tuple(
-            replace(c, name=node.newname) if c.ident == column.ident else c for c in table.columns
+            changed(c, name=node.newname) if c.ident == column.ident else c for c in table.columns
         )
         self.model.update_table(table, columns=columns)
         _touch_dependents(self.model, table.ident)
@@ -317,7 +321,7 @@ class _Replay:
             )
             return
         constraints = tuple(
-            replace(c, name=node.newname) if c.ident == constraint.ident else c
+            changed(c, name=node.newname) if c.ident == constraint.ident else c
             for c in table.constraints
         )
         self.model.update_table(table, constraints=constraints)
@@ -325,7 +329,7 @@ class _Replay:
             index = self.model.relation_by_ident(constraint.index)
             if index is not None:
                 new = QualifiedName(index.name.schema, node.newname)
-                self.model.put_relation(replace(index, name=new), old_name=index.name)
+                self.model.put_relation(changed(index, name=new), old_name=index.name)
 
     def _rename_type(self, node: ast.RenameStmt) -> None:
         old = self.model.resolve(from_name_list(node.object))
@@ -336,7 +340,7 @@ class _Replay:
                 self.violated(f"type {old.display()} does not exist")
             self.model.doubts.types.update({old, new})
             return
-        self.model.put_type(replace(found, name=new), old_name=old)
+        self.model.put_type(changed(found, name=new), old_name=old)
         for table in list(self.model.tables()):
             if any(getattr(c.type, "user", None) == found.ident for c in table.columns):
                 self.model.touch(("relation", table.name))
@@ -431,12 +435,10 @@ class _Replay:
                 self.tables.drop_relation_cascade(relation)
         for found in [t for t in self.model.types.values() if t.name.schema == name]:
             self.model.drop_type(found)
-        self.model.schemas.discard(name)
-        self.model.touch(("schema", name))
+        self.model.drop_schema(name)
 
     def _drop_extension(self, obj, node: ast.DropStmt) -> None:
-        self.model.extensions.discard(obj.sval)
-        self.model.touch(("extension", obj.sval))
+        self.model.drop_extension(obj.sval)
 
 
 def _with_label(values: tuple[str, ...], node: ast.AlterEnumStmt) -> tuple[str, ...]:
@@ -468,22 +470,20 @@ def _drop_owner_default(model: SchemaModel, owner: tuple[int, int]) -> None:
     table = model.table_by_ident(owner[0])
     if table is None:
         return
-    columns = tuple(replace(c, default=None) if c.ident == owner[1] else c for c in table.columns)
+    columns = tuple(changed(c, default=None) if c.ident == owner[1] else c for c in table.columns)
     model.update_table(table, columns=columns)
 
 
 def _rename_schema(model: SchemaModel, old: str, new: str) -> None:
     for relation in [r for r in model.relations.values() if r.name.schema == old]:
         moved = QualifiedName(new, relation.name.name)
-        model.put_relation(replace(relation, name=moved), old_name=relation.name)
+        model.put_relation(changed(relation, name=moved), old_name=relation.name)
     for found in [t for t in model.types.values() if t.name.schema == old]:
         model.put_type(
-            replace(found, name=QualifiedName(new, found.name.name)), old_name=found.name
+            changed(found, name=QualifiedName(new, found.name.name)), old_name=found.name
         )
-    model.schemas.discard(old)
-    model.schemas.add(new)
-    model.touch(("schema", old))
-    model.touch(("schema", new))
+    model.drop_schema(old)
+    model.add_schema(new)
 
 
 def taint_everything(model: SchemaModel, tables: TableReplay | None = None) -> None:
@@ -494,7 +494,7 @@ def taint_everything(model: SchemaModel, tables: TableReplay | None = None) -> N
         tables.taint_table(table)
         model.doubts.relations.add(table.name)
     for found in list(model.types.values()):
-        model.put_type(replace(found, values_complete=False))
+        model.put_type(changed(found, values_complete=False))
 
 
 _RELATION_RENAMES = frozenset(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import replace
+from functools import partial
 
 from pglast import ast
 from pglast.enums import (
@@ -25,12 +25,12 @@ from pglast.enums import (
     SortByDir,
     SortByNulls,
 )
-from pglast.stream import RawStream
 from pglast.visitors import Visitor
 
-from bot.sql.model_definitions import Definition
+from bot.sql.model_definitions import BuiltDefinition, Definition
 from bot.sql.names import QualifiedName, from_range_var
 from bot.sql.object_names import column_names_part, make_object_name
+from bot.sql.schema_change import DeferredSQL
 from bot.sql.schema_model import (
     SOME_DEFAULT,
     UNKNOWN,
@@ -40,6 +40,7 @@ from bot.sql.schema_model import (
     OtherRelation,
     SchemaModel,
     Table,
+    changed,
     new_identity,
 )
 from bot.sql.type_names import SERIAL_TYPES, TypeRef, type_ref
@@ -146,7 +147,7 @@ class TableReplay:
             if contype == ConstrType.CONSTR_NOTNULL or contype == ConstrType.CONSTR_NULL:
                 continue
             if contype == ConstrType.CONSTR_DEFAULT:
-                default = RawStream()(constraint.raw_expr)
+                default = DeferredSQL(constraint.raw_expr)
             elif contype == ConstrType.CONSTR_IDENTITY:
                 not_null, default = True, None
                 serial = True
@@ -233,7 +234,7 @@ class TableReplay:
 
     def _not_null_columns(self, table: Table, idents: set[int]) -> Table:
         columns = tuple(
-            replace(c, not_null=True) if c.ident in idents else c for c in table.columns
+            changed(c, not_null=True) if c.ident in idents else c for c in table.columns
         )
         return self.model.update_table(table, columns=columns)
 
@@ -272,8 +273,11 @@ class TableReplay:
         index_name = QualifiedName(table.name.schema, name)
         if self.model.relation(index_name) is not None:
             self.violated(f"relation {index_name.display()} already exists")
-        statement = _index_of_constraint(node, table.name, name) if contype != "x" else None
-        definition = Definition(statement, columns) if statement is not None else None
+        definition = None
+        if contype != "x" and node.keys:
+            definition = BuiltDefinition(
+                partial(_index_of_constraint, node, table.name, name), columns
+            )
         index = Index(
             new_identity(),
             index_name,
@@ -302,7 +306,7 @@ class TableReplay:
         if keys is not None:
             synthetic = ast.Constraint(contype=node.contype, conname=name, keys=keys)
             definition = Definition(synthetic, columns)
-        renamed = replace(index, name=QualifiedName(index.name.schema, name), constraint=ident)
+        renamed = changed(index, name=QualifiedName(index.name.schema, name), constraint=ident)
         self.model.put_relation(renamed, old_name=index.name)
         if contype == "p":
             table = self._not_null_columns(self.current(table), set(index.columns))
@@ -360,13 +364,13 @@ class TableReplay:
     def taint_table(self, table: Table) -> None:
         """A change the model does not follow: every property of the table is unknown."""
         columns = tuple(
-            replace(c, type=UNKNOWN, not_null=UNKNOWN, default=UNKNOWN) for c in table.columns
+            changed(c, type=UNKNOWN, not_null=UNKNOWN, default=UNKNOWN) for c in table.columns
         )
-        constraints = tuple(replace(c, definition=None) for c in table.constraints)
+        constraints = tuple(changed(c, definition=None) for c in table.constraints)
         self.model.update_table(table, columns=columns, constraints=constraints, complete=False)
 
     def _update_column(self, table: Table, column: Column, **changes) -> None:
-        updated = replace(column, **changes)
+        updated = changed(column, **changes)
         columns = tuple(updated if c.ident == column.ident else c for c in table.columns)
         self.model.update_table(table, columns=columns)
 
@@ -407,7 +411,7 @@ class TableReplay:
     def _column_default(self, table: Table, cmd: ast.AlterTableCmd) -> None:
         # SET DEFAULT and DROP DEFAULT are both AT_ColumnDefault; DROP has no expression.
         table, column = self.column_of(table, cmd.name)
-        default = RawStream()(cmd.def_) if cmd.def_ is not None else None
+        default = DeferredSQL(cmd.def_) if cmd.def_ is not None else None
         self._update_column(table, column, default=default)
 
     def _add_table_constraint(self, table: Table, cmd: ast.AlterTableCmd) -> None:
@@ -426,7 +430,7 @@ class TableReplay:
     def _alter_constraint(self, table: Table, cmd: ast.AlterTableCmd) -> None:
         name = cmd.def_.conname if cmd.def_ is not None else cmd.name
         constraints = tuple(
-            replace(c, definition=None) if c.name == name else c for c in table.constraints
+            changed(c, definition=None) if c.name == name else c for c in table.constraints
         )
         self.model.update_table(table, constraints=constraints)
 
@@ -465,10 +469,9 @@ class TableReplay:
         self.model.touch(("relation", table.name))
 
     def _drop_owned_sequences(self, table: int, column: int | None) -> None:
-        for relation in list(self.model.relations.values()):
-            owner = getattr(relation, "owner", None)
-            if owner and owner[0] == table and (column is None or owner[1] == column):
-                self.model.drop_relation(relation)
+        for sequence in self.model.sequences_of(table):
+            if column is None or sequence.owner[1] == column:
+                self.model.drop_relation(sequence)
 
     def drop_relation_cascade(self, relation) -> None:
         """DROP TABLE (any behaviour: RESTRICT fails when others depend on it, so if it

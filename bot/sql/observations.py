@@ -195,7 +195,7 @@ def type_value(state: SchemaModel, ref: TypeRef | object) -> object:
 def default_value(default: object) -> object:
     if default is None or default is UNKNOWN or default is SOME_DEFAULT:
         return default
-    return normalized_default(default)
+    return normalized_default(str(default))
 
 
 @lru_cache(maxsize=4096)

@@ -325,14 +325,15 @@ class _Planner:
         self.now = self.live_state.fork()  # where the revert has got to
         self.steps: list[ReverseStep] = []
         self.facts: set = set()
+        self.markers: set = set()  # what the migration and its reverse touched in the model
 
     def plan(self) -> ReversePlan:
         for position in range(len(self.ran) - 1, -1, -1):
             if self.ran[position] is False:
                 continue
             effect = self.timeline.statements[position]
-            for change, facts in reversed(list(zip(effect.changes, effect.facts, strict=True))):
-                self.facts |= facts
+            self.markers.update(*effect.markers)
+            for change in reversed(effect.changes):
                 step = self._step(position, change)
                 if self.ran[position] is None:
                     step = _whether_or_not(step)
@@ -356,10 +357,10 @@ class _Planner:
             return _pointing_to_backup(_irreversible(change, result.note), self.live)
         step = ReverseStep(
             change,
-            _checked(result.sql[0]) if result.sql else None,
+            result.sql[0] if result.sql else None,
             True,
             result.note,
-            extra=tuple(_checked(s) for s in result.sql[1:]),
+            extra=tuple(result.sql[1:]),
             residue=result.residue,
         )
         if result.drops is not None:
@@ -372,15 +373,15 @@ class _Planner:
         return step
 
     def _run_on_model(self, step: ReverseStep) -> str | None:
+        """Parses each statement again (the generator never emits SQL that does not parse)
+        and replays it on the model of the schema as the revert leaves it."""
         for statement in step.statements:
             for raw in parse_sql(statement):
-                before = self.now.copy()
                 try:
                     touched = apply_statement(self.now, raw.stmt, strict=True)
                 except ReplayError as exc:
                     return str(exc)
-                for markers in touched:
-                    self.facts |= facts_touched(before, self.now, markers)
+                self.markers.update(*touched)
         return None
 
     def _with_backup(self, step: ReverseStep, moment: Moment, drops) -> ReverseStep:
@@ -415,6 +416,8 @@ class _Planner:
     def _check_exact(self) -> None:
         """The schema the plan leaves, compared with the schema before the migration."""
         start = self.timeline.states[0]
+        # The facts anything touched, forward or back, named as at the start or the end.
+        self.facts = facts_touched(start, self.now, self.markers)
         kept = {backup.name for step in self.steps if (backup := step.backup)}
         differences: dict[int, list[str]] = {}
         for key in sorted(self.facts, key=repr):

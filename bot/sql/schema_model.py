@@ -12,15 +12,17 @@ property a statement the bot does not analyse may have changed). Nothing here is
 guessed: a question the model cannot answer gets UNKNOWN, and UNKNOWN never rules anything
 out.
 
-States are copied on write: objects are frozen, and ``copy()`` copies only the maps, so a
-migration's replay can keep the state after every statement cheaply.
+States are copied on write: objects are frozen and the maps persistent, so a migration's
+replay keeps the state after every statement at no cost.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+from immutables import Map
 
 from bot.sql.model_definitions import Definition
 from bot.sql.names import QualifiedName
@@ -52,6 +54,15 @@ class _SomeDefault:
 SOME_DEFAULT = _SomeDefault()
 
 _identities = itertools.count(1)
+
+
+def changed(thing, **changes):
+    """``dataclasses.replace`` for the model's frozen, slotted objects, without running
+    ``__init__`` again (the replay makes tens of thousands of them)."""
+    new = object.__new__(type(thing))
+    for name in type(thing).__slots__:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(thing, name))
+    return new
 
 
 def new_identity() -> int:
@@ -169,33 +180,34 @@ class Doubts:
 class SchemaModel:
     """One state of the schema. ``absent_known``: an object the model does not have does
     not exist (the model was replayed from the whole history); otherwise its absence is
-    UNKNOWN."""
+    UNKNOWN.
+
+    The maps are persistent (immutables.Map, a hash array mapped trie): ``copy()`` costs
+    nothing and a change costs O(log n), so a migration of thousands of statements keeps
+    every intermediate state without copying the schema each time. The indexes answer what
+    DROP ... CASCADE, DROP COLUMN and renames ask without scanning every table.
+    """
 
     def __init__(self, default_schema: str, *, absent_known: bool):
         self.default_schema = default_schema
         self.absent_known = absent_known
-        self.relations: dict[QualifiedName, Relation] = {}
-        self.types: dict[QualifiedName, UserType] = {}
-        self.schemas: set[str] = {default_schema, "public"}
-        self.extensions: set[str] = set()
+        self.relations: Map = Map()  # QualifiedName -> Table | Index | OtherRelation
+        self.types: Map = Map()  # QualifiedName -> UserType
+        self.schemas: frozenset[str] = frozenset({default_schema, "public"})
+        self.extensions: frozenset[str] = frozenset()
         self.doubts = Doubts()
-        self._relation_names: dict[int, QualifiedName] = {}
-        self._type_names: dict[int, QualifiedName] = {}
+        self._relation_names: Map = Map()  # identity -> QualifiedName
+        self._type_names: Map = Map()
+        self._indexes: Map = Map()  # table identity -> frozenset of index identities
+        self._foreign_keys: Map = Map()  # referenced table -> {(owner, constraint)}
+        self._sequences: Map = Map()  # table identity -> identities of sequences it owns
         self.dirty: set[object] | None = None  # what the current statement touched
 
     # --------------------------------------------------------------------- copying
 
     def copy(self) -> SchemaModel:
         other = SchemaModel.__new__(SchemaModel)
-        other.default_schema = self.default_schema
-        other.absent_known = self.absent_known
-        other.relations = dict(self.relations)
-        other.types = dict(self.types)
-        other.schemas = set(self.schemas)
-        other.extensions = set(self.extensions)
-        other.doubts = self.doubts
-        other._relation_names = dict(self._relation_names)
-        other._type_names = dict(self._type_names)
+        other.__dict__.update(self.__dict__)
         other.dirty = None
         return other
 
@@ -244,16 +256,22 @@ class SchemaModel:
         return (r for r in self.relations.values() if isinstance(r, Table))
 
     def indexes_of(self, table: int) -> list[Index]:
-        return [r for r in self.relations.values() if isinstance(r, Index) and r.table == table]
+        found = (self.relation_by_ident(i) for i in self._indexes.get(table, ()))
+        return [index for index in found if isinstance(index, Index)]
 
     def foreign_keys_into(self, table: int) -> list[tuple[Table, Constraint]]:
         """FOREIGN KEYs of other tables (and of itself) that reference ``table``."""
-        return [
-            (t, c)
-            for t in self.tables()
-            for c in t.constraints
-            if c.contype == "f" and c.ref_table == table
-        ]
+        found = []
+        for owner_ident, constraint_ident in self._foreign_keys.get(table, ()):
+            owner = self.table_by_ident(owner_ident)
+            for constraint in owner.constraints if owner else ():
+                if constraint.ident == constraint_ident:
+                    found.append((owner, constraint))
+        return found
+
+    def sequences_of(self, table: int) -> list[OtherRelation]:
+        found = (self.relation_by_ident(i) for i in self._sequences.get(table, ()))
+        return [sequence for sequence in found if isinstance(sequence, OtherRelation)]
 
     # -------------------------------------------------------------------- changing
 
@@ -263,35 +281,94 @@ class SchemaModel:
 
     def put_relation(self, relation: Relation, *, old_name: QualifiedName | None = None) -> None:
         """Adds or replaces a relation (moving it when it was renamed from ``old_name``)."""
+        previous = self.relation_by_ident(relation.ident)
         if old_name is not None and old_name != relation.name:
-            self.relations.pop(old_name, None)
+            self.relations = self.relations.delete(old_name)
             self.touch(("relation", old_name))
-        self.relations[relation.name] = relation
-        self._relation_names[relation.ident] = relation.name
+        self.relations = self.relations.set(relation.name, relation)
+        self._relation_names = self._relation_names.set(relation.ident, relation.name)
+        self._index(previous, relation)
         self.touch(("relation", relation.name))
         self.touch(("ident", relation.ident))
 
     def drop_relation(self, relation: Relation) -> None:
-        self.relations.pop(relation.name, None)
-        self._relation_names.pop(relation.ident, None)
+        if relation.name in self.relations:
+            self.relations = self.relations.delete(relation.name)
+        if relation.ident in self._relation_names:
+            self._relation_names = self._relation_names.delete(relation.ident)
+        self._index(relation, None)
         self.touch(("relation", relation.name))
         self.touch(("ident", relation.ident))
 
+    def _index(self, old: Relation | None, new: Relation | None) -> None:
+        if isinstance(old, Index) or isinstance(new, Index):
+            table = (new or old).table
+            self._indexes = _moved(self._indexes, table, old and old.ident, new and new.ident)
+        if (
+            isinstance(old, OtherRelation)
+            and old.owner
+            or isinstance(new, OtherRelation)
+            and new.owner
+        ):
+            owner = (new.owner if isinstance(new, OtherRelation) and new.owner else old.owner)[0]
+            self._sequences = _moved(self._sequences, owner, old and old.ident, new and new.ident)
+        if isinstance(old, Table) or isinstance(new, Table):
+            self._index_foreign_keys(old, new)
+
+    def _index_foreign_keys(self, old: Table | None, new: Table | None) -> None:
+        if old is not None and new is not None and old.constraints is new.constraints:
+            return  # a change to columns only
+        before = {
+            (c.ref_table, c.ident) for c in (old.constraints if old else ()) if c.contype == "f"
+        }
+        after = {
+            (c.ref_table, c.ident) for c in (new.constraints if new else ()) if c.contype == "f"
+        }
+        owner = (new or old).ident
+        for referenced, constraint in before - after:
+            if referenced is not None:
+                self._foreign_keys = _moved(
+                    self._foreign_keys, referenced, (owner, constraint), None
+                )
+        for referenced, constraint in after - before:
+            if referenced is not None:
+                self._foreign_keys = _moved(
+                    self._foreign_keys, referenced, None, (owner, constraint)
+                )
+
     def put_type(self, user_type: UserType, *, old_name: QualifiedName | None = None) -> None:
         if old_name is not None and old_name != user_type.name:
-            self.types.pop(old_name, None)
+            self.types = self.types.delete(old_name)
             self.touch(("type", old_name))
-        self.types[user_type.name] = user_type
-        self._type_names[user_type.ident] = user_type.name
+        self.types = self.types.set(user_type.name, user_type)
+        self._type_names = self._type_names.set(user_type.ident, user_type.name)
         self.touch(("type", user_type.name))
 
     def drop_type(self, user_type: UserType) -> None:
-        self.types.pop(user_type.name, None)
-        self._type_names.pop(user_type.ident, None)
+        if user_type.name in self.types:
+            self.types = self.types.delete(user_type.name)
+        if user_type.ident in self._type_names:
+            self._type_names = self._type_names.delete(user_type.ident)
         self.touch(("type", user_type.name))
 
+    def add_schema(self, name: str) -> None:
+        self.schemas = self.schemas | {name}
+        self.touch(("schema", name))
+
+    def drop_schema(self, name: str) -> None:
+        self.schemas = self.schemas - {name}
+        self.touch(("schema", name))
+
+    def add_extension(self, name: str) -> None:
+        self.extensions = self.extensions | {name}
+        self.touch(("extension", name))
+
+    def drop_extension(self, name: str) -> None:
+        self.extensions = self.extensions - {name}
+        self.touch(("extension", name))
+
     def update_table(self, table: Table, **changes) -> Table:
-        updated = replace(table, **changes)
+        updated = changed(table, **changes)
         self.put_relation(updated)
         return updated
 
@@ -302,3 +379,13 @@ class SchemaModel:
         table = Table(new_identity(), name, complete=False)
         self.put_relation(table)
         return table
+
+
+def _moved(index: Map, key: int, old: object, new: object) -> Map:
+    """``index[key]`` (a frozenset) without ``old`` and with ``new``."""
+    members = index.get(key, frozenset())
+    if old is not None:
+        members = members - {old}
+    if new is not None:
+        members = members | {new}
+    return index.set(key, members) if members else (index.delete(key) if key in index else index)

@@ -14,6 +14,7 @@ from bot.sql.schema_change import (
     deparse,
     other_change,
 )
+from bot.sql.schema_change import type_sql as printed_type
 
 # ------------------------------------------------------------------- CREATE TABLE
 
@@ -58,13 +59,10 @@ def _primary_key_columns(elements: tuple[ast.Node, ...]) -> set[str]:
 
 def _column_spec(column: ast.ColumnDef, in_primary_key: bool = False) -> ColumnSpec:
     not_null = bool(column.is_not_null) or in_primary_key
-    default_sql = None
     for constraint in column.constraints or ():
         if constraint.contype in (ConstrType.CONSTR_NOTNULL, ConstrType.CONSTR_PRIMARY):
             not_null = True
-        elif constraint.contype == ConstrType.CONSTR_DEFAULT:
-            default_sql = deparse(constraint.raw_expr)
-    return ColumnSpec(column.colname, deparse(column.typeName), not_null, default_sql)
+    return ColumnSpec(column, not_null)
 
 
 # -------------------------------------------------------------------- ALTER TABLE
@@ -104,7 +102,7 @@ def _drop_column(table: QualifiedName, cmd: ast.AlterTableCmd) -> Change:
 
 
 def _alter_column_type(table: QualifiedName, cmd: ast.AlterTableCmd) -> Change:
-    type_sql = deparse(cmd.def_.typeName)
+    type_sql = printed_type(cmd.def_.typeName)
     return Change(
         ChangeKind.ALTER_COLUMN_TYPE,
         table,

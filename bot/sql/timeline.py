@@ -23,12 +23,23 @@ from bot.sql.schema_model import SchemaModel
 from bot.sql.statements import Statement, split_statements
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class StatementEffect:
     statement: Statement
     changes: tuple[Change, ...]  # as written, names resolved to a schema
-    facts: tuple[frozenset[Key], ...]  # per change: the facts it could have changed
+    markers: tuple[set, ...]  # per change: what it touched in the model
+    before: SchemaModel
+    after: SchemaModel
     fails: tuple[str, ...] = ()  # why it would fail on the schema the model has before it
+
+    @cached_property
+    def facts(self) -> tuple[frozenset[Key], ...]:
+        """Per change: the facts it could have changed (worked out when first asked)."""
+        facts = [frozenset(facts_touched(self.before, self.after, m)) for m in self.markers]
+        if len(facts) != len(self.changes):
+            union = frozenset().union(*facts)
+            facts = [union] * len(self.changes)
+        return tuple(facts)
 
 
 @dataclass(frozen=True)
@@ -80,10 +91,7 @@ def migration_timeline(
         before, after = states[-1], states[-1].copy()
         fails: list[str] = []
         touched = apply_statement(after, statement.node, violations=fails)
-        facts = [frozenset(facts_touched(before, after, markers)) for markers in touched]
-        if len(facts) != len(changes):
-            union = frozenset().union(*facts)
-            facts = [union] * len(changes)
-        effects.append(StatementEffect(statement, changes, tuple(facts), tuple(fails)))
+        markers = tuple(touched)
+        effects.append(StatementEffect(statement, changes, markers, before, after, tuple(fails)))
         states.append(after)
     return Timeline(default_schema, tuple(effects), tuple(skipped), tuple(states))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pglast import ast
 
 from bot.sql.names import QualifiedName, from_name_list
-from bot.sql.schema_change import deparse
+from bot.sql.schema_change import type_sql
 
 # pg_type.typname (and the SQL-standard names pglast maps to them) -> format_type's name.
 _BUILTIN = {
@@ -85,7 +85,7 @@ def type_ref(type_name: ast.TypeName, find_user_type) -> TypeRef:
     """``find_user_type(QualifiedName) -> int | None``: the model's type of that name."""
     names = [n.sval for n in type_name.names]
     array = bool(type_name.arrayBounds)
-    sql = deparse(type_name)
+    sql = type_sql(type_name)
     base = names[-1]
     if len(names) == 1 or names[0] == "pg_catalog":
         spelling = _builtin_spelling(base, _modifiers(type_name))

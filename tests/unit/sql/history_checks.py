@@ -98,6 +98,7 @@ class Tally:
     refusal_consequences: int = 0  # steps that fail only because another cannot run
     refused_migrations: int = 0
     refused_only_enum_value: int = 0
+    stopped: str = ""  # the migration the server could not apply, and why
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     def example(self, kind: str, text: str) -> None:
@@ -111,6 +112,7 @@ class Tally:
                 setattr(self, name, getattr(self, name) + value)
             elif isinstance(value, Counter):
                 getattr(self, name).update(value)
+        self.stopped = self.stopped or other.stopped
         for kind, texts in other.examples.items():
             for text in texts:
                 self.example(kind, text)
@@ -193,7 +195,11 @@ def walk_history(
         before = schema_of(conn) if checked else {}
         if choose is not None and checked:
             _failures(conn, history, position, before, scripts, tally, choose)
-        conn.execute(migration.sql)
+        try:
+            conn.execute(migration.sql)
+        except psycopg.Error as exc:  # e.g. an extension this server does not have
+            tally.stopped = f"{migration.name}: {str(exc).splitlines()[0]}"
+            return
         if round_trips and checked:
             _round_trip(conn, migration, scripts, before, tally)
         scripts.append(migration.sql)
