@@ -34,6 +34,7 @@ from bot.sql.observations import (
     compatible,
     describe,
     model_value,
+    reliably_read,
 )
 from bot.sql.schema_model import UNKNOWN
 from bot.sql.statements import Statement
@@ -138,7 +139,11 @@ class Diagnosis:
             expected = model_value(before, key)
             if value is UNKNOWN or compatible(key[0], expected, value):
                 continue
-            if key[0] in SPELLED_FACTS and not _known_value_matches(self.timeline, key, value):
+            if (
+                key[0] in SPELLED_FACTS
+                and not reliably_read(key[0], value)
+                and not _known_value_matches(self.timeline, key, value)
+            ):
                 continue
             before_words = describe(key, expected)
             fact = f"{describe(key, value)} (before the migration: {before_words})"
@@ -221,7 +226,7 @@ def _allowed_points(timeline: Timeline, key: Key, live: object) -> tuple[int, bo
         if compatible(kind, value, live):
             allowed |= ((1 << (last - first + 1)) - 1) << first
             known_match = known_match or value is not UNKNOWN
-    if kind in SPELLED_FACTS and not known_match:
+    if kind in SPELLED_FACTS and not known_match and not reliably_read(kind, live):
         return 0, False  # the bot may have misread a spelling: this fact says nothing
     return allowed, True
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from pglast.enums import ConstrType
+
 from bot.sql.expressions import normalized_expression
 from bot.sql.model_definitions import constraint_signature, index_signature, renamed
 from bot.sql.names import QualifiedName, display_name
@@ -49,6 +51,28 @@ COLUMN_FACTS = ("col", "coltype", "colnull", "coldefault", "colpos")
 # matches none of the values the model gives, the bot does not trust its own reading and
 # the fact says nothing (rather than rule out the truth).
 SPELLED_FACTS = frozenset({"coltype", "coldefault", "condef", "index"})
+
+
+def reliably_read(kind: str, live: object) -> bool:
+    """A spelled fact whose live value the bot reads structurally, not from an expression:
+    a key or foreign key (columns, referenced table, actions), an index on plain columns,
+    a column of a user-defined type (by name)."""
+    if kind == "condef":
+        return isinstance(live, tuple) and live[0] in _STRUCTURAL_CONSTRAINTS
+    if kind == "index":
+        if not (isinstance(live, tuple) and isinstance(live[1], tuple)):
+            return False
+        _, _, elements, _, where, _ = live[1]
+        return where is None and all(e[0] is not None and "(" not in e[0] for e in elements)
+    if kind == "coltype":
+        return isinstance(live, tuple) and live[0] == "u"
+    return False
+
+
+_STRUCTURAL_CONSTRAINTS = frozenset(
+    {int(ConstrType.CONSTR_PRIMARY), int(ConstrType.CONSTR_UNIQUE), int(ConstrType.CONSTR_FOREIGN)}
+)
+
 # An enum label can stay behind after an undo (PostgreSQL cannot drop it): its presence
 # proves nothing, its absence does.
 PRESENCE_ONLY = frozenset({"enumval"})

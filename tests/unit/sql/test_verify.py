@@ -1,0 +1,206 @@
+"""Issue 18, items 2 and 4: reverses that run, and a verify step that compares by definition.
+
+Each case: a history, a migration applied to it, the generated reverse run as a revert file
+runs (one simple query), then the catalog must be exactly as before the migration and the
+diagnosis must find nothing still in effect (``differences_from_before``). The cases are the
+ones that made a correct revert end as failed ("still in effect") or a reverse fail to run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from bot.sql.diagnosis import diagnose
+from bot.sql.impact import LiveImpact
+from bot.sql.reverse import reverse_script
+
+STAMP = "20260101"
+USERS = (
+    'CREATE TABLE "User" ("id" TEXT NOT NULL, "email" TEXT NOT NULL,'
+    ' CONSTRAINT "User_pkey" PRIMARY KEY ("id"));\n'
+    'CREATE TABLE "Post" ("id" TEXT NOT NULL, "authorId" TEXT, "tenant" TEXT NOT NULL,'
+    ' CONSTRAINT "Post_pkey" PRIMARY KEY ("id"));\n'
+    'ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId")'
+    ' REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;\n'
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    history: str
+    migration: str
+
+
+CASES = [
+    Case(
+        "foreign_key_re_added_under_the_same_name",
+        USERS,
+        'ALTER TABLE "Post" DROP CONSTRAINT "Post_authorId_fkey";\n'
+        'ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId")'
+        ' REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;\n',
+    ),
+    Case(
+        "rename_constraint",
+        USERS,
+        'ALTER TABLE "Post" RENAME CONSTRAINT "Post_authorId_fkey" TO "Post_author_fkey";\n',
+    ),
+    Case(
+        "composite_keys",
+        USERS,
+        'ALTER TABLE "Post" DROP CONSTRAINT "Post_pkey",\n'
+        'ADD CONSTRAINT "Post_pkey" PRIMARY KEY ("id", "tenant");\n'
+        'CREATE UNIQUE INDEX "Post_tenant_authorId_key" ON "Post"("tenant", "authorId");\n',
+    ),
+    Case(
+        "drop_default_on_a_column_the_revert_removes",
+        USERS,
+        'ALTER TABLE "User" ADD COLUMN "plan" TEXT NOT NULL DEFAULT \'free\';\n'
+        'ALTER TABLE "User" ALTER COLUMN "plan" DROP DEFAULT;\n',
+    ),
+    Case(
+        "primary_key_using_index_gives_the_index_back",
+        USERS + 'CREATE UNIQUE INDEX "Post_id_tenant_key" ON "Post"("id", "tenant");\n',
+        'ALTER TABLE "Post" DROP CONSTRAINT "Post_pkey",\n'
+        'ADD CONSTRAINT "Post_pkey" PRIMARY KEY USING INDEX "Post_id_tenant_key";\n',
+    ),
+    Case(
+        "primary_key_on_a_nullable_column_gives_the_null_back",
+        'CREATE TABLE "Tag" ("name" TEXT, "note" TEXT);\n',
+        'ALTER TABLE "Tag" ADD CONSTRAINT "Tag_pkey" PRIMARY KEY ("name");\n',
+    ),
+    Case(
+        "index_dropped_concurrently_is_rebuilt_in_the_transaction",
+        USERS + 'CREATE INDEX CONCURRENTLY "Post_tenant_idx" ON "Post"("tenant");\n',
+        'DROP INDEX CONCURRENTLY "Post_tenant_idx";\n',
+    ),
+    Case(
+        "table_dropped_with_cascade_and_created_again_in_the_same_migration",
+        USERS,
+        'CREATE TABLE "Log" ("id" TEXT NOT NULL, CONSTRAINT "Log_pkey" PRIMARY KEY ("id"));\n'
+        'DROP TABLE "Log" CASCADE;\n'
+        'CREATE TABLE "Log" ("id" INTEGER NOT NULL, CONSTRAINT "Log_pkey" PRIMARY KEY ("id"));\n',
+    ),
+    Case(
+        "enum_value_stays_and_is_not_a_difference",
+        "CREATE TYPE \"Role\" AS ENUM ('USER');\n" + USERS,
+        "ALTER TYPE \"Role\" ADD VALUE 'ADMIN';\n"
+        'ALTER TABLE "User" ADD COLUMN "role" "Role" NOT NULL DEFAULT \'USER\';\n',
+    ),
+    Case(
+        "unused_enum_dropped_and_created_again",
+        "CREATE TYPE \"Role\" AS ENUM ('USER', 'ADMIN');\n",
+        "BEGIN;\nCREATE TYPE \"Role_new\" AS ENUM ('USER');\n"
+        'ALTER TYPE "Role" RENAME TO "Role_old";\nALTER TYPE "Role_new" RENAME TO "Role";\n'
+        'DROP TYPE "Role_old";\nCOMMIT;\n',
+    ),
+]
+
+
+def _statements_of(script: str) -> list[str]:
+    # A history file may hold CREATE INDEX CONCURRENTLY, which cannot share a simple query.
+    return [part for part in script.split(";\n") if part.strip()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_reverse_runs_restores_the_schema_and_verify_agrees(conn, catalog_snapshot, case):
+    for statement in _statements_of(case.history):
+        conn.execute(statement)
+    before = catalog_snapshot()
+    for statement in _statements_of(case.migration):
+        if statement.strip() not in ("BEGIN", "COMMIT"):
+            conn.execute(statement)
+
+    plan = reverse_script(
+        case.migration, earlier_sql=[case.history], live=LiveImpact(conn), backup_stamp=STAMP
+    )
+    assert plan.complete, [s.effect for s in plan.irreversible]
+    conn.execute(plan.script(lock_timeout="5s", statement_timeout="60s"))  # one simple query
+    for backup in plan.backups:
+        conn.execute(f"DROP TABLE {backup.name.sql()}")
+
+    after = catalog_snapshot()
+    if plan.residues:
+        assert {k: v for k, v in after.items() if k != "types"} == {
+            k: v for k, v in before.items() if k != "types"
+        }
+    else:
+        assert after == before
+    verified = diagnose(conn, case.migration, earlier_sql=[case.history])
+    assert verified.differences_from_before() == []
+    assert verified.applied == ()
+
+
+def test_the_rebuilt_index_says_it_takes_a_lock_instead_of_concurrently():
+    history = USERS + 'CREATE INDEX CONCURRENTLY "Post_tenant_idx" ON "Post"("tenant");\n'
+
+    plan = reverse_script('DROP INDEX CONCURRENTLY "Post_tenant_idx";', earlier_sql=[history])
+
+    (step,) = plan.steps
+    assert step.sql == 'CREATE INDEX "Post_tenant_idx" ON "public"."Post" ("tenant")'
+    assert "without CONCURRENTLY" in step.note and "SHARE lock" in step.note
+
+
+def test_verify_names_a_constraint_re_added_with_another_definition(conn):
+    migration = CASES[0].migration
+    conn.execute(USERS)
+    conn.execute(migration)
+    conn.execute(reverse_script(migration, earlier_sql=[USERS]).sql)
+    conn.execute(
+        'ALTER TABLE "Post" DROP CONSTRAINT "Post_authorId_fkey";'
+        ' ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId")'
+        ' REFERENCES "User"("id") ON DELETE RESTRICT'
+    )
+
+    left = diagnose(conn, migration, earlier_sql=[USERS]).differences_from_before()
+
+    assert len(left) == 1
+    assert 'constraint "Post_authorId_fkey" on public."Post" is as defined there' in left[0]
+
+
+def test_backups_take_the_columns_the_table_has_when_they_run(conn):
+    # The second backup copies the whole table after the first step dropped a column; a
+    # column list read before any step ran would name that column (42703).
+    history = "CREATE TYPE \"Role\" AS ENUM ('USER');\n"
+    migration = (
+        'CREATE TABLE "Member" ("id" TEXT NOT NULL, "role" "Role" NOT NULL,'
+        ' CONSTRAINT "Member_pkey" PRIMARY KEY ("id"));\n'
+        'ALTER TABLE "Member" ADD COLUMN "nick" TEXT;\n'
+    )
+    conn.execute(history + migration)
+    conn.execute("""INSERT INTO "Member" VALUES ('m1', 'USER', 'mo'), ('m2', 'USER', NULL)""")
+
+    plan = reverse_script(
+        migration, earlier_sql=[history], live=LiveImpact(conn), backup_stamp=STAMP
+    )
+    conn.execute(plan.script(lock_timeout="5s", statement_timeout="60s"))
+
+    nick, member = plan.backups
+    assert conn.execute(f"SELECT * FROM {nick.name.sql()} ORDER BY 1").fetchall() == [
+        ("m1", "mo"),
+        ("m2", None),
+    ]
+    assert conn.execute(f"SELECT * FROM {member.name.sql()} ORDER BY 1").fetchall() == [
+        ("m1", "USER"),
+        ("m2", "USER"),
+    ]
+
+
+def test_a_do_block_is_refused_with_what_it_does(conn):
+    history = 'CREATE TABLE "Env" ("id" TEXT NOT NULL, CONSTRAINT "Env_pkey" PRIMARY KEY ("id"));'
+    migration = (
+        'DO $$ BEGIN ALTER TABLE "Env" ADD COLUMN "code" TEXT; UPDATE "Env" SET "code" = "id";'
+        ' IF NOT EXISTS (SELECT 1) THEN CREATE INDEX "Env_code_idx" ON "Env"("code"); END IF;'
+        " END $$;"
+    )
+
+    plan = reverse_script(migration, earlier_sql=[history])
+
+    (step,) = plan.irreversible
+    assert step.undoes.description == (
+        'DO block (ADD COLUMN "Env".code; UPDATE "Env";'
+        ' CREATE INDEX "Env_code_idx" ON "Env" (under a condition))'
+    )
+    assert "procedural code is not reversed" in step.note
