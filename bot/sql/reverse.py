@@ -274,6 +274,15 @@ def reverse_plan(
             script, default_schema=timeline.default_schema, earlier_sql=earlier_sql
         )
         diagnosis = judge(timeline, diagnosis.live)
+    if diagnosis.statements and not diagnosis.points:
+        reason = "the catalog matches no point of the migration: something changed it since"
+        return ReversePlan(
+            tuple(
+                _irreversible(c.change, reason)
+                for s in reversed(diagnosis.statements)
+                for c in reversed(s.changes)
+            )
+        )
     ran = [_ran(s.verdict) for s in diagnosis.statements]
     return _Planner(timeline, ran, live, backup_stamp).plan()
 
