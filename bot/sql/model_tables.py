@@ -386,13 +386,18 @@ class TableReplay:
         for constraint, column in pending:
             self.add_constraint(self.current(table), constraint, column)
 
+    def _absent(self, table: Table, cmd: ast.AlterTableCmd, what: str, doubts: set) -> None:
+        """DROP of a column or constraint the model does not have: nothing happens when it
+        says IF EXISTS and the table is fully known; otherwise it existed unseen."""
+        if cmd.missing_ok and table.complete:
+            return
+        if table.complete:
+            self.violated(f"{what} {cmd.name} on {table.name.display()} does not exist")
+        doubts.add((table.ident, cmd.name))
+
     def _drop_column(self, table: Table, cmd: ast.AlterTableCmd) -> None:
         if table.column(cmd.name) is None:
-            if cmd.missing_ok and table.complete:
-                return  # IF EXISTS on a column known to be absent: nothing happens
-            if table.complete:
-                self.violated(f"column {table.name.display()}.{cmd.name} does not exist")
-            self.model.doubts.columns.add((table.ident, cmd.name))
+            self._absent(table, cmd, "column", self.model.doubts.columns)
             return
         self.drop_column(table, cmd.name, is_cascade(cmd.behavior))
 
@@ -419,11 +424,7 @@ class TableReplay:
 
     def _drop_constraint(self, table: Table, cmd: ast.AlterTableCmd) -> None:
         if table.constraint(cmd.name) is None:
-            if cmd.missing_ok and table.complete:
-                return  # IF EXISTS on a constraint known to be absent: nothing happens
-            if table.complete:
-                self.violated(f"constraint {cmd.name} on {table.name.display()} does not exist")
-            self.model.doubts.constraints.add((table.ident, cmd.name))
+            self._absent(table, cmd, "constraint", self.model.doubts.constraints)
             return
         self.drop_constraint_named(table, cmd.name, cascade=is_cascade(cmd.behavior))
 
