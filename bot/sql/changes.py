@@ -36,8 +36,9 @@ _READERS = {**TABLE_READERS, **OBJECT_READERS}
 
 def changes_of(node: ast.Node) -> tuple[Change, ...]:
     """The schema changes one statement makes, in the order PostgreSQL makes them."""
-    # Session and transaction control (BEGIN, COMMIT, SET ...) change nothing in the schema.
-    if isinstance(node, ast.TransactionStmt | ast.VariableSetStmt):
+    # Session and transaction control (BEGIN, COMMIT, SET ...) and LOCK, which ends with
+    # the transaction, change nothing in the schema.
+    if isinstance(node, ast.TransactionStmt | ast.VariableSetStmt | ast.LockStmt):
         return ()
     reader = _READERS.get(type(node))
     if reader is None:

@@ -72,6 +72,20 @@ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 JOIN unnest(%s::text[], %s::text[]) AS wanted(schema, name)
   ON wanted.schema = n.nspname AND wanted.name = t.typname
 """
+_FUNCTIONS = """
+SELECT n.nspname, p.proname, oidvectortypes(p.proargtypes)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN unnest(%s::text[], %s::text[]) AS wanted(schema, name)
+  ON wanted.schema = n.nspname AND wanted.name = p.proname
+"""
+_TRIGGERS = """
+SELECT n.nspname, c.relname, t.tgname
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest(%s::text[], %s::text[]) AS wanted(schema, name)
+  ON wanted.schema = n.nspname AND wanted.name = c.relname
+WHERE NOT t.tgisinternal
+"""
 _SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)"
 _EXTENSIONS = "SELECT extname FROM pg_extension WHERE extname = ANY(%s)"
 
@@ -88,6 +102,14 @@ class LiveFacts:
         self._constraints = self._read(conn, _CONSTRAINTS, wanted["table"])
         self._indexes = self._read(conn, _INDEXES, wanted["index"])
         self._types = self._read(conn, _TYPES, wanted["type"])
+        self._functions = {
+            (QualifiedName(schema, name), arguments)
+            for schema, name, arguments in self._read(conn, _FUNCTIONS, wanted["function"])
+        }
+        self._triggers = {
+            (QualifiedName(schema, table), name)
+            for schema, table, name in self._read(conn, _TRIGGERS, wanted["trigger"])
+        }
         self._schemas = _names(conn, _SCHEMAS, wanted["schema"])
         self._extensions = _names(conn, _EXTENSIONS, wanted["extension"])
         self._index_rows()
@@ -157,6 +179,10 @@ class LiveFacts:
             return True if key[1] in self._schemas else None
         if kind == "extension":
             return True if key[1] in self._extensions else None
+        if kind == "function":
+            return True if (key[1], key[2]) in self._functions else None
+        if kind == "trigger":
+            return True if (key[1], key[2]) in self._triggers else None
         return UNKNOWN
 
     def _column(self, kind: str, table: QualifiedName, name: str) -> object:
@@ -195,7 +221,7 @@ def _wanted(keys: set[Key]) -> dict[str, set]:
             wanted["index"].add(key[1])
         elif kind in ("type", "enumval"):
             wanted["type"].add(key[1])
-        elif kind in ("schema", "extension"):
+        elif kind in ("schema", "extension", "function", "trigger"):
             wanted[kind].add(key[1])
     return wanted
 

@@ -19,6 +19,12 @@ from bot.sql.model_definitions import Definition
 from bot.sql.model_tables import ReplayError, TableReplay, column_refs, is_cascade
 from bot.sql.names import QualifiedName, from_name_list, from_range_var
 from bot.sql.object_names import column_names_part, make_object_name
+from bot.sql.routines import (
+    apply_create_function,
+    apply_create_trigger,
+    apply_drop_routine,
+    apply_drop_trigger,
+)
 from bot.sql.schema_model import (
     Index,
     OtherRelation,
@@ -347,6 +353,18 @@ class _Replay:
 
     # ------------------------------------------------------------------ drops
 
+    def _create_function(self, node: ast.CreateFunctionStmt) -> None:
+        apply_create_function(self, node)
+
+    def _create_trigger(self, node: ast.CreateTrigStmt) -> None:
+        apply_create_trigger(self, node)
+
+    def _drop_routine(self, obj, node: ast.DropStmt) -> None:
+        apply_drop_routine(self, obj, node)
+
+    def _drop_trigger(self, obj, node: ast.DropStmt) -> None:
+        apply_drop_trigger(self, obj, node)
+
     def _drop(self, node: ast.DropStmt) -> None:
         kind = node.removeType
         if kind not in _DROP_HANDLERS:
@@ -522,6 +540,8 @@ _HANDLERS = {
     ast.ViewStmt: _Replay._create_view,
     ast.RenameStmt: _Replay._rename,
     ast.DoStmt: _Replay._do_block,
+    ast.CreateFunctionStmt: _Replay._create_function,
+    ast.CreateTrigStmt: _Replay._create_trigger,
 }
 
 _DROP_HANDLERS = {
@@ -534,4 +554,8 @@ _DROP_HANDLERS = {
     ObjectType.OBJECT_DOMAIN: _Replay._drop_type,
     ObjectType.OBJECT_SCHEMA: _Replay._drop_schema,
     ObjectType.OBJECT_EXTENSION: _Replay._drop_extension,
+    ObjectType.OBJECT_FUNCTION: _Replay._drop_routine,
+    ObjectType.OBJECT_PROCEDURE: _Replay._drop_routine,
+    ObjectType.OBJECT_ROUTINE: _Replay._drop_routine,
+    ObjectType.OBJECT_TRIGGER: _Replay._drop_trigger,
 }

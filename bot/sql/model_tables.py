@@ -481,6 +481,8 @@ class TableReplay:
         if isinstance(relation, Table):
             for index in self.model.indexes_of(relation.ident):
                 self.model.drop_relation(index)
+            for key in [k for k in self.model.triggers if k[0] == relation.ident]:
+                self.model.drop_trigger(key)
             self._drop_foreign_keys(relation.ident, lambda fk: True)
             self._drop_owned_sequences(relation.ident, None)
         self.model.drop_relation(relation)

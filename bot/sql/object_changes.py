@@ -14,6 +14,14 @@ from bot.sql.names import (
     from_range_var,
     quote_literal,
 )
+from bot.sql.routines import (
+    ROUTINE_DROPS,
+    comment_change,
+    create_function_change,
+    create_trigger_change,
+    drop_routine_changes,
+    drop_trigger_changes,
+)
 from bot.sql.schema_change import Change, ChangeKind, other_change
 from bot.sql.table_changes import rename_column, rename_constraint
 
@@ -140,6 +148,10 @@ _DROPS = {
 
 
 def _drop(node: ast.DropStmt) -> list[Change]:
+    if node.removeType in ROUTINE_DROPS:
+        return drop_routine_changes(node)
+    if node.removeType == ObjectType.OBJECT_TRIGGER:
+        return drop_trigger_changes(node)
     if node.removeType not in _DROPS:
         return [other_change(node, f"DROP {node.removeType.name.removeprefix('OBJECT_')}")]
     kind, label = _DROPS[node.removeType]
@@ -208,4 +220,7 @@ OBJECT_READERS = {
     ast.DoStmt: do_block_change,
     ast.ViewStmt: _create_view,
     ast.CreateSeqStmt: _create_sequence,
+    ast.CreateFunctionStmt: create_function_change,
+    ast.CreateTrigStmt: create_trigger_change,
+    ast.CommentStmt: comment_change,
 }

@@ -101,6 +101,13 @@ def facts_touched(before: SchemaModel, after: SchemaModel, touched: Iterable) ->
                     keys.update(("enumval", what, label) for label in found.values)
         elif kind in ("schema", "extension"):
             keys.add((kind, what))
+        elif kind == "function":
+            keys.add(("function", what[0], what[1]))
+        elif kind == "trigger":
+            for state in (before, after):
+                table = state.table_by_ident(what[0])
+                if table is not None:
+                    keys.add(("trigger", table.name, what[1]))
     return keys
 
 
@@ -144,6 +151,13 @@ def model_value(state: SchemaModel, key: Key) -> object:
         return _present(key[1] in state.schemas, state.absent_known)
     if kind == "extension":
         return _present(key[1] in state.extensions, state.absent_known)
+    if kind == "function":
+        return _present((key[1], key[2]) in state.functions, state.absent_known)
+    if kind == "trigger":
+        table = state.table(key[1])
+        if table is None:
+            return None if state.relation_exists(key[1]) is False else UNKNOWN
+        return _present((table.ident, key[2]) in state.triggers, table.complete)
     return UNKNOWN
 
 
@@ -348,7 +362,12 @@ def describe(key: Key, value: object) -> str:
     if kind == "enumval":
         state = "exists" if value else "does not exist"
         return f"value '{key[2]}' of enum {key[1].display()} {state}"
-    return f"{kind} {display_name(key[1])} {'exists' if value else 'does not exist'}"
+    state = "exists" if value else "does not exist"
+    if kind == "function":
+        return f"function {key[1].display()}({key[2]}) {state}"
+    if kind == "trigger":
+        return f"trigger {display_name(key[2])} on {key[1].display()} {state}"
+    return f"{kind} {display_name(key[1])} {state}"
 
 
 def _describe_member(kind: str, key: Key, value: object) -> str:

@@ -36,7 +36,7 @@ from bot.sql.diagnosis import Diagnosis, Verdict, judge
 from bot.sql.model_replay import ReplayError, apply_statement
 from bot.sql.names import QualifiedName, display_name, quote_identifier, quote_literal
 from bot.sql.observations import compatible, describe, facts_touched, model_value
-from bot.sql.reversers import BACKUP_HINT, IRREVERSIBLE, Moment, undo
+from bot.sql.reversers import BACKUP_HINT, IRREVERSIBLE, NEEDS_DROPPED, Moment, undo
 from bot.sql.schema_model import UNKNOWN, Table
 from bot.sql.timeline import Timeline, migration_timeline
 from bot.sql.type_names import TypeRef
@@ -45,6 +45,8 @@ from bot.sql.type_names import TypeRef
 # "Identifiers and Key Words"): the bot shortens backup names itself so the plan names the
 # table that really gets created.
 IDENTIFIER_MAX_BYTES = 63
+# A step that cannot be undone only because an earlier one (run before it) cannot.
+FOLLOWS = "which an undo above that cannot run would have restored"
 
 
 class StepClass(StrEnum):
@@ -363,7 +365,10 @@ class _Planner:
         )
         result = undo(moment)
         if not result.reversible:
-            return _pointing_to_backup(_irreversible(change, result.note), self.live)
+            note = result.note
+            if note.startswith(NEEDS_DROPPED) and any(not s.reversible for s in self.steps):
+                note += ", " + FOLLOWS
+            return _pointing_to_backup(_irreversible(change, note), self.live)
         step = ReverseStep(
             change,
             result.sql[0] if result.sql else None,
@@ -377,7 +382,7 @@ class _Planner:
         failure = self._run_on_model(step)
         if failure is not None:
             if any(not s.reversible for s in self.steps):
-                failure += ", which an undo above that cannot run would have restored"
+                failure += ", " + FOLLOWS
             return _irreversible(change, f"its reverse would fail: {failure}")
         return step
 
@@ -396,7 +401,11 @@ class _Planner:
     def _with_backup(self, step: ReverseStep, moment: Moment, drops) -> ReverseStep:
         table_ident, column_ident = drops
         live_table = self.live_state.table_by_ident(table_ident)
-        step_table = moment.after.table_by_ident(table_ident)
+        # The table as the revert has left it when this step runs: later statements, and
+        # later subcommands of the same statement, are already undone.
+        step_table = self.now.table_by_ident(table_ident) or moment.after.table_by_ident(
+            table_ident
+        )
         if live_table is None or step_table is None:
             return step
         live_column = live_table.column_by_ident(column_ident) if column_ident else None

@@ -18,6 +18,7 @@ from pglast import ast
 from bot.sql.changes import Change, ChangeKind
 from bot.sql.model_definitions import deparse_quoted, renamed
 from bot.sql.names import QualifiedName, display_name, quote_identifier, quote_literal
+from bot.sql.routines import function_key, function_sql, trigger_sql
 from bot.sql.schema_model import (
     SOME_DEFAULT,
     UNKNOWN,
@@ -47,6 +48,7 @@ IRREVERSIBLE = {
     ChangeKind.DATA_CHANGE: "a data change cannot be undone from its SQL" + BACKUP_HINT,
     ChangeKind.DO_BLOCK: "procedural code is not reversed by the bot" + BACKUP_HINT,
 }
+NEEDS_DROPPED = "it needs a column or table this migration dropped"
 ENUM_RESIDUE = (
     "PostgreSQL cannot remove a value from an enum (ALTER TYPE has no DROP VALUE): the value"
     " stays, unused by the schema; rows written with it keep it"
@@ -388,6 +390,8 @@ def _recreate_index(moment: Moment) -> Undo:
         return _nothing("it was created earlier in this migration: its undo drops it anyway")
     sql = index_sql(moment.after, index)
     if sql is None:
+        if index.definition is not None:
+            return irreversible(NEEDS_DROPPED)
         return irreversible(IRREVERSIBLE[ChangeKind.DROP_INDEX])
     note = "as the migration that created it defined it"
     if index.definition.node.concurrent:
@@ -413,6 +417,8 @@ def _recreate_constraint(moment: Moment) -> Undo:
         return _nothing("it was added earlier in this migration: its undo drops it anyway")
     sql = _constraint_sql(moment, table, constraint)
     if sql is None:
+        if constraint.definition is not None:
+            return irreversible(NEEDS_DROPPED)
         return irreversible(IRREVERSIBLE[ChangeKind.DROP_CONSTRAINT])
     return Undo(tuple(sql), note="as the migration that created it defined it")
 
@@ -635,6 +641,76 @@ def _updated_columns(node: ast.Node) -> list[str]:
     return [target.name for target in node.targetList or () if target.name]
 
 
+# ------------------------------------------------------------------ routines
+
+
+def _function_key(moment: Moment, state: SchemaModel) -> tuple | None:
+    return function_key(state, moment.change.target, moment.change.name)
+
+
+def _undo_create_function(moment: Moment) -> Undo:
+    key = _function_key(moment, moment.after)
+    if key is None:
+        return irreversible(UNSUPPORTED)
+    previous = moment.before.functions.get(key)
+    if previous is None:
+        kind = "PROCEDURE" if moment.after.functions[key].is_procedure else "FUNCTION"
+        return Undo((f"DROP {kind} IF EXISTS {key[0].sql()}({key[1]})",))
+    if previous is moment.after.functions.get(key):
+        return _nothing(_ALREADY)
+    return Undo(
+        (function_sql(previous, key[0], replace=True),),
+        note="the definition it replaced, as the migration that created it defined it",
+    )
+
+
+def _undo_drop_function(moment: Moment) -> Undo:
+    key = _function_key(moment, moment.before)
+    previous = moment.before.functions.get(key) if key else None
+    if previous is None:
+        if moment.before.absent_known and moment.change.name is not None:
+            return _nothing(_ALREADY)
+        return irreversible("the function definition is gone and no earlier migration defines it")
+    if moment.start.functions.get(key) is not previous:
+        return _nothing("it was created earlier in this migration: its undo drops it anyway")
+    return Undo(
+        (function_sql(previous, key[0], replace=False),),
+        note="as the migration that created it defined it",
+    )
+
+
+def _undo_create_trigger(moment: Moment) -> Undo:
+    table = moment.after.table(moment.change.target)
+    key = (table.ident, moment.change.name) if table else None
+    if key is None or key not in moment.after.triggers:
+        return _nothing(_GONE)
+    previous = moment.before.triggers.get(key)
+    drop = f"DROP TRIGGER IF EXISTS {quote_identifier(key[1])} ON {table.name.sql()}"
+    if previous is None:
+        return Undo((drop,))
+    return Undo((drop, trigger_sql(previous, table.name)), note="the trigger it replaced")
+
+
+def _undo_drop_trigger(moment: Moment) -> Undo:
+    table = moment.before.table(moment.change.target)
+    key = (table.ident, moment.change.name) if table else None
+    previous = moment.before.triggers.get(key) if key else None
+    if previous is None:
+        return irreversible("the trigger definition is gone and no earlier migration defines it")
+    if moment.start.triggers.get(key) is not previous:
+        return _nothing("it was created earlier in this migration: its undo drops it anyway")
+    after_table = moment.after.table_by_ident(table.ident) or table
+    return Undo((trigger_sql(previous, after_table.name),), note="as the migration defined it")
+
+
+def _leave_comment(moment: Moment) -> Undo:
+    return Undo(
+        residue="the comment",
+        note="the bot does not keep comments: it stays, and changes nothing but the text"
+        " describing the object",
+    )
+
+
 _REVERSERS: dict[ChangeKind, Callable[[Moment], Undo]] = {
     ChangeKind.CREATE_TABLE: _drop_created_table,
     ChangeKind.DROP_TABLE: _drop_table,
@@ -665,4 +741,9 @@ _REVERSERS: dict[ChangeKind, Callable[[Moment], Undo]] = {
     ChangeKind.CREATE_SEQUENCE: _drop_created_sequence,
     ChangeKind.DROP_SEQUENCE: _drop_sequence,
     ChangeKind.DATA_CHANGE: _data_change,
+    ChangeKind.CREATE_FUNCTION: _undo_create_function,
+    ChangeKind.DROP_FUNCTION: _undo_drop_function,
+    ChangeKind.CREATE_TRIGGER: _undo_create_trigger,
+    ChangeKind.DROP_TRIGGER: _undo_drop_trigger,
+    ChangeKind.COMMENT: _leave_comment,
 }

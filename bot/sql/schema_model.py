@@ -201,6 +201,8 @@ class SchemaModel:
         self._indexes: Map = Map()  # table identity -> frozenset of index identities
         self._foreign_keys: Map = Map()  # referenced table -> {(owner, constraint)}
         self._sequences: Map = Map()  # table identity -> identities of sequences it owns
+        self.functions: Map = Map()  # (name, argument types) -> CreateFunctionStmt
+        self.triggers: Map = Map()  # (table identity, name) -> CreateTrigStmt
         self.dirty: set[object] | None = None  # what the current statement touched
 
     # --------------------------------------------------------------------- copying
@@ -350,6 +352,22 @@ class SchemaModel:
         if user_type.ident in self._type_names:
             self._type_names = self._type_names.delete(user_type.ident)
         self.touch(("type", user_type.name))
+
+    def put_function(self, key: tuple, node) -> None:
+        self.functions = self.functions.set(key, node)
+        self.touch(("function", key))
+
+    def drop_function(self, key: tuple) -> None:
+        self.functions = self.functions.delete(key)
+        self.touch(("function", key))
+
+    def put_trigger(self, key: tuple, node) -> None:
+        self.triggers = self.triggers.set(key, node)
+        self.touch(("trigger", key))
+
+    def drop_trigger(self, key: tuple) -> None:
+        self.triggers = self.triggers.delete(key)
+        self.touch(("trigger", key))
 
     def add_schema(self, name: str) -> None:
         self.schemas = self.schemas | {name}

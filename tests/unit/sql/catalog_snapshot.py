@@ -24,6 +24,15 @@ SNAPSHOT_QUERIES = {
     " FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid"
     " JOIN pg_namespace n ON n.oid = c.relnamespace"
     " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3",
+    "views": "SELECT schemaname, viewname, definition FROM pg_views"
+    " WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+    "functions": "SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),"
+    " pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prokind IN ('f', 'p')"
+    " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
+    " ORDER BY 1, 2, 3",
+    "triggers": "SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+    " JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal ORDER BY 1, 2",
     "types": "SELECT n.nspname, t.typname, t.typtype, array(SELECT e.enumlabel FROM pg_enum e"
     " WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder)::text FROM pg_type t"
     " JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'c', 'd')"
@@ -32,5 +41,6 @@ SNAPSHOT_QUERIES = {
 
 
 def catalog_snapshot_of(conn: psycopg.Connection) -> dict[str, list[tuple]]:
-    """Schemas, extensions, relations, columns, indexes, constraints and types as rows."""
+    """Schemas, extensions, relations, columns, indexes, constraints, views, functions,
+    triggers and types as rows."""
     return {name: conn.execute(query).fetchall() for name, query in SNAPSHOT_QUERIES.items()}

@@ -30,6 +30,7 @@ from pglast import ast
 
 from bot.prisma.history import RecordState
 from bot.prisma.recommendation import NextStep, recommendation
+from bot.sql import reverse as reverse_generator
 from bot.sql.diagnosis import Verdict, diagnose
 from bot.sql.impact import LiveImpact
 from bot.sql.reverse import reverse_script
@@ -37,7 +38,8 @@ from bot.sql.statements import split_statements
 from tests.unit.sql.catalog_snapshot import catalog_snapshot_of
 
 STAMP = "20260101"
-FOLLOWS = "an undo above that cannot run"  # a refusal caused by another (bot/sql/reverse.py)
+# A refusal caused by another (the bot before issue 18 did not tell them apart).
+FOLLOWS = getattr(reverse_generator, "FOLLOWS", "\0")
 BACKUP_MARK = "_backup_"
 EXAMPLES_KEPT = 12
 

@@ -90,6 +90,19 @@ CASES = [
         'ALTER TABLE "User" ADD COLUMN "role" "Role" NOT NULL DEFAULT \'USER\';\n',
     ),
     Case(
+        "functions_replaced_dropped_and_created_and_a_trigger",
+        USERS + "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW;"
+        " END $$;\n"
+        "CREATE FUNCTION old_helper(a integer) RETURNS integer LANGUAGE sql AS 'SELECT a';\n",
+        "CREATE OR REPLACE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        ' NEW."email" := lower(NEW."email"); RETURN NEW; END $$;\n'
+        "DROP FUNCTION IF EXISTS old_helper(int);\n"
+        "CREATE FUNCTION new_helper(a text, b int DEFAULT 1) RETURNS text LANGUAGE sql"
+        " AS 'SELECT a';\n"
+        'CREATE TRIGGER "User_stamp" BEFORE INSERT ON "User" FOR EACH ROW EXECUTE FUNCTION'
+        " stamp();\n",
+    ),
+    Case(
         "unused_enum_dropped_and_created_again",
         "CREATE TYPE \"Role\" AS ENUM ('USER', 'ADMIN');\n",
         "BEGIN;\nCREATE TYPE \"Role_new\" AS ENUM ('USER');\n"
