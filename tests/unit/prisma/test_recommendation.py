@@ -1,7 +1,7 @@
 """recommendation: the runbook's next step from the history and a live diagnosis."""
 
 from bot.prisma.deploy import deploy
-from bot.prisma.recommendation import NextStep, recommendation
+from bot.prisma.recommendation import NextStep, earlier_scripts, recommendation
 from bot.prisma.status import migration_status
 from bot.sql.diagnosis import diagnose
 
@@ -18,7 +18,7 @@ def failed_migration(conn, migrations, history, bad_sql: str, *, ran: str = ""):
         conn.execute(ran)
     history.add(BAD, bad_sql, state="failed", logs="ERROR: boom")
     status = migration_status(conn, migrations.path)
-    return status, diagnose(conn, bad_sql, earlier_sql=[INIT_SQL])
+    return status, diagnose(conn, bad_sql, earlier_sql=earlier_scripts(status, BAD))
 
 
 def test_failed_with_nothing_applied_is_resolve_rolled_back(conn, migrations, history):
@@ -120,3 +120,43 @@ def test_nothing_failed(conn, migrations):
 
     assert advice.step == NextStep.NOTHING
     assert advice.runbook_option is None
+
+
+def test_an_added_enum_value_stays_and_the_undo_says_how_to_re_run(conn, migrations, history):
+    bad = (
+        "ALTER TYPE \"Mood\" ADD VALUE 'SAD';\n"
+        'ALTER TABLE "users" ADD COLUMN "bio" TEXT;\n'
+        'ALTER TABLE "nope" ADD "x" INT;\n'
+    )
+    migrations.add("20241231000000_mood", "CREATE TYPE \"Mood\" AS ENUM ('OK');\n")
+    status, diagnosis = failed_migration(
+        conn,
+        migrations,
+        history,
+        bad,
+        ran='ALTER TYPE "Mood" ADD VALUE \'SAD\'; ALTER TABLE "users" ADD COLUMN "bio" TEXT',
+    )
+
+    advice = recommendation(status, diagnosis)
+
+    assert advice.step == NextStep.UNDO_THEN_RESOLVE
+    assert advice.undo.statements == ('ALTER TABLE "public"."users" DROP COLUMN IF EXISTS "bio"',)
+    assert any("ADD VALUE IF NOT EXISTS" in reason for reason in advice.reasons)
+
+
+def test_a_drop_and_a_re_create_nobody_can_tell_apart_is_never_undo(conn, migrations, history):
+    bad = (
+        'ALTER TABLE "users" ADD CONSTRAINT "users_id_key" UNIQUE ("id");\n'
+        'ALTER TABLE "users" DROP CONSTRAINT "users_id_key";\n'
+        'ALTER TABLE "users" ADD CONSTRAINT "users_id_key" UNIQUE ("id");\n'
+        'ALTER TABLE "nope" ADD "x" INT;\n'
+    )
+    ran = 'ALTER TABLE "users" ADD CONSTRAINT "users_id_key" UNIQUE ("id")'
+    status, diagnosis = failed_migration(conn, migrations, history, bad, ran=ran)
+
+    advice = recommendation(status, diagnosis)
+
+    # The catalog shows the key either way: after the first statement or after the third.
+    assert [s.verdict for s in diagnosis.statements][:3] == ["applied", "unknown", "unknown"]
+    assert advice.step == NextStep.PITR
+    assert advice.undo is None
