@@ -15,8 +15,9 @@ from enum import StrEnum
 
 from bot.prisma.history import RecordState
 from bot.prisma.status import MigrationStatus
+from bot.sql.changes import ChangeKind
 from bot.sql.diagnosis import Diagnosis
-from bot.sql.reverse import ReversePlan, reverse_plan
+from bot.sql.reverse import UNKNOWN_WHETHER_IT_RAN, ReversePlan, ReverseStep, reverse_plan
 
 
 class NextStep(StrEnum):
@@ -122,17 +123,22 @@ def _for_failed(status: MigrationStatus, diagnosis: Diagnosis | None, name: str)
     )
 
 
-def _unknown(step) -> bool:
-    return step.note == "nobody can tell whether it ran"
+def _unknown(step: ReverseStep) -> bool:
+    return step.note == UNKNOWN_WHETHER_IT_RAN
 
 
 def _residue_reasons(plan: ReversePlan) -> list[str]:
     """What an undo leaves on purpose, and what that means for re-running the migration."""
-    return [
-        f"The {step.residue} stays ({step.note}): re-running the migration fails on its"
-        " ADD VALUE unless the file says ADD VALUE IF NOT EXISTS."
-        for step in plan.residues
-    ]
+    reasons = []
+    for step in plan.residues:
+        reason = f"The {step.residue} stays ({step.note})"
+        if step.undoes.kind == ChangeKind.ADD_ENUM_VALUE:
+            reason += (
+                ": re-running the migration fails on its ADD VALUE unless the file says"
+                " ADD VALUE IF NOT EXISTS"
+            )
+        reasons.append(reason + ".")
+    return reasons
 
 
 def _for_succeeded(

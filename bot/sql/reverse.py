@@ -45,6 +45,8 @@ from bot.sql.type_names import TypeRef
 # "Identifiers and Key Words"): the bot shortens backup names itself so the plan names the
 # table that really gets created.
 IDENTIFIER_MAX_BYTES = 63
+# A statement the diagnosis could not place before or after the failure.
+UNKNOWN_WHETHER_IT_RAN = "nobody can tell whether it ran"
 # A step that cannot be undone only because an earlier one (run before it) cannot.
 FOLLOWS = "which an undo above that cannot run would have restored"
 
@@ -480,7 +482,7 @@ def _whether_or_not(step: ReverseStep) -> ReverseStep:
     changed nothing, its value stays, its rows go with a table the undo drops)."""
     if step.reversible and not step.statements:
         return replace(step, note=f"whether it ran or not, nothing to run: {step.note}")
-    return _irreversible(step.undoes, "nobody can tell whether it ran")
+    return _irreversible(step.undoes, UNKNOWN_WHETHER_IT_RAN)
 
 
 def _at_step(found: Contents, live_table: Table, step_table: Table) -> Contents:
