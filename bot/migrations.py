@@ -63,7 +63,12 @@ def _diagnose(conn, status: MigrationStatus, name: str) -> Diagnosis | None:
     local = status.local(name)
     if local is None or local.sql is None:
         return None  # missing from the directory: nothing to compare with
-    return diagnose(conn, local.script, earlier_sql=earlier_scripts(status, name))
+    return diagnose(
+        conn,
+        local.script,
+        earlier_sql=earlier_scripts(status, name),
+        stopped_by_error=any(row.logs for row in status.failed if row.migration_name == name),
+    )
 
 
 @dataclass(frozen=True)

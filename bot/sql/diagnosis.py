@@ -163,6 +163,7 @@ def diagnose(
     *,
     default_schema: str | None = None,
     earlier_sql: Sequence[str] | None = None,
+    stopped_by_error: bool = False,
 ) -> Diagnosis:
     """Judge every statement of ``sql`` against the database behind ``conn`` (read-only).
 
@@ -170,19 +171,32 @@ def diagnose(
     current_schema(), which is what Prisma's connection (``?schema=``, else public) uses.
     ``earlier_sql``: the scripts of the migrations applied before it, in order; without
     them the bot knows only what the migration itself creates, and says unknown more often.
+    ``stopped_by_error``: Prisma recorded an error for it (the failed row's logs), so the
+    statement that failed did not take effect: not all of them did.
     """
     schema = default_schema or current_schema(conn)
     timeline = migration_timeline(sql, default_schema=schema, earlier_sql=earlier_sql)
     live = LiveFacts(conn, timeline.facts)
-    return judge(timeline, live.values, invalid_indexes=live.invalid_indexes())
+    return judge(
+        timeline,
+        live.values,
+        invalid_indexes=live.invalid_indexes(),
+        stopped_by_error=stopped_by_error,
+    )
 
 
 def judge(
-    timeline: Timeline, live: Mapping[Key, object], *, invalid_indexes=frozenset()
+    timeline: Timeline,
+    live: Mapping[Key, object],
+    *,
+    invalid_indexes=frozenset(),
+    stopped_by_error: bool = False,
 ) -> Diagnosis:
     """The verdicts, from the model's timeline and the live values of its facts."""
     total = len(timeline.statements)
     possible = (1 << (total + 1)) - 1  # bit k: "the first k statements took effect"
+    if stopped_by_error and total:
+        possible &= ~(1 << total)  # the failing statement is one of them
     mismatches = []
     for key in sorted(timeline.facts, key=repr):
         allowed, trusted = _allowed_points(timeline, key, live.get(key, UNKNOWN))

@@ -128,8 +128,10 @@ def _accepts_history(function: Callable) -> bool:
 
 
 def diagnosis_of(conn: psycopg.Connection, sql: str, earlier: list[str]):
+    """A failed migration's diagnosis, as bot/migrations.py asks for it (Prisma recorded the
+    error, so the failing statement did not take effect)."""
     if _accepts_history(diagnose):
-        return diagnose(conn, sql, earlier_sql=earlier)
+        return diagnose(conn, sql, earlier_sql=earlier, stopped_by_error=True)
     return diagnose(conn, sql)  # the bot before issue 18: the live catalog by names
 
 

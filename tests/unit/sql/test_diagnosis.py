@@ -422,3 +422,19 @@ def test_diagnosis_writes_nothing(conn, catalog_snapshot):
     diagnose(conn, 'ALTER TABLE users ALTER COLUMN id TYPE "NoSuchType"; CREATE TABLE t (a int)')
 
     assert catalog_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("stopped_by_error", "verdict"), [(True, "not_applied"), (False, "unknown")]
+)
+def test_when_prisma_recorded_an_error_the_last_statement_cannot_have_run_with_the_rest(
+    conn, stopped_by_error, verdict
+):
+    setup = "CREATE TABLE users (id int)"
+    script = "ALTER TABLE users ADD COLUMN a int;\nUPDATE users SET a = 1;\n"
+    conn.execute(setup)
+    conn.execute("ALTER TABLE users ADD COLUMN a int")  # the UPDATE is what failed
+
+    diagnosis = diagnose(conn, script, earlier_sql=[setup], stopped_by_error=stopped_by_error)
+
+    assert [s.verdict for s in diagnosis.statements] == ["applied", verdict]
