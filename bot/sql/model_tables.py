@@ -33,6 +33,7 @@ from bot.sql.object_names import column_names_part, make_object_name
 from bot.sql.schema_change import DeferredSQL
 from bot.sql.schema_model import (
     SOME_DEFAULT,
+    TEMP_SCHEMA,
     UNKNOWN,
     Column,
     Constraint,
@@ -106,6 +107,8 @@ class TableReplay:
 
     def create_table(self, node: ast.CreateStmt) -> None:
         name = self.model.resolve(from_range_var(node.relation))
+        if node.relation.relpersistence == "t":  # CREATE TEMP TABLE
+            name = QualifiedName(TEMP_SCHEMA, name.name)
         existing = self.model.relation(name)
         if existing is not None:
             if node.if_not_exists:

@@ -23,6 +23,7 @@ from bot.sql.model_definitions import constraint_signature, index_signature, ren
 from bot.sql.names import QualifiedName, display_name
 from bot.sql.schema_model import (
     SOME_DEFAULT,
+    TEMP_SCHEMA,
     UNKNOWN,
     Column,
     Constraint,
@@ -135,6 +136,8 @@ def table_facts(state: SchemaModel, table: Table) -> set[Key]:
 
 def model_value(state: SchemaModel, key: Key) -> object:
     kind = key[0]
+    if isinstance(key[1], QualifiedName) and key[1].schema == TEMP_SCHEMA:
+        return UNKNOWN  # gone with the session that made it
     if kind == "rel":
         return _relation_kind(state, key[1])
     if kind in COLUMN_FACTS:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pglast import ast
+from pglast.visitors import Visitor
 
 from bot.sql.changes import Change, ChangeKind
 from bot.sql.model_definitions import deparse_quoted, renamed
@@ -21,6 +22,7 @@ from bot.sql.names import QualifiedName, display_name, quote_identifier, quote_l
 from bot.sql.routines import function_key, function_sql, trigger_sql
 from bot.sql.schema_model import (
     SOME_DEFAULT,
+    TEMP_SCHEMA,
     UNKNOWN,
     Constraint,
     Index,
@@ -127,6 +129,8 @@ def _alter_column(table: QualifiedName, column: str, action: str) -> str:
 
 
 def _drop_created_table(moment: Moment) -> Undo:
+    if moment.change.target.schema == TEMP_SCHEMA:
+        return _nothing("a temporary table ends with the session that made it")
     table = moment.after.relation(moment.change.target)
     if table is None:
         return _nothing(_GONE)
@@ -214,10 +218,16 @@ def _restore_type(moment: Moment) -> Undo:
     through_text = _user_typed(column.type) or (current is not None and _user_typed(current.type))
     cast = f"{name}::text::{type_sql}" if through_text else f"{name}::{type_sql}"
     action = f"SET DATA TYPE {type_sql} USING {cast}"
-    return Undo(
-        (_alter_column(change.target, change.name, action),),
-        note="fails if a value does not convert back",
-    )
+    sql = [_alter_column(change.target, change.name, action)]
+    # A default outlives a change of type with a cast to the type it had ('{}'::json on
+    # a jsonb column): written again, it is stored as it was before.
+    if (
+        column.default is not None
+        and column.default is not UNKNOWN
+        and (column.default is not SOME_DEFAULT)
+    ):
+        sql.append(_alter_column(change.target, change.name, f"SET DEFAULT {column.default}"))
+    return Undo(tuple(sql), note="fails if a value does not convert back")
 
 
 def _user_typed(ref: object) -> bool:
@@ -556,26 +566,51 @@ def _drop_unqualified(keyword: str, kind: str) -> Callable[[Moment], Undo]:
 def _drop_created_view(moment: Moment) -> Undo:
     view = moment.after.relation(moment.change.target)
     previous = moment.before.relation(moment.change.target)
-    if isinstance(previous, OtherRelation) and view is not None and previous.ident == view.ident:
-        sql = _view_sql(previous, replace=True)
-        if sql is None:
-            return irreversible("it replaced a view whose definition no earlier migration gives")
-        return Undo((sql,), note="fails if the view's columns changed since")
     if view is None:
         return _nothing(_GONE)
     keyword = "MATERIALIZED VIEW" if getattr(view, "kind", "v") == "m" else "VIEW"
-    return Undo((f"DROP {keyword} IF EXISTS {view.name.sql()}",))
+    drop = f"DROP {keyword} IF EXISTS {view.name.sql()}"
+    if not (isinstance(previous, OtherRelation) and previous.ident == view.ident):
+        return Undo((drop,))
+    # CREATE OR REPLACE replaced a view: dropped and created again as it was (replacing
+    # back fails when the new one has more columns: "cannot drop columns from view").
+    create, why_not = _view_sql(previous)
+    if create is None:
+        return irreversible(why_not)
+    return Undo((drop, create), note="fails if another view reads it")
 
 
-def _view_sql(view: OtherRelation, replace: bool) -> str | None:
+def _view_sql(view: OtherRelation) -> tuple[str | None, str]:
+    """The CREATE VIEW of ``view``, or why the bot cannot write it."""
     if view.definition is None or not isinstance(view.definition.node, ast.ViewStmt):
-        return None
+        return None, IRREVERSIBLE[ChangeKind.DROP_VIEW]
     node = copy.copy(view.definition.node)
-    node.replace = replace
+    if _reads_star(node.query):
+        return None, (
+            "the view selects *, which PostgreSQL expanded into the columns its tables had"
+            " when the view was made; created again now, it would read other columns: recreate"
+            " it by hand"
+        )
+    node.replace = False
     node.view = ast.RangeVar(
         schemaname=view.name.schema, relname=view.name.name, inh=True, relpersistence="p"
     )
-    return deparse_quoted(node)
+    return deparse_quoted(node), ""
+
+
+class _Stars(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_A_Star(self, ancestors, node) -> None:
+        self.found = True
+
+
+def _reads_star(query: ast.Node) -> bool:
+    stars = _Stars()
+    stars(query)
+    return stars.found
 
 
 def _recreate_view(moment: Moment) -> Undo:
@@ -586,9 +621,11 @@ def _recreate_view(moment: Moment) -> Undo:
         return irreversible(IRREVERSIBLE[ChangeKind.DROP_VIEW])
     if _created_here(moment, view.ident):
         return _nothing("it was created earlier in this migration: its undo drops it anyway")
-    sql = _view_sql(view, replace=False) if isinstance(view, OtherRelation) else None
-    if sql is None:
+    if not isinstance(view, OtherRelation):
         return irreversible(IRREVERSIBLE[ChangeKind.DROP_VIEW])
+    sql, why_not = _view_sql(view)
+    if sql is None:
+        return irreversible(why_not)
     return Undo((sql,), note="as the migration that created it defined it")
 
 
@@ -616,6 +653,8 @@ def _data_change(moment: Moment) -> Undo:
     """A data change the revert erases anyway: rows of a table, or values of columns, that
     this migration created and whose undo drops them."""
     change = moment.change
+    if change.target.schema == TEMP_SCHEMA:
+        return _nothing("the rows of a temporary table end with the session that wrote them")
     table = moment.after.table(change.target) if change.target.schema else None
     if table is None:
         return irreversible(IRREVERSIBLE[ChangeKind.DATA_CHANGE])

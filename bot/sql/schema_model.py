@@ -54,6 +54,9 @@ class _SomeDefault:
 SOME_DEFAULT = _SomeDefault()
 
 _identities = itertools.count(1)
+# Where the model keeps temporary tables: they end with the session that made them, so
+# nothing about them is ever read from, or undone in, the live catalog.
+TEMP_SCHEMA = "pg_temp"
 
 
 def changed(thing, **changes):
@@ -222,6 +225,10 @@ class SchemaModel:
     # ------------------------------------------------------------------- questions
 
     def resolve(self, name: QualifiedName) -> QualifiedName:
+        # A temporary table hides a table of the same name for the session (pg_temp comes
+        # first in the search_path: docs, "The Schema Search Path").
+        if name.schema is None and QualifiedName(TEMP_SCHEMA, name.name) in self.relations:
+            return QualifiedName(TEMP_SCHEMA, name.name)
         return name.resolved(self.default_schema)
 
     def relation(self, name: QualifiedName) -> Relation | None:

@@ -15,12 +15,16 @@ from bot.sql.schema_change import (
     other_change,
 )
 from bot.sql.schema_change import type_sql as printed_type
+from bot.sql.schema_model import TEMP_SCHEMA
 
 # ------------------------------------------------------------------- CREATE TABLE
 
 
 def _create_table(node: ast.CreateStmt) -> list[Change]:
     table = from_range_var(node.relation)
+    if node.relation.relpersistence == "t":
+        temporary = QualifiedName(TEMP_SCHEMA, table.name)
+        return [Change(ChangeKind.CREATE_TABLE, temporary, f"CREATE TEMP TABLE {table.display()}")]
     elements = node.tableElts or ()
     primary_key = _primary_key_columns(elements)
     columns = tuple(

@@ -12,14 +12,15 @@ generator walks back from one of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
-from bot.sql.changes import Change, changes_of, resolved
+from bot.sql.changes import UNQUALIFIED_KINDS, Change, changes_of, resolved
 from bot.sql.model_cache import schema_before
 from bot.sql.model_replay import apply_statement
+from bot.sql.names import QualifiedName
 from bot.sql.observations import Key, facts_touched, model_value
-from bot.sql.schema_model import SchemaModel
+from bot.sql.schema_model import TEMP_SCHEMA, SchemaModel
 from bot.sql.statements import Statement, split_statements
 
 
@@ -75,6 +76,17 @@ class Timeline:
         return segments
 
 
+def _resolved(change: Change, state: SchemaModel) -> Change:
+    """Names placed in a schema as the statement ran: a temporary table made earlier in the
+    migration hides a table of the same name."""
+    target = change.target
+    if target.schema is None and change.kind not in UNQUALIFIED_KINDS:
+        temporary = QualifiedName(TEMP_SCHEMA, target.name)
+        if temporary in state.relations:
+            return resolved(replace(change, target=temporary), state.default_schema)
+    return resolved(change, state.default_schema)
+
+
 def migration_timeline(
     sql: str, *, default_schema: str, earlier_sql: Sequence[str] | None = None
 ) -> Timeline:
@@ -84,7 +96,7 @@ def migration_timeline(
     states: list[SchemaModel] = [state]
     effects, skipped = [], []
     for statement in split_statements(sql):
-        changes = tuple(resolved(c, default_schema) for c in changes_of(statement.node))
+        changes = tuple(_resolved(c, states[-1]) for c in changes_of(statement.node))
         if not changes:
             skipped.append(statement)
             continue

@@ -11,13 +11,16 @@ SNAPSHOT_QUERIES = {
     "extensions": "SELECT extname FROM pg_extension ORDER BY 1",
     "relations": "SELECT n.nspname, c.relname, c.relkind FROM pg_class c"
     " JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1, 2",
+    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    " AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'"
+    " ORDER BY 1, 2",
     "columns": "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
     " a.attnotnull, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
     " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
     " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
     " WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
-    " AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3",
+    " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    " AND n.nspname NOT LIKE 'pg\\_temp\\_%' ORDER BY 1, 2, 3",
     "indexes": "SELECT schemaname, indexname, indexdef FROM pg_indexes"
     " WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
     "constraints": "SELECT n.nspname, c.relname, con.conname, pg_get_constraintdef(con.oid)"

@@ -103,6 +103,25 @@ CASES = [
         " stamp();\n",
     ),
     Case(
+        "type_changed_and_its_default_written_again",
+        'CREATE TABLE "Prompt" ("id" TEXT NOT NULL, "config" JSONB NOT NULL DEFAULT \'{}\');\n',
+        'ALTER TABLE "Prompt" ALTER COLUMN "config" TYPE JSON USING "config"::JSON;\n'
+        'ALTER TABLE "Prompt" ALTER COLUMN "config" SET DEFAULT \'{}\'::JSON;\n',
+    ),
+    Case(
+        "view_replaced_by_one_with_more_columns",
+        'CREATE TABLE "T" ("a" INTEGER, "b" INTEGER);\nCREATE VIEW "V" AS SELECT "a" FROM "T";\n',
+        'CREATE OR REPLACE VIEW "V" AS SELECT "a", "b" FROM "T";\n',
+    ),
+    Case(
+        "a_temporary_table_ends_with_its_session",
+        USERS,
+        'CREATE TEMP TABLE "scratch" ("id" TEXT);\n'
+        'INSERT INTO "scratch" SELECT "id" FROM "User";\n'
+        'ALTER TABLE "User" ADD COLUMN "score" INTEGER;\n'
+        'DROP TABLE "scratch";\n',
+    ),
+    Case(
         "unused_enum_dropped_and_created_again",
         "CREATE TYPE \"Role\" AS ENUM ('USER', 'ADMIN');\n",
         "BEGIN;\nCREATE TYPE \"Role_new\" AS ENUM ('USER');\n"
@@ -217,3 +236,14 @@ def test_a_do_block_is_refused_with_what_it_does(conn):
         ' CREATE INDEX "Env_code_idx" ON "Env" (under a condition))'
     )
     assert "procedural code is not reversed" in step.note
+
+
+def test_a_view_that_selects_star_is_not_created_again_from_its_text():
+    # Its columns are those its tables had when it was made; made again now, it would read
+    # the columns they have now (langfuse's traces_view: t.* gained created_at).
+    history = 'CREATE TABLE "T" ("a" INTEGER);\nCREATE VIEW "V" AS SELECT * FROM "T";\n'
+
+    plan = reverse_script('DROP VIEW "V";', earlier_sql=[history])
+
+    (step,) = plan.irreversible
+    assert "the view selects *" in step.note
