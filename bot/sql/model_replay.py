@@ -26,6 +26,7 @@ from bot.sql.routines import (
     apply_drop_trigger,
 )
 from bot.sql.schema_model import (
+    TEMP_SCHEMA,
     Index,
     OtherRelation,
     SchemaModel,
@@ -107,6 +108,8 @@ class _Replay:
 
     def _create_table_as(self, node: ast.CreateTableAsStmt) -> None:
         name = self.model.resolve(from_range_var(node.into.rel))
+        if node.into.rel.relpersistence == "t":  # CREATE TEMP TABLE ... AS
+            name = QualifiedName(TEMP_SCHEMA, name.name)
         if self._exists_already(name, node.if_not_exists):
             return
         if node.objtype == ObjectType.OBJECT_TABLE:

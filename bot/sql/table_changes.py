@@ -48,6 +48,9 @@ def _create_table_as(node: ast.CreateTableAsStmt) -> list[Change]:
         description = f"CREATE MATERIALIZED VIEW {view.display()}"
         return [Change(ChangeKind.CREATE_VIEW, view, description)]
     table = from_range_var(node.into.rel)
+    if node.into.rel.relpersistence == "t":
+        temporary = QualifiedName(TEMP_SCHEMA, table.name)
+        return [Change(ChangeKind.CREATE_TABLE, temporary, f"CREATE TEMP TABLE {table.display()}")]
     return [Change(ChangeKind.CREATE_TABLE, table, f"CREATE TABLE {table.display()}")]
 
 

@@ -39,6 +39,7 @@ SNAPSHOT_QUERIES = {
     "types": "SELECT n.nspname, t.typname, t.typtype, array(SELECT e.enumlabel FROM pg_enum e"
     " WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder)::text FROM pg_type t"
     " JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'c', 'd')"
+    " AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
     " AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
 }
 

@@ -118,6 +118,8 @@ CASES = [
         USERS,
         'CREATE TEMP TABLE "scratch" ("id" TEXT);\n'
         'INSERT INTO "scratch" SELECT "id" FROM "User";\n'
+        'CREATE TEMPORARY TABLE "copied" AS SELECT "id" FROM "scratch";\n'
+        'DROP TABLE "copied";\n'
         'ALTER TABLE "User" ADD COLUMN "score" INTEGER;\n'
         'DROP TABLE "scratch";\n',
     ),
