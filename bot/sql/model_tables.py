@@ -116,17 +116,23 @@ class TableReplay:
             self.violated(f"relation {name.display()} already exists")
             self.drop_relation_cascade(existing)
         complete = not (node.inhRelations or node.ofTypename or node.partbound)
-        table = Table(new_identity(), name, complete=complete)
-        self.model.put_relation(table)
+        columns: list[Column] = []
+        serials: list[Column] = []
         pending: list[tuple[ast.Constraint, str | None]] = []
         for element in node.tableElts or ():
             if isinstance(element, ast.ColumnDef):
-                table, constraints = self.add_column_def(self.current(table), element)
+                column, serial, constraints = self.column_of_def(element)
+                columns.append(column)
+                serials += [column] if serial else []
                 pending += constraints
             elif isinstance(element, ast.Constraint):
                 pending.append((element, None))
             else:  # LIKE ...: columns the model does not see
-                table = self.model.update_table(self.current(table), complete=False)
+                complete = False
+        table = Table(new_identity(), name, tuple(columns), complete=complete)
+        self.model.put_relation(table)
+        for column in serials:
+            self._serial_sequence(table, column)
         for constraint, column in pending:
             self.add_constraint(self.current(table), constraint, column)
 
@@ -137,6 +143,17 @@ class TableReplay:
         self, table: Table, definition: ast.ColumnDef
     ) -> tuple[Table, list[tuple[ast.Constraint, str]]]:
         """Adds the column; returns the constraints it declares inline, to add after."""
+        column, serial, pending = self.column_of_def(definition)
+        table = self.model.update_table(table, columns=(*table.columns, column))
+        if serial:
+            self._serial_sequence(table, column)
+        return table, pending
+
+    def column_of_def(
+        self, definition: ast.ColumnDef
+    ) -> tuple[Column, bool, list[tuple[ast.Constraint, str]]]:
+        """The column a ColumnDef makes, whether it is a serial (with its own sequence), and
+        the constraints it declares inline."""
         type_name = definition.typeName
         base = type_name.names[-1].sval if type_name and type_name.names else ""
         serial = len(type_name.names) == 1 and base in SERIAL_TYPES if type_name else False
@@ -165,10 +182,7 @@ class TableReplay:
         else:
             column_type = type_ref(type_name, self.model.find_type)
         column = Column(new_identity(), definition.colname, column_type, not_null, default)
-        table = self.model.update_table(table, columns=(*table.columns, column))
-        if serial:
-            self._serial_sequence(table, column)
-        return table, pending
+        return column, serial, pending
 
     def _serial_sequence(self, table: Table, column: Column) -> None:
         name = QualifiedName(

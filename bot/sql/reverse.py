@@ -391,13 +391,14 @@ class _Planner:
     def _run_on_model(self, step: ReverseStep) -> str | None:
         """Parses each statement again (the generator never emits SQL that does not parse)
         and replays it on the model of the schema as the revert leaves it."""
-        for statement in step.statements:
-            for raw in parse_sql(statement):
-                try:
-                    touched = apply_statement(self.now, raw.stmt, strict=True)
-                except ReplayError as exc:
-                    return str(exc)
-                self.markers.update(*touched)
+        if not step.statements:
+            return None
+        for raw in parse_sql(";\n".join(step.statements)):
+            try:
+                touched = apply_statement(self.now, raw.stmt, strict=True)
+            except ReplayError as exc:
+                return str(exc)
+            self.markers.update(*touched)
         return None
 
     def _with_backup(self, step: ReverseStep, moment: Moment, drops) -> ReverseStep:

@@ -290,15 +290,22 @@ class SchemaModel:
 
     def put_relation(self, relation: Relation, *, old_name: QualifiedName | None = None) -> None:
         """Adds or replaces a relation (moving it when it was renamed from ``old_name``)."""
-        previous = self.relation_by_ident(relation.ident)
+        known_as = self._relation_names.get(relation.ident)
+        previous = self.relations.get(known_as) if known_as is not None else None
         if old_name is not None and old_name != relation.name:
             self.relations = self.relations.delete(old_name)
             self.touch(("relation", old_name))
         self.relations = self.relations.set(relation.name, relation)
-        self._relation_names = self._relation_names.set(relation.ident, relation.name)
-        self._index(previous, relation)
-        self.touch(("relation", relation.name))
-        self.touch(("ident", relation.ident))
+        if known_as != relation.name:
+            self._relation_names = self._relation_names.set(relation.ident, relation.name)
+        if type(relation) is Table and type(previous) is Table:
+            if previous.constraints is not relation.constraints:
+                self._index_foreign_keys(previous, relation)
+        else:
+            self._index(previous, relation)
+        if self.dirty is not None:
+            self.dirty.add(("relation", relation.name))
+            self.dirty.add(("ident", relation.ident))
 
     def drop_relation(self, relation: Relation) -> None:
         if relation.name in self.relations:
