@@ -213,19 +213,19 @@ def _restore_type(moment: Moment) -> Undo:
     name = quote_identifier(change.name)
     # PostgreSQL has no cast between two enums (or from an enum to most types): through
     # text, as Prisma's own enum migrations do (USING ("role"::text::"Role_new")).
-    now = moment.after.table(change.target)
+    now = moment.now.table(change.target) or moment.after.table(change.target)
     current = now.column(change.name) if now else None
     through_text = _user_typed(column.type) or (current is not None and _user_typed(current.type))
     cast = f"{name}::text::{type_sql}" if through_text else f"{name}::{type_sql}"
     action = f"SET DATA TYPE {type_sql} USING {cast}"
     sql = [_alter_column(change.target, change.name, action)]
-    # A default outlives a change of type with a cast to the type it had ('{}'::json on
-    # a jsonb column): written again, it is stored as it was before.
-    if (
-        column.default is not None
-        and column.default is not UNKNOWN
-        and (column.default is not SOME_DEFAULT)
-    ):
+    # A default is converted with the column, and PostgreSQL cannot convert one between
+    # two enums ("default ... cannot be cast automatically"): then it is dropped first.
+    # Written again after, it is stored as it was ('{}'::jsonb, not '{}'::json).
+    restorable = column.default is not UNKNOWN and column.default is not SOME_DEFAULT
+    if through_text and restorable and current is not None and current.default is not None:
+        sql.insert(0, _alter_column(change.target, change.name, "DROP DEFAULT"))
+    if restorable and column.default is not None:
         sql.append(_alter_column(change.target, change.name, f"SET DEFAULT {column.default}"))
     return Undo(tuple(sql), note="fails if a value does not convert back")
 

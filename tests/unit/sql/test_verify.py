@@ -109,6 +109,18 @@ CASES = [
         'ALTER TABLE "Prompt" ALTER COLUMN "config" SET DEFAULT \'{}\'::JSON;\n',
     ),
     Case(
+        "enum_recreated_with_the_column_default_moved_over",
+        "CREATE TYPE \"Severity\" AS ENUM ('UNKNOWN', 'OK');\n"
+        'CREATE TABLE "Monitor" ("id" TEXT NOT NULL,'
+        ' "severity" "Severity" NOT NULL DEFAULT \'UNKNOWN\');\n',
+        'ALTER TYPE "Severity" RENAME TO "Severity_old";\n'
+        "CREATE TYPE \"Severity\" AS ENUM ('PAUSED', 'UNKNOWN', 'OK');\n"
+        'ALTER TABLE "Monitor" ALTER COLUMN "severity" DROP DEFAULT,\n'
+        '  ALTER COLUMN "severity" TYPE "Severity" USING "severity"::text::"Severity",\n'
+        '  ALTER COLUMN "severity" SET DEFAULT \'UNKNOWN\'::"Severity";\n'
+        'DROP TYPE "Severity_old";\n',
+    ),
+    Case(
         "view_replaced_by_one_with_more_columns",
         'CREATE TABLE "T" ("a" INTEGER, "b" INTEGER);\nCREATE VIEW "V" AS SELECT "a" FROM "T";\n',
         'CREATE OR REPLACE VIEW "V" AS SELECT "a", "b" FROM "T";\n',
