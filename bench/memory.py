@@ -50,7 +50,7 @@ def rss_mb(pid: int) -> float:
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("rollback-bot")
     found = str(script) if script.exists() else shutil.which("rollback-bot")
-    return [found] if found else [sys.executable, "-m", "bot.cli"]
+    return [found] if found else [sys.executable, "-m", "bot.main"]
 
 
 def run(tmp: Path, log) -> dict:

@@ -38,19 +38,19 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 3
 
 
 def add_parser(sub) -> None:
-    cli = sub.add_parser(
+    terminal = sub.add_parser(
         "cli",
         help="break-glass: run the runbooks from a terminal when Slack is down",
         description="Run the rollback runbooks from a terminal (same engine, store and audit"
         " log as the Slack bot). Identity: --as USER_ID or $ROLLBACK_BOT_USER.",
     )
-    cli.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
-    cli.add_argument("--as", dest="user", help=f"your Slack user id (default: ${USER_ENV})")
+    terminal.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
+    terminal.add_argument("--as", dest="user", help=f"your Slack user id (default: ${USER_ENV})")
     # --as also after the action (`cli approve apr-1 --as U_BOB`); SUPPRESS keeps the one
     # given before it when absent.
     who = argparse.ArgumentParser(add_help=False)
     who.add_argument("--as", dest="user", default=argparse.SUPPRESS, help="your Slack user id")
-    actions = cli.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = terminal.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def action(name: str, help: str) -> argparse.ArgumentParser:
         return actions.add_parser(name, help=help, parents=[who])

@@ -45,7 +45,7 @@ class SandboxProcess:
     def __init__(self) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "sandbox", "--port", "0"],
+            [sys.executable, "-m", "bot.main", "sandbox", "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -93,7 +93,7 @@ class BotProcess:
             [
                 sys.executable,
                 "-m",
-                "bot.cli",
+                "bot.main",
                 "serve",
                 "--host",
                 "127.0.0.1",

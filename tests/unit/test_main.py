@@ -1,4 +1,5 @@
-"""`rollback-bot serve` run as a real process: wrong settings give one line and exit 2."""
+"""`rollback-bot serve` (bot/main.py) run as a real process: wrong settings give one line
+and exit 2."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.rig.bot_server import free_port
 def run_cli(*args, env=None, timeout=30):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_"))}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.main", *args],
         env={**base, **(env or {})},
         capture_output=True,
         text=True,
@@ -68,7 +69,7 @@ def test_serve_http_mode_answers_healthz(tmp_path, fake_slack):
         "ROLLBACK_BOT_CONFIG": str(config),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "bot.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

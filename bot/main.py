@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sandbox":
             return sandbox(args)
         if args.command == "cli":
-            return cli(args)
+            return break_glass(args)
     except ConfigError as error:
         print(f"rollback-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -137,7 +137,7 @@ def serve(args) -> int:
     return 0
 
 
-def cli(args) -> int:
+def break_glass(args) -> int:
     """Break-glass: the runbooks from a terminal; needs the config, not Slack's tokens."""
     from bot import logs, terminal
     from bot.settings import config_path, load_config

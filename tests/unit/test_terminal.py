@@ -63,7 +63,7 @@ def cli(tmp_path, pg_url):
     def run(*args: str, user: str | None = None, stdin: str = "") -> Result:
         extra = {"ROLLBACK_BOT_USER": user} if user else {}
         proc = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "cli", *args],
+            [sys.executable, "-m", "bot.main", "cli", *args],
             env={**env, **extra},
             input=stdin,
             capture_output=True,
@@ -186,7 +186,7 @@ def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "bot.main",
             "cli",
             "checklist",
             op_id,
