@@ -9,9 +9,9 @@ from pathlib import Path
 
 from bench.common import median, write_history
 from bot.migrations import assess
-from bot.prisma.connection import connect
+from bot.prisma.connection import connect_prisma_url
 from bot.prisma.status import StatusVerdict, migration_status
-from bot.secrets import Secret
+from bot.redaction import Secret
 from bot.settings import Environment
 
 SIZES = (100, 1000, 2000, 5000)
@@ -50,7 +50,7 @@ def run(pg, log) -> list[dict]:
             else:
                 directory = root / "prisma" / "migrations"
             write_history(directory, url, size)
-            with connect(url) as conn:
+            with connect_prisma_url(url) as conn:
                 status_s, status = _timed(
                     lambda c=conn, d=directory: migration_status(c, d), REPEAT
                 )

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.aws.rds import aws_client
 from bot.errors import UserError
-from bot.prisma.connection import connect as prisma_connect
-from bot.secrets import Secret
+from bot.prisma.connection import connect_prisma_url
+from bot.redaction import Secret, scrub, secret_values
 from bot.settings import Environment
 
 APPLICATION_NAME = "rollback-bot"
@@ -75,27 +74,28 @@ def connect(
 ) -> psycopg.Connection:
     """A connection to the environment's database; a failure is a UserError that names the
     environment and PostgreSQL's reason, never the URL or its password."""
-    url = database_url(env)
-    try:
-        conn = prisma_connect(_with_options(url.reveal(), connect_timeout))
-    except psycopg.OperationalError as error:
-        raise UserError(
-            f"Cannot connect to the {env.name} database: {_reason(error, url.reveal())}",
-            "Check that the database is up and reachable from the bot.",
-            code="database_unreachable",
-        ) from None
+    conn = connect_url(
+        database_url(env),
+        f"the {env.name} database",
+        "Check that the database is up and reachable from the bot.",
+        connect_timeout=connect_timeout,
+    )
     conn.autocommit = autocommit
     return conn
 
 
-def _with_options(url: str, connect_timeout: int) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}application_name={APPLICATION_NAME}&connect_timeout={connect_timeout}"
-
-
-def _reason(error: Exception, url: str) -> str:
-    text = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-    password = re.search(r"://[^:/@]+:([^@]+)@", url)
-    if password:
-        text = text.replace(password.group(1), "***")
-    return text.replace(url, "***")
+def connect_url(
+    url: Secret, what: str, hint: str, *, connect_timeout: int = 10
+) -> psycopg.Connection:
+    """A connection (autocommit, Prisma's ``?schema=``) to ``url``; a failure is a UserError
+    "Cannot connect to <what>: <PostgreSQL's reason>" with the URL and password scrubbed."""
+    options = f"application_name={APPLICATION_NAME}&connect_timeout={connect_timeout}"
+    sep = "&" if "?" in url.reveal() else "?"
+    try:
+        return connect_prisma_url(f"{url.reveal()}{sep}{options}")
+    except psycopg.OperationalError as error:
+        lines = str(error).strip().splitlines()
+        reason = scrub(lines[-1] if lines else type(error).__name__, secret_values([url.reveal()]))
+        raise UserError(
+            f"Cannot connect to {what}: {reason}", hint, code="database_unreachable"
+        ) from None

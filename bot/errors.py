@@ -1,6 +1,6 @@
 """Typed errors. Each carries a message a stressed engineer can act on.
 
-One error handler (handlers/errors.py) turns a ``UserError`` into a message where the
+One error handler (handlers/error_reporter.py) turns a ``UserError`` into a message where the
 user is (ephemeral, modal field, thread); anything else is logged with a correlation id
 and the user is told that something unexpected happened, with that id.
 """

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import logging
 
-from bot.secrets import redact_url
+from bot.redaction import scrub, secret_values
+
+# Shorter values are left alone: masking every "abc" in every log line hides more than it
+# protects.
+_MIN_SECRET_LENGTH = 6
 
 
 class RedactSecrets(logging.Filter):
     def __init__(self, values: list[str]):
         super().__init__()
-        self.values = sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
+        self.values = {v for v in secret_values(values) if len(v) >= _MIN_SECRET_LENGTH}
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact_url(message)
-        for value in self.values:
-            clean = clean.replace(value, "***")
+        clean = scrub(message, self.values)
         if clean != message:
             record.msg, record.args = clean, ()
         return True

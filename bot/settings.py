@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.secrets import Secret
+from bot.redaction import Secret
 
 CONFIG_ENV = "ROLLBACK_BOT_CONFIG"
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")

@@ -12,7 +12,7 @@ from commands import cancel, checklist, deploy, drill, history, pitr, report, re
 from commands import help as help_command
 from commands import revert as revert_command
 from commands.parser import Parsed, closest, parse_arguments, split
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond

@@ -9,7 +9,6 @@ from handlers import (
     approvals,
     checklists,
     decisions,
-    errors,
     events,
     operations,
     pitr,
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 def register(app: App, services: Services) -> None:
     for module in (
-        errors,
         events,
         app_home,
         approvals,

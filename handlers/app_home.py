@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.slack import views
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 
 def register(app: App, services) -> None:

@@ -11,7 +11,7 @@ from slack_bolt import App
 from bot.errors import UserError
 from bot.slack import views
 from bot.slack.ids import Action, Block, Callback
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 
 def register(app: App, services) -> None:

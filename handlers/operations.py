@@ -6,7 +6,7 @@ from slack_bolt import App
 
 from bot.slack import views
 from bot.slack.ids import Action
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 
 def register(app: App, services) -> None:

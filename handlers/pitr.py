@@ -13,7 +13,7 @@ from bot.errors import NotFound, UserError
 from bot.runbooks import pitr
 from bot.slack import pitr_views, views
 from bot.slack.ids import Action, Callback
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 
 def register(app: App, services) -> None:

@@ -11,7 +11,7 @@ from bot.migrations import plan_resolve
 from bot.slack import migration_views, views
 from bot.slack.ids import Action, Callback
 from commands.deploy import start_deploy
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 
 def register(app: App, services) -> None:

@@ -15,7 +15,7 @@ from bot.slack import revert_views, views
 from bot.slack.blocks import cut
 from bot.slack.ids import Block, Callback
 from bot.sql.lint import lint
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 
 def register(app: App, services) -> None:

@@ -12,7 +12,7 @@ from bot.runbooks import sql as sql_runbook
 from bot.slack import sql_views, views
 from bot.slack.blocks import cut
 from bot.slack.ids import Block, Callback
-from handlers.errors import reports_errors
+from handlers.error_reporter import reports_errors
 
 FIELD_BLOCKS = {
     "sql": Block.SQL_TEXT,

@@ -20,7 +20,7 @@ def autocommit_connection(conn_or_url: ConnOrUrl) -> Iterator[psycopg.Connection
     stays "failed" even when the migration's own DDL is rolled back.
     """
     if isinstance(conn_or_url, str):
-        with connect(conn_or_url) as conn:
+        with connect_prisma_url(conn_or_url) as conn:
             yield conn
         return
     conn = conn_or_url
@@ -32,7 +32,7 @@ def autocommit_connection(conn_or_url: ConnOrUrl) -> Iterator[psycopg.Connection
         conn.autocommit = was_autocommit
 
 
-def connect(url: str) -> psycopg.Connection:
+def connect_prisma_url(url: str) -> psycopg.Connection:
     """Connect with a Prisma-style URL: ``?schema=NAME`` (a Prisma parameter libpq does not
     know) becomes the session's search_path, as Prisma's connector does."""
     parts = urlsplit(url)

@@ -32,21 +32,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import psycopg
 
-from bot.aws import rds
-from bot.aws import secrets as aws_secrets
-from bot.database import connect, database_url
+from bot.aws import rds, secrets_manager
+from bot.database import connect, connect_url, database_url
 from bot.engine.model import Runbook, Step, StepContext, StepInterrupted
 from bot.errors import ConflictError, UserError
 from bot.migrations import assess, status_card_data
-from bot.prisma.connection import connect as prisma_connect
 from bot.prisma.deploy import DeployEvent, DeployEventKind, deploy
 from bot.prisma.history import read_history
 from bot.prisma.migrations_dir import LOCK_FILE
-from bot.secrets import Secret, redact_url
+from bot.redaction import Secret, redact_url
 from bot.settings import Config, Environment, VerificationQuery
 
 if TYPE_CHECKING:
@@ -370,28 +367,17 @@ def _wait_for_restore(ctx: StepContext) -> str:
 
 def restored_url(env: Environment, params: dict) -> Secret:
     """The environment's URL (credentials, database, parameters) on the restored endpoint."""
-    return aws_secrets.url_with_endpoint(
+    return secrets_manager.url_with_endpoint(
         database_url(env), params["restored_address"], params.get("restored_port")
     )
 
 
-def _connect_url(url: Secret, label: str, statement_timeout: str) -> psycopg.Connection:
-    sep = "&" if "?" in url.reveal() else "?"
-    try:
-        conn = prisma_connect(
-            f"{url.reveal()}{sep}application_name=rollback-bot&connect_timeout=10"
-        )
-    except psycopg.OperationalError as error:
-        lines = str(error).strip().splitlines()
-        reason = lines[-1] if lines else type(error).__name__
-        password = urlsplit(url.reveal()).password
-        if password:
-            reason = reason.replace(password, "***")
-        raise UserError(
-            f"Cannot connect to the {label} ({redact_url(url.reveal())}): {reason}",
-            "Check that the instance is available and its security groups let the bot in.",
-            code="database_unreachable",
-        ) from None
+def _connect_read_only(url: Secret, label: str, statement_timeout: str) -> psycopg.Connection:
+    conn = connect_url(
+        url,
+        f"the {label} ({redact_url(url.reveal())})",
+        "Check that the instance is available and its security groups let the bot in.",
+    )
     # Verification only reads: a query that tries to write fails instead of changing data.
     conn.execute("SET default_transaction_read_only = on")
     conn.execute("SELECT set_config('statement_timeout', %s, false)", (statement_timeout,))
@@ -443,9 +429,9 @@ def _verify_restored(ctx: StepContext) -> str:
             " queries)."
         )
         return "no verification queries configured"
-    with _connect_url(database_url(env), f"current {env.name} database", timeout) as conn:
+    with _connect_read_only(database_url(env), f"current {env.name} database", timeout) as conn:
         current = run_queries(conn, queries)
-    with _connect_url(restored_url(env, ctx.params), "restored instance", timeout) as conn:
+    with _connect_read_only(restored_url(env, ctx.params), "restored instance", timeout) as conn:
         restored = run_queries(conn, queries)
     rows = [
         {"name": q.name, "sql": q.sql, "expect": q.expect, "current": c, "restored": r}
@@ -488,13 +474,13 @@ def _switch_traffic(ctx: StepContext) -> str:
     env, p = ctx.environment, ctx.params
     before = database_url(env)
     after = restored_url(env, p)
-    switch = aws_secrets.switch_url(env.database_secret_id, after, ctx.operation.id)
+    switch = secrets_manager.switch_url(env.database_secret_id, after, ctx.operation.id)
     ctx.record(
         switch_secret_id=switch.secret_id,
         switch_previous_version=switch.previous_version_id,
         switch_version=switch.switched_version_id,
-        switch_from=aws_secrets.shown(before),
-        switch_to=aws_secrets.shown(after),
+        switch_from=secrets_manager.shown(before),
+        switch_to=secrets_manager.shown(after),
     )
     ctx.card(
         "pitr_switch",
@@ -503,8 +489,8 @@ def _switch_traffic(ctx: StepContext) -> str:
             "operation": ctx.operation.id,
             "environment": env.name,
             "secret_id": switch.secret_id,
-            "from": aws_secrets.shown(before),
-            "to": aws_secrets.shown(after),
+            "from": secrets_manager.shown(before),
+            "to": secrets_manager.shown(after),
             "previous_version": switch.previous_version_id,
             "version": switch.switched_version_id,
             "old_instance": p["source"],
@@ -745,7 +731,7 @@ def undo_params(pitr_op: Operation) -> dict:
     if not p.get("switch_version"):
         raise ConflictError(f"Operation {pitr_op.id} has not switched traffic; nothing to undo.")
     switch = _switch_of(p)
-    current = aws_secrets.current_version(switch.secret_id)
+    current = secrets_manager.current_version(switch.secret_id)
     if current.version_id == switch.previous_version_id:
         raise ConflictError("The switch is already undone: the previous version is current.")
     if current.version_id != switch.switched_version_id:
@@ -766,15 +752,15 @@ def undo_params(pitr_op: Operation) -> dict:
     return {"pitr_operation": pitr_op.id, **{k: p.get(k) for k in keys}}
 
 
-def _switch_of(p: dict) -> aws_secrets.Switch:
-    return aws_secrets.Switch(
+def _switch_of(p: dict) -> secrets_manager.Switch:
+    return secrets_manager.Switch(
         p["switch_secret_id"], p["switch_previous_version"], p["switch_version"]
     )
 
 
 def _confirm_switch_state(ctx: StepContext) -> str:
     switch = _switch_of(ctx.params)
-    current = aws_secrets.current_version(switch.secret_id)
+    current = secrets_manager.current_version(switch.secret_id)
     if current.version_id != switch.switched_version_id:
         raise ConflictError(
             f"Secret `{switch.secret_id}` is not at the switched version any more; nothing done."
@@ -802,7 +788,7 @@ def plan_undo(op: Operation, env: Environment) -> str:
 
 
 def _undo_switch(ctx: StepContext) -> str:
-    return aws_secrets.undo_switch(_switch_of(ctx.params))
+    return secrets_manager.undo_switch(_switch_of(ctx.params))
 
 
 UNDO_SWITCH = Runbook(
@@ -857,7 +843,7 @@ def cleanup_params(
 def _check_old_instance(ctx: StepContext) -> str:
     p = ctx.params
     old = rds.describe_instance(p["old_instance"])
-    url = aws_secrets.current_version(p["switch_secret_id"]).url.reveal()
+    url = secrets_manager.current_version(p["switch_secret_id"]).url.reveal()
     if old.address and f"@{old.address}" in url:
         raise ConflictError(
             f"Secret `{p['switch_secret_id']}` points at `{old.id}` again (the switch was"

@@ -168,10 +168,10 @@ class Sandbox:
     def _start_slack_and_bot(self) -> None:
         from bot import logs
         from bot.app import build_app, build_services
+        from bot.redaction import Secret
         from bot.sandbox.fake_slack import FakeSlack
         from bot.sandbox.page import SlackPage
         from bot.sandbox.signer import Signer
-        from bot.secrets import Secret
         from bot.server import RollbackBotASGI
         from bot.settings import Settings, SlackSettings, load_config
 

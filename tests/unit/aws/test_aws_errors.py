@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.aws import rds
-from bot.aws import secrets as aws_secrets
+from bot.aws import rds, secrets_manager
 from bot.errors import ConflictError, NotFound, UserError
 
 
@@ -47,7 +46,7 @@ def test_throttling_is_retried_then_succeeds(aws_proxy, source):
 def test_secrets_manager_throttling_is_retried_too(aws_proxy, aws):
     aws.client("secretsmanager").create_secret(Name="db", SecretString='{"url": "postgresql://x"}')
     aws_proxy.fail("GetSecretValue", "ThrottlingException", "Rate exceeded")
-    assert aws_secrets.current_version("db").url.reveal() == "postgresql://x"
+    assert secrets_manager.current_version("db").url.reveal() == "postgresql://x"
     assert aws_proxy.count("GetSecretValue") == 2
 
 
@@ -135,11 +134,11 @@ def test_errors_never_carry_the_secret_value(aws_proxy, aws):
     )
     aws_proxy.fail("PutSecretValue", "InternalServiceError", "boom", times=10, status=500)
     with pytest.raises(UserError) as error:
-        aws_secrets.switch_url(
+        secrets_manager.switch_url(
             "db",
-            aws_secrets.Secret("postgresql://app:pw-123@new/db"),
+            secrets_manager.Secret("postgresql://app:pw-123@new/db"),
             "op-1",
-            aws_secrets.aws_client("secretsmanager", max_attempts=2),
+            secrets_manager.aws_client("secretsmanager", max_attempts=2),
         )
     assert "pw-123" not in str(error.value) and "InternalServiceError" in str(error.value)
     assert aws_proxy.count("PutSecretValue") == 2  # 5xx is transient: retried

@@ -1,4 +1,4 @@
-"""bot/aws/rds.py and bot/aws/secrets.py against moto's server (the aws fixture)."""
+"""bot/aws/rds.py and bot/aws/secrets_manager.py against moto's server (the aws fixture)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from bot.aws import rds
-from bot.aws import secrets as aws_secrets
+from bot.aws import rds, secrets_manager
 from bot.errors import ConflictError, NotFound, UserError
-from bot.secrets import Secret
+from bot.redaction import Secret
 
 
 def now() -> datetime:
@@ -266,15 +265,15 @@ def test_switch_keeps_other_keys_and_undo_restores_the_exact_previous_version(aw
     old = "postgresql://app:s3cret@old-host.rds.amazonaws.com:5432/skillancer?schema=public"
     client = _secret(aws, old)
     before = _current(client)
-    new_url = aws_secrets.url_with_endpoint(Secret(old), "recovery.rds.amazonaws.com", 6543)
+    new_url = secrets_manager.url_with_endpoint(Secret(old), "recovery.rds.amazonaws.com", 6543)
     assert new_url.reveal() == (
         "postgresql://app:s3cret@recovery.rds.amazonaws.com:6543/skillancer?schema=public"
     )
-    assert aws_secrets.shown(new_url) == (
+    assert secrets_manager.shown(new_url) == (
         "postgresql://app:***@recovery.rds.amazonaws.com:6543/skillancer?schema=public"
     )
 
-    switch = aws_secrets.switch_url("skillancer/production/database", new_url, "op-1")
+    switch = secrets_manager.switch_url("skillancer/production/database", new_url, "op-1")
     after = _current(client)
     assert switch.previous_version_id == before["VersionId"]
     assert switch.switched_version_id == after["VersionId"] != before["VersionId"]
@@ -287,25 +286,25 @@ def test_switch_keeps_other_keys_and_undo_restores_the_exact_previous_version(aw
     )
     # Switching again for the same operation is refused, not a second version.
     with pytest.raises(ConflictError):
-        aws_secrets.switch_url("skillancer/production/database", new_url, "op-1")
+        secrets_manager.switch_url("skillancer/production/database", new_url, "op-1")
 
-    assert "current again" in aws_secrets.undo_switch(switch)
+    assert "current again" in secrets_manager.undo_switch(switch)
     restored = _current(client)
     assert restored["VersionId"] == before["VersionId"]
     assert restored["SecretString"] == before["SecretString"]
-    assert aws_secrets.undo_switch(switch).startswith("already undone")
+    assert secrets_manager.undo_switch(switch).startswith("already undone")
 
 
 def test_undo_refuses_when_someone_changed_the_secret_since(aws):
     client = _secret(aws, "postgresql://app:pw@old:5432/db")
-    switch = aws_secrets.switch_url(
+    switch = secrets_manager.switch_url(
         "skillancer/production/database", Secret("postgresql://app:pw@new:5432/db"), "op-1"
     )
     client.put_secret_value(
         SecretId="skillancer/production/database", SecretString='{"url": "postgresql://x"}'
     )
     with pytest.raises(ConflictError, match="changed after the switch"):
-        aws_secrets.undo_switch(switch)
+        secrets_manager.undo_switch(switch)
     assert json.loads(_current(client)["SecretString"]) == {"url": "postgresql://x"}
 
 
@@ -313,5 +312,5 @@ def test_a_secret_without_url_is_refused_before_writing(aws):
     client = aws.client("secretsmanager")
     client.create_secret(Name="s", SecretString='{"host": "x"}')
     with pytest.raises(UserError, match='not JSON with a "url" key'):
-        aws_secrets.switch_url("s", Secret("postgresql://a@b/c"), "op-1")
+        secrets_manager.switch_url("s", Secret("postgresql://a@b/c"), "op-1")
     assert len(client.list_secret_version_ids(SecretId="s")["Versions"]) == 1

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.aws.rds import aws_call, aws_client
 from bot.errors import ConflictError, UserError
-from bot.secrets import Secret, redact_url
+from bot.redaction import Secret, redact_url
 
 CURRENT = "AWSCURRENT"
 # A fixed namespace makes the ClientRequestToken a function of the operation: a switch

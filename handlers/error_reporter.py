@@ -14,7 +14,6 @@ import functools
 import logging
 import secrets
 
-from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import UserError
@@ -66,7 +65,3 @@ def _tell(kwargs: dict, message: dict) -> None:
         respond(response_type="ephemeral", replace_original=False, **message)
     else:
         log.warning("could not tell the user: %s", message["text"])
-
-
-def register(app: App, services) -> None:
-    """Nothing to register: listeners are wrapped where they are defined."""
