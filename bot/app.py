@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 import commands
 import handlers
 from bot import pitr_cleanup
+from bot.clock import utcnow
 from bot.engine.engine import Engine
 from bot.runbooks import RUNBOOKS
 from bot.scheduler import Scheduler
@@ -24,7 +25,7 @@ from bot.settings import Config, Settings
 from bot.slack.directory import Directory
 from bot.slack.incident import IncidentLog
 from bot.slack.outbox import Outbox
-from bot.store import Store, utcnow
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 
 from bot.checklists import CHECKLISTS
+from bot.clock import shown_utc
 from bot.errors import NotFound
 from bot.store import Store
-
-
-def _utc(ts: str | None) -> str:
-    return f"{ts[:10]} {ts[11:19]} UTC" if ts else "-"
 
 
 def _who(actor: str) -> str:
@@ -27,8 +24,8 @@ def incident_report(store: Store, op_id: str) -> str:
         "",
         f"- **Status:** {op.status}" + (f": {op.result}" if op.result else ""),
         f"- **Requested by:** {_who(op.requester)}",
-        f"- **Started:** {_utc(op.created_at)}",
-        f"- **Finished:** {_utc(op.finished_at)}",
+        f"- **Started:** {shown_utc(op.created_at)}",
+        f"- **Finished:** {shown_utc(op.finished_at)}",
     ]
     if op.summary:
         lines.append(f"- **Summary:** {op.summary}")
@@ -37,8 +34,8 @@ def incident_report(store: Store, op_id: str) -> str:
         extra = f" - {s['error']}" if s["error"] else (f" - {s['detail']}" if s["detail"] else "")
         flag = " (destructive)" if s["destructive"] else ""
         lines.append(
-            f"- **{s['title']}**{flag}: {s['status']}, {_utc(s['started_at'])} to"
-            f" {_utc(s['finished_at'])}{extra}"
+            f"- **{s['title']}**{flag}: {s['status']}, {shown_utc(s['started_at'])} to"
+            f" {shown_utc(s['finished_at'])}{extra}"
         )
     lines += ["", "## Approvals", ""]
     approvals = store.approvals(op_id)
@@ -46,13 +43,13 @@ def incident_report(store: Store, op_id: str) -> str:
         lines.append("- none required")
     for a in approvals:
         decided = (
-            f" by {_who(a['decided_by'])} at {_utc(a['decided_at'])}"
+            f" by {_who(a['decided_by'])} at {shown_utc(a['decided_at'])}"
             if a["decided_by"]
-            else (f" at {_utc(a['decided_at'])}" if a["decided_at"] else "")
+            else (f" at {shown_utc(a['decided_at'])}" if a["decided_at"] else "")
         )
         lines.append(
             f"- `{a['id']}` for step `{a['step_id']}`: **{a['status']}**{decided};"
-            f" requested by {_who(a['requested_by'])} at {_utc(a['requested_at'])};"
+            f" requested by {_who(a['requested_by'])} at {shown_utc(a['requested_at'])};"
             f" plan hash `{a['plan_hash'][:16]}`"
         )
         lines += ["", "```", a["plan_text"], "```", ""]
@@ -66,7 +63,7 @@ def incident_report(store: Store, op_id: str) -> str:
             mark = "x" if i["checked"] else " "
             by = ""
             if i["checked"]:
-                by = f" ({_who(i['checked_by'])}, {_utc(i['checked_at'])}"
+                by = f" ({_who(i['checked_by'])}, {shown_utc(i['checked_at'])}"
                 by += f": {i['note']})" if i["note"] else ")"
             lines.append(f"- [{mark}] {i['label']}{by}")
         lines.append("")

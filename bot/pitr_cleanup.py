@@ -16,11 +16,12 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.clock import parse_iso
 from bot.engine.engine import BOT_ACTOR, Engine
 from bot.engine.model import Event
 from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
 from bot.runbooks import pitr
-from bot.store import Operation, parse_iso
+from bot.store import Operation
 
 JOB_KIND = "pitr_cleanup_due"
 

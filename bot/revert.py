@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 from pglast import ast
 
+from bot.clock import shown_utc
 from bot.database import connect
 from bot.errors import ConflictError, NotFound, UserError
 from bot.migrations import migrations_dir
@@ -119,7 +120,7 @@ def plan_revert(config: Config, env: Environment, name: str, now: datetime) -> R
         sql = plan.script(
             lock_timeout=config.sql_lock_timeout,
             statement_timeout=config.sql_statement_timeout,
-            title=f"Reverse of {name}, written by rollback-bot at {now:%Y-%m-%d %H:%M} UTC",
+            title=f"Reverse of {name}, written by rollback-bot at {shown_utc(now, 'minutes')}",
         )
     if len(new_name) > MIGRATION_NAME_MAX:
         raise UserError(

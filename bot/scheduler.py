@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.clock import parse_iso
 from bot.engine.model import Event
-from bot.store import Store, parse_iso
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -15,27 +15,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from bot.clock import iso, utcnow
+
 # Operation states. "active" ones hold their environment's lock.
 ACTIVE_STATES = ("running", "waiting_checklist", "waiting_approval")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "stopped")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def new_operation_id(now: datetime | None = None) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.clock import shown_utc, utcnow
 from bot.engine.model import Event
 from bot.errors import ConfigError, UserError
 from bot.store import FINAL_STATES
@@ -299,8 +300,8 @@ class Terminal:
         env = self.config.environment(op.environment)
         self.say(
             f"{op.id} waits for a second person to approve {approval['id']}"
-            f" (plan hash {approval['plan_hash'][:12]}, expires {approval['expires_at'][:16]}"
-            " UTC)."
+            f" (plan hash {approval['plan_hash'][:12]}, expires"
+            f" {shown_utc(approval['expires_at'], 'minutes')})."
         )
         self.say(f"Approvers: {', '.join(env.approvers)}. The requester cannot approve.")
         self.say(f"Approve:  rollback-bot cli approve {approval['id']} --as <APPROVER_ID>")
@@ -325,7 +326,7 @@ class Terminal:
             return
         self.say(
             f"Answer (the requester, {op.requester}), default {detail['default']} at"
-            f" {detail['expires_at'][11:19]} UTC:"
+            f" {shown_utc(detail['expires_at'], 'time')}:"
             f"  rollback-bot cli decide {detail['decision_id']} <{'|'.join(choices)}>"
             f" --as {op.requester}"
         )
@@ -346,7 +347,7 @@ class Terminal:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data["counts"].items())
         self.say(f"Migrations on {env.name}: {data['verdict']} ({counts})")
         for failed in data["failed"]:
-            self.say(f"  FAILED {failed['name']} (started {failed['started_at'][:19]} UTC)")
+            self.say(f"  FAILED {failed['name']} (started {shown_utc(failed['started_at'])})")
             self.say(f"    {failed['diagnosis']}")
             for statement in failed["statements"]:
                 self.say(f"      {statement['verdict']:<12} {statement['description']}")
@@ -410,7 +411,7 @@ class Terminal:
         user = self.me()
         env = self.config.environment(args.env)
         self.engine.check_requester(env, user, "a point-in-time recovery")
-        now = pitr.utcnow()
+        now = utcnow()
         choices = pitr.recovery_choices(env, self.config, now)
         point = (
             datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)

@@ -4,6 +4,7 @@ Opens a modal at once (Slack's trigger_id lasts 3 s), then fills it with the sna
 the restorable window and the suggested restore point, which take longer to read.
 """
 
+from bot.clock import utcnow
 from bot.errors import ConflictError, UserError
 from bot.runbooks import pitr
 from bot.slack import pitr_views
@@ -34,7 +35,7 @@ def run(ctx) -> None:
         trigger_id=ctx.trigger_id, view=pitr_views.loading_modal(env.name, source)
     )["view"]
     try:
-        view = pitr_views.restore_modal(pitr.recovery_choices(env, services.config, pitr.utcnow()))
+        view = pitr_views.restore_modal(pitr.recovery_choices(env, services.config, utcnow()))
     except UserError as error:
         view = pitr_views.error_modal(env.name, error)
     ctx.client.views_update(view_id=opened["id"], hash=opened.get("hash"), view=view)

@@ -9,6 +9,7 @@ import json
 from slack_bolt import App
 
 from bot import pitr_cleanup
+from bot.clock import utcnow
 from bot.errors import NotFound, UserError
 from bot.runbooks import pitr
 from bot.slack import pitr_views, views
@@ -25,7 +26,7 @@ def register(app: App, services) -> None:
         env = config.environment(json.loads(view["private_metadata"])["env"])
         form = pitr_views.form_values(view["state"]["values"])
         try:
-            params = pitr.restore_params(env, form, pitr.utcnow())
+            params = pitr.restore_params(env, form, utcnow())
             params |= pitr.pitr_settings(config)
             op = engine.start("pitr", env.name, body["user"]["id"], params)
         except pitr.FormErrors as error:
@@ -55,7 +56,7 @@ def register(app: App, services) -> None:
 
     app.action(Action.PITR_UNDO_SWITCH)(follow_up("pitr_undo_switch", pitr.undo_params))
     app.action(Action.PITR_CLEANUP)(
-        follow_up("pitr_cleanup", lambda op: pitr.cleanup_params(op, pitr.utcnow()))
+        follow_up("pitr_cleanup", lambda op: pitr.cleanup_params(op, utcnow()))
     )
 
     @app.action(Action.PITR_CLEANUP_CANCEL)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from bot.checklists import CHECKLISTS
+from bot.clock import iso, parse_iso, shown_utc, utcnow
 from bot.engine.model import (
     Event,
     Runbook,
@@ -30,7 +31,7 @@ from bot.engine.model import (
 from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
 from bot.faults import crash_point
 from bot.settings import Config, Environment
-from bot.store import FINAL_STATES, Operation, Store, iso, new_operation_id, parse_iso, utcnow
+from bot.store import FINAL_STATES, Operation, Store, new_operation_id
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class Engine:
         return ConflictError(
             f"Another operation is already running on {env.name}: {running.id}"
             f" ({running.runbook}) started by <@{running.requester}> at"
-            f" {running.created_at[:16].replace('T', ' ')} UTC.",
+            f" {shown_utc(running.created_at, 'minutes')}.",
             f"Only one operation per environment runs at a time. Follow it with"
             f" `/rollback history`, or wait until it finishes before starting a {runbook.title}.",
             code="busy",
@@ -647,7 +648,7 @@ class Engine:
     def _already_decided(self, approval: dict) -> ConflictError:
         status = approval["status"]
         who = f" by <@{approval['decided_by']}>" if approval["decided_by"] else ""
-        when = f" at {approval['decided_at'][11:19]} UTC" if approval["decided_at"] else ""
+        when = f" at {shown_utc(approval['decided_at'], 'time')}" if approval["decided_at"] else ""
         return ConflictError(
             f"This approval request was already {status}{who}{when}.", code="already_decided"
         )

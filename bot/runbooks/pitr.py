@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from bot.aws import rds, secrets_manager
+from bot.clock import shown_utc, utcnow
 from bot.database import connect, connect_url, database_url
 from bot.engine.model import Runbook, Step, StepContext, StepInterrupted
 from bot.errors import ConflictError, UserError
@@ -56,20 +57,12 @@ MODES = {
 }
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
-
-
-def _utc(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # --- before the operation: what the modal offers, and checking what was chosen -------------
@@ -181,11 +174,11 @@ def restore_params(env: Environment, form: dict[str, str | None], now: datetime)
     if mode == "time":
         problem = rds.check_restore_time(rds.RecoveryWindow.of(source), point)
         if problem:
-            raise FormErrors({"time": f"Cannot restore to {_utc(point)}: {problem}."})
+            raise FormErrors({"time": f"Cannot restore to {shown_utc(point)}: {problem}."})
     else:
         snapshot = rds.latest_snapshot_before(rds.list_snapshots(source.id), point)
         if snapshot is None:
-            raise FormErrors({"mode": f"No available snapshot before {_utc(point)}."})
+            raise FormErrors({"mode": f"No available snapshot before {shown_utc(point)}."})
     return {
         "source": source.id,
         "target": target,

@@ -16,11 +16,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
 
 from bot.checklists import CHECKLISTS
+from bot.clock import iso, shown_utc, utcnow
 from bot.engine.engine import Engine
 from bot.engine.model import Event
 from bot.settings import Config
@@ -29,7 +30,7 @@ from bot.slack.cards import is_notify_card, render_card
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
 from bot.slack.stream import StepStreams
-from bot.store import Operation, Store, iso
+from bot.store import Operation, Store
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class IncidentLog:
             op.id,
             "before",
             "notify",
-            f"posted in {env.notify_channel} at {iso(event.at)[11:19]} UTC",
+            f"posted in {env.notify_channel} at {shown_utc(event.at, 'time')}",
         )
 
     def _incident_channel(self, op: Operation, configured: str | None) -> str:
@@ -422,5 +423,5 @@ def _channel_name(op: Operation) -> str:
     80 characters (Slack's rules for conversations.create); a second one the same day
     gets -2, -3 ... (name_taken)."""
     slug = re.sub(r"[^a-z0-9-]+", "-", f"{op.runbook}-{op.environment}".lower())
-    day = datetime.now(UTC).strftime("%Y%m%d")
+    day = utcnow().strftime("%Y%m%d")
     return f"inc-{day}-rollback-{slug}".strip("-")[:80]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from bot.clock import shown_utc
 from bot.slack.blocks import (
     actions,
     button,
@@ -78,8 +79,8 @@ def _failed_blocks(failed: dict) -> list[dict]:
     blocks = [
         divider(),
         section(
-            f":x: *Failed:* `{name}` (started {failed['started_at'][:19].replace('T', ' ')}"
-            " UTC)" + (f"\n```{cut(failed['logs'], 800)}```" if failed["logs"] else "")
+            f":x: *Failed:* `{name}` (started {shown_utc(failed['started_at'])})"
+            + (f"\n```{cut(failed['logs'], 800)}```" if failed["logs"] else "")
         ),
         section(f"*Diagnosis:* {failed['diagnosis']}" + (f"\n{lines}" if lines else "")),
     ]

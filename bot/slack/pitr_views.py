@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from bot.clock import shown_utc
 from bot.errors import UserError
 from bot.runbooks.pitr import MODES, RecoveryChoices
 from bot.slack.blocks import (
@@ -31,10 +32,6 @@ FIELD_BLOCKS = {
     "instance_class": Block.PITR_CLASS,
 }
 _ELEMENT = "value"
-
-
-def _utc(iso: str | None) -> str:
-    return f"{iso[:10]} {iso[11:19]} UTC" if iso else "-"
 
 
 def _modal(env: str, blocks: list[dict], submit: bool = False) -> dict:
@@ -80,14 +77,14 @@ def _option(value: str, label: str) -> dict:
 def restore_modal(c: RecoveryChoices) -> dict:
     s, w, point = c.source, c.window, c.suggestion.at
     snap = c.suggested_snapshot
-    latest = w.latest.strftime("%Y-%m-%d %H:%M:%S UTC") if w.latest else "none (backups off)"
+    latest = shown_utc(w.latest) if w.latest else "none (backups off)"
     lines = [
         f"*Restore `{s.id}`* ({s.instance_class}, {s.engine}, Multi-AZ"
         f" {'on' if s.multi_az else 'off'}) on *{c.environment}* into a new instance.",
         f"Latest restorable time: {latest} · retention {w.retention_days} days",
-        f"Suggested restore point: *{point:%Y-%m-%d %H:%M:%S} UTC*, {c.suggestion.reason}",
+        f"Suggested restore point: *{shown_utc(point)}*, {c.suggestion.reason}",
         "Latest snapshot before it: "
-        + (f"`{snap.id}` ({snap.type}, {snap.created:%Y-%m-%d %H:%M} UTC)" if snap else "none"),
+        + (f"`{snap.id}` ({snap.type}, {shown_utc(snap.created, 'minutes')})" if snap else "none"),
     ]
     recent = [
         f"`{x.id}` {x.type} {x.created:%Y-%m-%d %H:%M}" for x in c.snapshots[-5:] if x.created
@@ -162,19 +159,21 @@ def field_errors(errors: dict[str, str]) -> dict[str, str]:
 @card_renderer("pitr_recovery_point")
 def recovery_point_card(op: Operation, title: str, data: dict) -> dict:
     if data["mode"] == "snapshot":
-        point = f"snapshot `{data['snapshot_id']}` (latest before {_utc(data['chosen_point'])})"
+        point = (
+            f"snapshot `{data['snapshot_id']}` (latest before {shown_utc(data['chosen_point'])})"
+        )
     else:
-        point = f"exact time {_utc(data['chosen_point'])}"
+        point = f"exact time {shown_utc(data['chosen_point'])}"
     rows = "\n".join(
-        f"{sid:<60} {kind:<9} {_utc(created)} {status}"
+        f"{sid:<60} {kind:<9} {shown_utc(created)} {status}"
         for sid, kind, created, status in data["snapshots"]
     )
     blocks = [
         section(
             f":round_pushpin: *{title}*: {point}",
             fields=[
-                f"*Latest restorable*\n{_utc(data['latest_restorable'])}",
-                f"*Earliest (approx.)*\n{_utc(data['earliest_restorable'])}",
+                f"*Latest restorable*\n{shown_utc(data['latest_restorable'])}",
+                f"*Earliest (approx.)*\n{shown_utc(data['earliest_restorable'])}",
                 f"*Retention*\n{data['retention_days']} days",
                 f"*Snapshots*\n{data['snapshot_count']}",
             ],
@@ -259,7 +258,7 @@ def switch_notice(op: Operation, title: str, data: dict) -> dict:
     text = (
         f":twisted_rightwards_arrows: *{title}*\nPoint-in-time recovery {data['operation']}"
         f" by <@{data['requester']}>: applications reading `{data['secret_id']}` now use"
-        f" `{data['target']}`, restored to {_utc(data['chosen_point'])}. Data written after"
+        f" `{data['target']}`, restored to {shown_utc(data['chosen_point'])}. Data written after"
         f" that point is only on the old instance `{data['old_instance']}`.{where}"
     )
     return {"text": cut(f"{title}: {data['target']}", 3000), "blocks": [section(cut(text, 3000))]}
@@ -299,7 +298,7 @@ def cleanup_card(op: Operation, title: str, data: dict) -> dict:
     blocks = [
         section(
             f":wastebasket: *{title}*\nThe old instance `{data['old_instance']}` is due for"
-            f" deletion on {_utc(data['run_at'])}. Then a cleanup operation starts; it needs"
+            f" deletion on {shown_utc(data['run_at'])}. Then a cleanup operation starts; it needs"
             f" the checklist and an approval.\n{snapshot}"
         ),
         actions(
@@ -308,4 +307,4 @@ def cleanup_card(op: Operation, title: str, data: dict) -> dict:
             toggle,
         ),
     ]
-    return {"text": f"{title} ({_utc(data['run_at'])})", "blocks": blocks}
+    return {"text": f"{title} ({shown_utc(data['run_at'])})", "blocks": blocks}

@@ -3,6 +3,7 @@ impact, lint findings) and the review card in the incident thread."""
 
 from __future__ import annotations
 
+from bot.clock import shown_utc
 from bot.revert import SQL_MAX_CHARS
 from bot.slack.blocks import (
     SECTION_TEXT_MAX,
@@ -71,7 +72,7 @@ def _staging_blocks(plan: dict, protected: bool) -> list[dict]:
         return [
             context(
                 f":white_check_mark: Tested on staging: `{tested['name']}` applied at"
-                f" {tested['finished_at'][:19].replace('T', ' ')} UTC. Only that exact SQL can"
+                f" {shown_utc(tested['finished_at'])}. Only that exact SQL can"
                 " run here."
             )
         ]

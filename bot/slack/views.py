@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from bot.checklists import CHECKLISTS
+from bot.clock import shown_utc
 from bot.errors import UserError
 from bot.slack.blocks import (
     OPTIONS_PER_CHECKBOX,
@@ -50,10 +51,6 @@ STATUS_WORDS = {
     "cancelled": "Cancelled",
     "stopped": "Stopped",
 }
-
-
-def when(iso_ts: str | None) -> str:
-    return f"{iso_ts[:10]} {iso_ts[11:19]} UTC" if iso_ts else "-"
 
 
 # --- ephemeral replies ------------------------------------------------------------------
@@ -103,7 +100,7 @@ def status_message(
             fields=[
                 f"*Operation*\n`{op.id}`",
                 f"*Requested by*\n<@{op.requester}>",
-                f"*Started*\n{when(op.created_at)}",
+                f"*Started*\n{shown_utc(op.created_at)}",
                 f"*Status*\n{STATUS_EMOJI.get(op.status, '')} {status}",
             ],
         ),
@@ -187,7 +184,7 @@ def approval_request(op: Operation, approval: dict, approvers: str) -> dict:
     if status == "pending":
         blocks.append(
             context(
-                f"Expires {when(approval['expires_at'])}. The requester cannot"
+                f"Expires {shown_utc(approval['expires_at'])}. The requester cannot"
                 " approve their own request."
             )
         )
@@ -212,7 +209,9 @@ def approval_request(op: Operation, approval: dict, approvers: str) -> dict:
             status, ":hourglass:"
         )
         blocks.append(
-            section(f"{emoji} *{status.capitalize()}*{who} at {when(approval.get('decided_at'))}")
+            section(
+                f"{emoji} *{status.capitalize()}*{who} at {shown_utc(approval.get('decided_at'))}"
+            )
         )
         if status == "expired":
             blocks.append(
@@ -232,7 +231,7 @@ def decision_message(op: Operation, decision: dict) -> dict:
         blocks.append(
             context(
                 f"Only the requester can answer. Without an answer by"
-                f" {when(decision['expires_at'])}: {default}."
+                f" {shown_utc(decision['expires_at'])}: {default}."
             )
         )
         blocks.append(
@@ -254,7 +253,7 @@ def decision_message(op: Operation, decision: dict) -> dict:
         blocks.append(
             section(
                 f"*{choices.get(decision['choice'], decision['choice'])}*"
-                f" ({who}, {when(decision.get('decided_at'))})"
+                f" ({who}, {shown_utc(decision.get('decided_at'))})"
             )
         )
     return {"text": text, "blocks": blocks}
@@ -332,10 +331,10 @@ def checklist_modal(op: Operation, name: str, items: list[dict]) -> dict:
 
 def _operation_line(op: Operation, approver: str | None) -> str:
     who = f"<@{op.requester}>" + (f", approved by <@{approver}>" if approver else "")
-    end = f" - {when(op.finished_at)}" if op.finished_at else ""
+    end = f" - {shown_utc(op.finished_at)}" if op.finished_at else ""
     return (
         f"{STATUS_EMOJI.get(op.status, '')} `{op.id}` *{op.runbook}* on {op.environment}:"
-        f" {STATUS_WORDS.get(op.status, op.status)} - {who} - {when(op.created_at)}{end}"
+        f" {STATUS_WORDS.get(op.status, op.status)} - {who} - {shown_utc(op.created_at)}{end}"
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from bot.clock import utcnow
 from bot.scheduler import Scheduler
-from bot.store import Store, utcnow
+from bot.store import Store
 
 
 def test_jobs_survive_a_restart_and_run_once(tmp_path):
