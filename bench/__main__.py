@@ -204,7 +204,7 @@ def write_results(r: dict, described: dict, elapsed: float, only: tuple[str, ...
         " cancelled between rounds.",
         "- **Status** (bench/status.py): N migrations in a Prisma migrations directory and as"
         " applied rows of `_prisma_migrations` on the rig's PostgreSQL; median of 5 calls of"
-        " `bot.prisma.status.migration_status` (open connection) and `bot.migrations.assess`"
+        " `bot.prisma.status.migration_status` (open connection) and `bot.runbooks.status.assess`"
         " (connects, reads, diagnoses failed ones: what `/rollback status` runs); real"
         " `prisma migrate status` on the same project and database (median of 2 after a"
         " warm-up run; 1 at 5,000). The ratio is assess / Prisma.",

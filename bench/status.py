@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from bench.common import median, write_history
-from bot.migrations import assess
 from bot.prisma.connection import connect_prisma_url
 from bot.prisma.status import StatusVerdict, migration_status
 from bot.redaction import Secret
+from bot.runbooks.status import assess
 from bot.settings import Environment
 
 SIZES = (100, 1000, 2000, 5000)

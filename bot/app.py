@@ -16,10 +16,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 import commands
 import handlers
-from bot import pitr_cleanup
 from bot.clock import utcnow
 from bot.engine.engine import Engine
 from bot.runbooks import RUNBOOKS
+from bot.runbooks.pitr import cleanup_schedule as pitr_cleanup
 from bot.scheduler import Scheduler
 from bot.settings import Config, Settings
 from bot.slack.directory import Directory

@@ -340,7 +340,7 @@ class Terminal:
     # -- actions
 
     def status(self, args) -> int:
-        from bot.migrations import assess, status_card_data
+        from bot.runbooks.status import assess, status_card_data
 
         env = self.config.environment(args.env)
         data = status_card_data(env.name, assess(env))
@@ -363,7 +363,7 @@ class Terminal:
         return EXIT_OK
 
     def resolve(self, args) -> int:
-        from bot.migrations import plan_resolve
+        from bot.runbooks.resolve.plan import plan_resolve
 
         user = self.me()
         env = self.config.environment(args.env)
@@ -378,11 +378,8 @@ class Terminal:
         return self._start("resolve", env, user, plan.params(), args.yes)
 
     def revert(self, args) -> int:
-        try:
-            from bot.revert import plan_revert
-        except ImportError:
-            self.say("rollback-bot cli revert: not yet available in this version.")
-            return EXIT_REFUSED
+        from bot.runbooks.revert.plan import plan_revert
+
         user = self.me()
         env = self.config.environment(args.env)
         self.engine.check_requester(env, user, "a reverse migration")
@@ -406,7 +403,7 @@ class Terminal:
         return self.follow(op.id)
 
     def pitr(self, args) -> int:
-        from bot.runbooks import pitr
+        from bot.runbooks.pitr import choices as pitr
 
         user = self.me()
         env = self.config.environment(args.env)

@@ -1,8 +1,9 @@
 """/rollback deploy [--env NAME]: re-run migrations (option 1 step 5), as
 `prisma migrate deploy` does, behind approval in protected environments."""
 
-from bot.slack import views
+from bot.slack import migration_views
 from commands.parser import Spec
+from handlers.checklists import start_then_checklist
 
 NAME = "deploy"
 SPEC = Spec(
@@ -13,16 +14,7 @@ SPEC = Spec(
 
 
 def run(ctx) -> dict:
-    return start_deploy(ctx.services, ctx.client, ctx.trigger_id, ctx.environment, ctx.user)
-
-
-def start_deploy(services, client, trigger_id: str, env: str | None, user: str) -> dict:
-    op = services.engine.start("deploy", env, user, {})
-    client.views_open(
-        trigger_id=trigger_id,
-        view=views.checklist_modal(op, "before", services.store.checklist(op.id, "before")),
+    op = start_then_checklist(
+        ctx.services, ctx.client, ctx.trigger_id, "deploy", ctx.environment, ctx.user, {}
     )
-    return views.info_message(
-        f"Re-run migrations `{op.id}` started on *{op.environment}*."
-        " Complete the before-rollback checklist."
-    )
+    return migration_views.deploy_started(op)

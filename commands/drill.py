@@ -2,6 +2,7 @@
 
 from bot.slack import views
 from commands.parser import Spec
+from handlers.checklists import start_then_checklist
 
 NAME = "drill"
 SPEC = Spec(
@@ -10,21 +11,13 @@ SPEC = Spec(
 
 
 def run(ctx) -> dict:
-    services = ctx.services
-    config = services.config
-    op = services.engine.start(
-        "drill",
-        ctx.environment,
-        ctx.user,
-        {
-            "slow_step_seconds": config.drill_slow_step_seconds,
-            "progress_events": config.drill_progress_events,
-        },
-    )
-    items = services.store.checklist(op.id, "before")
-    # trigger_id is valid for 3 s and once: open the checklist before anything slow.
-    ctx.client.views_open(
-        trigger_id=ctx.trigger_id, view=views.checklist_modal(op, "before", items)
+    config = ctx.services.config
+    params = {
+        "slow_step_seconds": config.drill_slow_step_seconds,
+        "progress_events": config.drill_progress_events,
+    }
+    op = start_then_checklist(
+        ctx.services, ctx.client, ctx.trigger_id, "drill", ctx.environment, ctx.user, params
     )
     return views.info_message(
         f"Drill `{op.id}` started on *{op.environment}*. Tick the before-rollback checklist;"

@@ -6,7 +6,7 @@ the restorable window and the suggested restore point, which take longer to read
 
 from bot.clock import utcnow
 from bot.errors import ConflictError, UserError
-from bot.runbooks import pitr
+from bot.runbooks.pitr import choices as pitr
 from bot.slack import pitr_views
 from commands.parser import Spec
 

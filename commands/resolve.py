@@ -4,7 +4,7 @@ Opens the confirmation modal at once (the trigger is valid 3 s), then fills it w
 diagnosis, which needs the database."""
 
 from bot.errors import UserError
-from bot.migrations import plan_resolve
+from bot.runbooks.resolve.plan import plan_resolve
 from bot.slack import migration_views
 from commands.parser import Spec
 

@@ -4,7 +4,7 @@ Opens the review modal at once (the trigger is valid 3 s), then fills it with th
 SQL, its classification, impact and lint findings, which need the database."""
 
 from bot.errors import UserError
-from bot.revert import plan_revert
+from bot.runbooks.revert.plan import plan_revert
 from bot.slack import revert_views
 from commands.parser import Spec
 

@@ -1,7 +1,7 @@
 """/rollback status [env]: migration status with a diagnosis of each failed migration and
 the recommended next step. Read-only."""
 
-from bot.migrations import assess, status_card_data
+from bot.runbooks.status import assess, status_card_data
 from bot.slack.migration_views import status_card
 from commands.parser import Spec
 

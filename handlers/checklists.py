@@ -1,5 +1,7 @@
 """Checklist modals: opened from buttons (within the 3 s trigger window) and saved on
-submit. A partly ticked checklist is kept and can be reopened."""
+submit. A partly ticked checklist is kept and can be reopened. Every front-end path that
+starts an operation opens its before-checklist with ``start_then_checklist`` or
+``before_checklist``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,24 @@ from slack_bolt import App
 from bot.errors import UserError
 from bot.slack import views
 from bot.slack.ids import Action, Block, Callback
+from bot.store import Operation
 from handlers.error_reporter import reports_errors
+
+
+def before_checklist(services, op: Operation) -> dict:
+    """The modal of the operation's before-checklist: what the requester sees right after
+    starting one (the incident channel is set up meanwhile)."""
+    return views.checklist_modal(op, "before", services.store.checklist(op.id, "before"))
+
+
+def start_then_checklist(
+    services, client, trigger_id: str, runbook: str, env: str | None, user: str, params: dict
+) -> Operation:
+    """Starts the operation, then opens its before-checklist with the trigger (valid 3 s
+    and once: nothing slow may come between)."""
+    op = services.engine.start(runbook, env, user, params)
+    client.views_open(trigger_id=trigger_id, view=before_checklist(services, op))
+    return op
 
 
 def register(app: App, services) -> None:

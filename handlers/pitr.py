@@ -8,12 +8,14 @@ import json
 
 from slack_bolt import App
 
-from bot import pitr_cleanup
 from bot.clock import utcnow
 from bot.errors import NotFound, UserError
-from bot.runbooks import pitr
-from bot.slack import pitr_views, views
+from bot.runbooks.pitr import choices, cleanup_schedule
+from bot.runbooks.pitr.cleanup import cleanup_params
+from bot.runbooks.pitr.undo_switch import undo_params
+from bot.slack import pitr_views
 from bot.slack.ids import Action, Callback
+from handlers.checklists import before_checklist, start_then_checklist
 from handlers.error_reporter import reports_errors
 
 
@@ -26,17 +28,16 @@ def register(app: App, services) -> None:
         env = config.environment(json.loads(view["private_metadata"])["env"])
         form = pitr_views.form_values(view["state"]["values"])
         try:
-            params = pitr.restore_params(env, form, utcnow())
-            params |= pitr.pitr_settings(config)
+            params = choices.restore_params(env, form, utcnow())
+            params |= choices.pitr_settings(config)
             op = engine.start("pitr", env.name, body["user"]["id"], params)
-        except pitr.FormErrors as error:
+        except choices.FormErrors as error:
             ack(response_action="errors", errors=pitr_views.field_errors(error.errors))
             return
         except UserError as error:
             ack(response_action="errors", errors=pitr_views.field_errors({"mode": str(error)}))
             return
-        checklist = views.checklist_modal(op, "before", store.checklist(op.id, "before"))
-        ack(response_action="update", view=checklist)
+        ack(response_action="update", view=before_checklist(services, op))
 
     def follow_up(runbook: str, make_params):
         def start(ack, body: dict, action: dict, client, respond) -> None:
@@ -44,30 +45,32 @@ def register(app: App, services) -> None:
             pitr_op = store.operation(json.loads(action["value"])["op"])
             if pitr_op is None:
                 raise NotFound("That point-in-time recovery no longer exists.")
-            op = engine.start(
-                runbook, pitr_op.environment, body["user"]["id"], make_params(pitr_op)
-            )
-            client.views_open(
-                trigger_id=body["trigger_id"],
-                view=views.checklist_modal(op, "before", store.checklist(op.id, "before")),
+            start_then_checklist(
+                services,
+                client,
+                body["trigger_id"],
+                runbook,
+                pitr_op.environment,
+                body["user"]["id"],
+                make_params(pitr_op),
             )
 
         return reports_errors(start)
 
-    app.action(Action.PITR_UNDO_SWITCH)(follow_up("pitr_undo_switch", pitr.undo_params))
+    app.action(Action.PITR_UNDO_SWITCH)(follow_up("pitr_undo_switch", undo_params))
     app.action(Action.PITR_CLEANUP)(
-        follow_up("pitr_cleanup", lambda op: pitr.cleanup_params(op, utcnow()))
+        follow_up("pitr_cleanup", lambda op: cleanup_params(op, utcnow()))
     )
 
     @app.action(Action.PITR_CLEANUP_CANCEL)
     @reports_errors
     def cancel_cleanup(ack, body: dict, action: dict) -> None:
         ack()
-        pitr_cleanup.cancel(engine, json.loads(action["value"])["op"], body["user"]["id"])
+        cleanup_schedule.cancel(engine, json.loads(action["value"])["op"], body["user"]["id"])
 
     @app.action(Action.PITR_CLEANUP_FINAL_SNAPSHOT)
     @reports_errors
     def final_snapshot(ack, body: dict, action: dict) -> None:
         ack()
         ref = json.loads(action["value"])
-        pitr_cleanup.set_skip_final_snapshot(engine, ref["op"], body["user"]["id"], ref["skip"])
+        cleanup_schedule.set_skip_final_snapshot(engine, ref["op"], body["user"]["id"], ref["skip"])

@@ -7,10 +7,10 @@ import json
 from slack_bolt import App
 
 from bot.errors import UserError
-from bot.migrations import plan_resolve
-from bot.slack import migration_views, views
+from bot.runbooks.resolve.plan import plan_resolve
+from bot.slack import migration_views
 from bot.slack.ids import Action, Callback
-from commands.deploy import start_deploy
+from handlers.checklists import start_then_checklist
 from handlers.error_reporter import reports_errors
 
 
@@ -27,22 +27,25 @@ def register(app: App, services) -> None:
         try:
             env = services.config.environment(ref["env"])
             plan = plan_resolve(env, ref["migration"], applied=ref["mode"] == "applied")
-            op = services.engine.start("resolve", env.name, user, plan.params())
+            start_then_checklist(
+                services, client, body["trigger_id"], "resolve", env.name, user, plan.params()
+            )
         except UserError as error:
             text = error.message + (f"\n{error.hint}" if error.hint else "")
             client.views_open(
                 trigger_id=body["trigger_id"], view=migration_views.resolve_error(text)
             )
-            return
-        client.views_open(
-            trigger_id=body["trigger_id"],
-            view=views.checklist_modal(op, "before", services.store.checklist(op.id, "before")),
-        )
 
     @app.action(Action.RERUN_MIGRATIONS)
     @reports_errors
     def rerun(ack, body: dict, action: dict, client, respond) -> None:
         ack()
         env = json.loads(action["value"])["env"]
-        reply = start_deploy(services, client, body["trigger_id"], env, body["user"]["id"])
-        respond(response_type="ephemeral", replace_original=False, **reply)
+        op = start_then_checklist(
+            services, client, body["trigger_id"], "deploy", env, body["user"]["id"], {}
+        )
+        respond(
+            response_type="ephemeral",
+            replace_original=False,
+            **migration_views.deploy_started(op),
+        )

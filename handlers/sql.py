@@ -9,9 +9,10 @@ from slack_bolt import App
 
 from bot.errors import UserError
 from bot.runbooks import sql as sql_runbook
-from bot.slack import sql_views, views
+from bot.slack import sql_views
 from bot.slack.blocks import cut
 from bot.slack.ids import Block, Callback
+from handlers.checklists import before_checklist
 from handlers.error_reporter import reports_errors
 
 FIELD_BLOCKS = {
@@ -44,7 +45,6 @@ def register(app: App, services) -> None:
             text = error.message + (f" {error.hint}" if error.hint else "")
             ack(response_action="errors", errors={block: cut(text, 2000)})
             return
-        items = services.store.checklist(op.id, "before")
         # The user goes straight on to the before-checklist; the dry run runs meanwhile
         # and its card appears in the incident thread.
-        ack(response_action="update", view=views.checklist_modal(op, "before", items))
+        ack(response_action="update", view=before_checklist(services, op))

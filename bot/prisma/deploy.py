@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 
+from bot.errors import ConflictError, NotFound
 from bot.prisma.advisory_lock import DEFAULT_LOCK_TIMEOUT, prisma_advisory_lock
 from bot.prisma.connection import ConnOrUrl, autocommit_connection
 from bot.prisma.error_codes import (
@@ -65,6 +66,8 @@ class DeployResult:
 
 # Called synchronously; it should not raise (an exception stops the deploy where it is).
 ProgressCallback = Callable[[DeployEvent], None]
+# Runs one migration's script on the deploy's connection; a psycopg.Error is Prisma's P3018.
+ScriptRunner = Callable[[psycopg.Connection, "LocalMigration"], None]
 
 
 def deploy(
@@ -73,11 +76,19 @@ def deploy(
     *,
     on_progress: ProgressCallback | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    only: str | None = None,
+    run: ScriptRunner | None = None,
 ) -> DeployResult:
     """Apply every pending migration in name order, exactly as `prisma migrate deploy`.
 
     Raises P3019 (lock file), P1002 (lock wait), P3005, P3009, or P3018 after recording the
     failed migration; ``on_progress`` gets STARTED, then SUCCEEDED or FAILED, per migration.
+
+    ``only`` names the one migration this deploy is for (a reverse migration): when another
+    is pending too, Prisma would apply it as well, so nothing is applied (ConflictError).
+    ``run`` runs a migration's script in place of ``run_script`` (the reverse migration's
+    statements one by one inside one transaction, so each is reported); the bookkeeping
+    around it is Prisma's either way.
     """
     directory = read_migrations_dir(migrations_dir)
     directory.check_provider()
@@ -86,10 +97,27 @@ def deploy(
         history = _initialized_history(conn)
         _refuse_failed(history)
         pending = _pending(directory, history)
+        if only is not None:
+            _refuse_others(directory, pending, only)
         for index, migration in enumerate(pending, start=1):
-            _apply(conn, migration, index, len(pending), report)
+            _apply(conn, migration, index, len(pending), report, run or _run_whole_script)
     names = tuple(m.name for m in pending)
     return DeployResult(names, ALL_APPLIED if names else NOTHING_TO_APPLY)
+
+
+def _refuse_others(directory: MigrationsDirectory, pending: list[LocalMigration], name: str):
+    if directory.get(name) is None:
+        raise NotFound(f"`{name}/migration.sql` is not in the migrations directory.")
+    others = [m.name for m in pending if m.name != name]
+    if others:
+        raise ConflictError(
+            f"Pending migrations other than `{name}`: "
+            + ", ".join(f"`{n}`" for n in others)
+            + ". Prisma would apply them too, in name order; nothing was applied.",
+            "Deploy or remove them first (`/rollback deploy`), then try again.",
+        )
+    if not pending:
+        raise ConflictError(f"`{name}` is already applied; nothing was applied.")
 
 
 def _ignore(event: DeployEvent) -> None:
@@ -127,6 +155,7 @@ def _apply(
     index: int,
     total: int,
     report: ProgressCallback,
+    run: ScriptRunner,
 ) -> None:
     if migration.sql is None:
         raise unreadable_migration(migration.name, str(migration.path / "migration.sql"))
@@ -134,7 +163,7 @@ def _apply(
     report(DeployEvent(DeployEventKind.STARTED, migration.name, index, total))
     row_id = insert_started(conn, migration.name, migration.checksum)
     try:
-        run_script(conn, migration.script)
+        run(conn, migration)
     except psycopg.Error as exc:
         code, error = _database_error(exc)
         set_logs(conn, row_id, p3018_message(migration.name, code, error))
@@ -143,6 +172,10 @@ def _apply(
     add_applied_step(conn, row_id)
     set_finished(conn, row_id)
     report(DeployEvent(DeployEventKind.SUCCEEDED, migration.name, index, total))
+
+
+def _run_whole_script(conn: psycopg.Connection, migration: LocalMigration) -> None:
+    run_script(conn, migration.script)
 
 
 def run_script(conn: psycopg.Connection, script: str) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
-from bot.migrations import assess, migrations_dir, show_status
 from bot.prisma.deploy import DeployEventKind, deploy
 from bot.prisma.error_codes import p3009_failed_migrations
+from bot.runbooks.status import assess, migrations_dir, show_status
 
 
 def _check_status(ctx: StepContext) -> str:

@@ -18,6 +18,8 @@ from bot.slack.blocks import (
 )
 from bot.slack.cards import card_renderer
 from bot.slack.ids import Action, Callback
+from bot.slack.views import info_message
+from bot.store import Operation
 
 VERDICT_EMOJI = {
     "applied": ":white_check_mark:",
@@ -120,6 +122,13 @@ def _resolve_next(op, title: str, data: dict) -> dict:
             ),
         ],
     }
+
+
+def deploy_started(op: Operation) -> dict:
+    return info_message(
+        f"Re-run migrations `{op.id}` started on *{op.environment}*."
+        " Complete the before-rollback checklist."
+    )
 
 
 def _modal(

@@ -7,7 +7,7 @@ import json
 
 from bot.clock import shown_utc
 from bot.errors import UserError
-from bot.runbooks.pitr import MODES, RecoveryChoices
+from bot.runbooks.pitr.choices import MODES, RecoveryChoices
 from bot.slack.blocks import (
     VIEW_BLOCKS_MAX,
     actions,

@@ -4,7 +4,7 @@ impact, lint findings) and the review card in the incident thread."""
 from __future__ import annotations
 
 from bot.clock import shown_utc
-from bot.revert import SQL_MAX_CHARS
+from bot.runbooks.revert.review import SQL_MAX_CHARS
 from bot.slack.blocks import (
     SECTION_TEXT_MAX,
     context,

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from bot import pitr_cleanup
+from bot.runbooks.pitr import cleanup_schedule as pitr_cleanup
 from bot.sandbox.postgres import PostgresServer, database_name
 from bot.slack.ids import Action, Block, Callback
 from tests.scenario.test_pitr import (

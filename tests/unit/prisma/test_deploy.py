@@ -1,5 +1,7 @@
 """deploy: pending migrations applied with Prisma's bookkeeping, P3005, P3009, P3018."""
 
+import shutil
+
 import pytest
 
 from bot.errors import UserError
@@ -214,3 +216,50 @@ def test_deploy_waits_for_prismas_lock_and_times_out_naming_the_holder(
     assert caught.value.code == "P1002"
     assert "prisma-migrate-elsewhere" in caught.value.hint
     assert not relation_exists(conn, "users")
+
+
+def test_deploy_only_one_migration_refuses_when_another_is_pending_too(conn, migrations, history):
+    migrations.add(FIRST, INIT_SQL)
+    deploy(conn, migrations.path)
+    migrations.add(SECOND, BIO_SQL)
+    migrations.add(THIRD, INDEX_SQL)
+
+    with pytest.raises(UserError, match=f"Pending migrations other than `{THIRD}`: `{SECOND}`"):
+        deploy(conn, migrations.path, only=THIRD)
+    assert [r["migration_name"] for r in history.rows()] == [FIRST]
+    with pytest.raises(UserError, match="is not in the migrations directory"):
+        deploy(conn, migrations.path, only="20250104000000_missing")
+
+    shutil.rmtree(migrations.path / THIRD)
+    assert deploy(conn, migrations.path, only=SECOND).applied == (SECOND,)
+    with pytest.raises(UserError, match=f"`{SECOND}` is already applied"):
+        deploy(conn, migrations.path, only=SECOND)
+
+
+def test_deploy_with_another_script_runner_keeps_prismas_bookkeeping(conn, migrations, history):
+    """A runner of its own (the reverse migration's statement-by-statement one) changes how
+    the script runs, not what is recorded: a failure is still a failed row with P3018."""
+    migrations.add(FIRST, INIT_SQL)
+    migrations.add(SECOND, 'ALTER TABLE "users" ADD COLUMN "bio" TEXT;\nSELECT 1/0;\n')
+    ran = []
+
+    def statement_by_statement(conn, migration):
+        with conn.transaction():
+            for statement in migration.script.split(";\n"):
+                if statement.strip():
+                    ran.append(migration.name)
+                    conn.execute(statement)
+
+    with pytest.raises(UserError) as error:
+        deploy(conn, migrations.path, run=statement_by_statement)
+
+    assert error.value.code == "P3018"
+    assert ran == [FIRST, SECOND, SECOND]
+    first, second = history.rows()
+    assert first["finished_at"] and first["applied_steps_count"] == 1
+    assert second["finished_at"] is None and "division by zero" in second["logs"]
+    assert second["applied_steps_count"] == 0
+    columns = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
+    ).fetchall()
+    assert ("bio",) not in columns  # the transaction rolled the first statement back

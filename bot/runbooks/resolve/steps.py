@@ -9,10 +9,10 @@ from __future__ import annotations
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
-from bot.migrations import assess, migrations_dir, show_status
 from bot.prisma.recommendation import NextStep
 from bot.prisma.resolve import mark_applied, mark_rolled_back
 from bot.prisma.undo import run_undo
+from bot.runbooks.status import assess, migrations_dir, show_status
 
 
 def _check_status(ctx: StepContext) -> str:

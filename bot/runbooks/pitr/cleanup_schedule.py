@@ -1,4 +1,5 @@
-"""Runbook option 3, step 7: cleanup of the old instance after a traffic switch.
+"""Runbook option 3, "Cleanup": the deletion of the old instance, scheduled after a traffic
+switch.
 
 When a point-in-time recovery has switched traffic, deleting the old instance is scheduled
 ``[pitr] cleanup_delay_days`` later (a row in ``scheduled_jobs``, run by bot/scheduler.py,
@@ -20,7 +21,7 @@ from bot.clock import parse_iso
 from bot.engine.engine import BOT_ACTOR, Engine
 from bot.engine.model import Event
 from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
-from bot.runbooks import pitr
+from bot.runbooks.pitr.cleanup import cleanup_params
 from bot.store import Operation
 
 JOB_KIND = "pitr_cleanup_due"
@@ -97,7 +98,7 @@ def cleanup_due(engine: Engine, payload: dict) -> None:
     pitr_op = _pitr_operation(engine, payload["pitr_operation"])
     old = pitr_op.params["source"]
     try:
-        params = pitr.cleanup_params(pitr_op, engine.clock(), payload.get("skip_final_snapshot_by"))
+        params = cleanup_params(pitr_op, engine.clock(), payload.get("skip_final_snapshot_by"))
         cleanup = engine.start("pitr_cleanup", pitr_op.environment, pitr_op.requester, params)
     except UserError as error:
         engine.emit(

@@ -11,10 +11,10 @@ from __future__ import annotations
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
-from bot.migrations import migrations_dir, show_status
 from bot.prisma.history import RecordState
 from bot.prisma.status import migration_status
-from bot.revert import apply_revert, check_reverted, write_migration
+from bot.runbooks.revert.apply import apply_revert, check_reverted, write_migration
+from bot.runbooks.status import migrations_dir, show_status
 from bot.sql.names import QualifiedName
 
 

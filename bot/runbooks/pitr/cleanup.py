@@ -1,0 +1,120 @@
+"""Runbook option 3, step "Cleanup": delete the old instance, as its own operation behind
+its own approval, with a final snapshot unless a person explicitly chose to skip it. Started
+from the switch card's button or when the scheduled cleanup comes due (cleanup_schedule.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.aws import rds, secrets_manager
+from bot.engine.model import Runbook, Step, StepContext
+from bot.errors import ConflictError
+from bot.settings import Environment
+
+if TYPE_CHECKING:
+    from bot.store import Operation
+
+
+def cleanup_params(
+    pitr_op: Operation, now: datetime, skip_final_snapshot_by: str | None = None
+) -> dict:
+    """``skip_final_snapshot_by``: the user who explicitly chose to delete without a final
+    snapshot (shown as a warning in the plan); None keeps the final snapshot."""
+    p = pitr_op.params
+    if not p.get("switch_version"):
+        raise ConflictError(
+            f"Operation {pitr_op.id} has not switched traffic: the old instance is still the"
+            " live one and is not deleted."
+        )
+    rds.describe_instance(p["source"])
+    return {
+        "pitr_operation": pitr_op.id,
+        "old_instance": p["source"],
+        "final_snapshot_id": None
+        if skip_final_snapshot_by
+        else rds.final_snapshot_id(p["source"], now),
+        "skip_final_snapshot_by": skip_final_snapshot_by,
+        "switch_secret_id": p["switch_secret_id"],
+    }
+
+
+def _check_old_instance(ctx: StepContext) -> str:
+    p = ctx.params
+    old = rds.describe_instance(p["old_instance"])
+    url = secrets_manager.current_version(p["switch_secret_id"]).url.reveal()
+    if old.address and f"@{old.address}" in url:
+        raise ConflictError(
+            f"Secret `{p['switch_secret_id']}` points at `{old.id}` again (the switch was"
+            " undone?): it is live and is not deleted."
+        )
+    if p.get("final_snapshot_id"):
+        ctx.tick_checklist(
+            "before", "backup", f"final snapshot {p['final_snapshot_id']} is taken by the deletion"
+        )
+    else:  # no bot-made backup: a person decides whether the retained backups are enough
+        ctx.say(
+            f":warning: `{old.id}` will be deleted WITHOUT a final snapshot, as"
+            f" <@{p['skip_final_snapshot_by']}> chose. Its automated backups are kept until"
+            " their retention ends."
+        )
+    return f"{old.id} is not the instance the secret points at"
+
+
+def plan_cleanup(op: Operation, env: Environment) -> str:
+    p = op.params
+    if p.get("final_snapshot_id"):
+        snapshot = (
+            f"final snapshot: {p.get('final_snapshot_id')} (SkipFinalSnapshot=false: the"
+            " runbook's --skip-final-snapshot would throw away the last copy)"
+        )
+    else:
+        snapshot = (
+            "WARNING: NO final snapshot (SkipFinalSnapshot=true), explicitly chosen by"
+            f" {p.get('skip_final_snapshot_by')}: the last copy of this instance's data is"
+            " thrown away"
+        )
+    return "\n".join(
+        [
+            f"DELETE OLD INSTANCE on environment {env.name} (operation {op.id})",
+            f"RDS call: delete_db_instance {p.get('old_instance')}",
+            snapshot,
+            "automated backups kept (DeleteAutomatedBackups=false)",
+        ]
+    )
+
+
+def _delete_old_instance(ctx: StepContext) -> str:
+    p = ctx.params
+    rds.delete_instance(p["old_instance"], p.get("final_snapshot_id"))
+    if p.get("final_snapshot_id"):
+        return f"{p['old_instance']} deleting; final snapshot {p['final_snapshot_id']}"
+    return f"{p['old_instance']} deleting without a final snapshot"
+
+
+CLEANUP = Runbook(
+    name="pitr_cleanup",
+    title="PITR cleanup (delete the old instance)",
+    steps=(
+        Step(
+            "check_old_instance",
+            "Check the old instance is not live",
+            _check_old_instance,
+            idempotent=True,
+        ),
+        Step(
+            "delete_old_instance",
+            "Delete the old instance",
+            _delete_old_instance,
+            destructive=True,
+            plan=plan_cleanup,
+        ),
+    ),
+    describe=lambda p: (
+        f"Delete the old instance `{p.get('old_instance')}`, keeping final snapshot"
+        f" `{p.get('final_snapshot_id')}`."
+        if p.get("final_snapshot_id")
+        else f"Delete the old instance `{p.get('old_instance')}` WITHOUT a final snapshot."
+    ),
+)

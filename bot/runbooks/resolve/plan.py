@@ -1,0 +1,97 @@
+"""Runbook option 1, "Prisma Migrate Resolve": the plan `/rollback resolve` confirms and the
+operation then carries out (bot/runbooks/resolve/steps.py).
+
+No Slack here. Every read opens its own connection (bot.database) and closes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.errors import ConflictError
+from bot.prisma.error_codes import (
+    p3008_already_applied,
+    p3011_never_applied,
+    p3017_not_found,
+)
+from bot.prisma.history import RecordState
+from bot.prisma.names import resolve_migration_name
+from bot.prisma.recommendation import NextStep
+from bot.prisma.status import MigrationStatus
+from bot.runbooks.status import assess
+from bot.settings import Environment
+
+
+@dataclass(frozen=True)
+class ResolvePlan:
+    """What `/rollback resolve` will do, shown in its confirmation and bound to approval."""
+
+    migration: str
+    mode: str  # "rolled_back" or "applied"
+    summary: str  # the diagnosis summary ("3 of 5 statements took effect: ...")
+    reasons: tuple[str, ...]
+    undo_sql: tuple[str, ...]  # statements undone first (failed and partly applied)
+
+    def params(self) -> dict:
+        return {
+            "migration": self.migration,
+            "mode": self.mode,
+            "diagnosis": self.summary,
+            "reasons": list(self.reasons),
+            "undo_sql": list(self.undo_sql),
+        }
+
+
+def plan_resolve(env: Environment, name: str, *, applied: bool) -> ResolvePlan:
+    """Refuses what the runbook's "When NOT to use" and Prisma refuse, with Prisma's code."""
+    assessment = assess(env)
+    status = assessment.status
+    name = resolve_migration_name(name, status)
+    states = {row.state for row in status.rows_for(name)}
+    if applied:
+        return _plan_applied(status, name, states)
+    if not states:
+        raise p3011_never_applied(name)
+    if RecordState.FAILED not in states:
+        if RecordState.APPLIED in states:
+            raise ConflictError(
+                f"Migration `{name}` cannot be rolled back because it is not in a failed"
+                " state. (P3012)",
+                f"It completed successfully: undo it with a reverse migration,"
+                f" `/rollback revert {name}` (runbook option 2).",
+                code="P3012",
+            )
+        raise ConflictError(
+            f"Migration `{name}` is already rolled back; nothing to do.",
+            "Fix the migration file, then re-run migrations.",
+            code="already_rolled_back",
+        )
+    rec = assessment.recommendations[name]
+    diagnosis = assessment.diagnoses[name]
+    summary = diagnosis.summary if diagnosis else "The migration could not be diagnosed."
+    if rec.step == NextStep.PITR:
+        raise ConflictError(
+            f"Resolving `{name}` is not safe: " + " ".join(rec.reasons),
+            "The runbook says not to use option 1 when the database state is unknown: use"
+            " `/rollback pitr` (option 3).",
+            code="unknown_state",
+        )
+    undo = rec.undo.statements if rec.step == NextStep.UNDO_THEN_RESOLVE and rec.undo else ()
+    return ResolvePlan(name, "rolled_back", summary, rec.reasons, tuple(undo))
+
+
+def _plan_applied(status: MigrationStatus, name: str, states: set) -> ResolvePlan:
+    if status.local(name) is None:
+        raise p3017_not_found(name)
+    if RecordState.APPLIED in states:
+        raise p3008_already_applied(name)
+    return ResolvePlan(
+        name,
+        "applied",
+        "Recorded as applied without running it.",
+        (
+            f"`{name}` will be recorded as applied (resolve --applied): use it only"
+            " when its changes are already in the database.",
+        ),
+        (),
+    )
