@@ -1,11 +1,11 @@
-"""The app factory: builds the services and the Bolt app, and registers the listeners."""
+"""The Slack front end's factory: the core (bot/core.py) plus Slack's output side (the incident
+log, the outbox, the user-group directory), and the Bolt app with every listener registered."""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -16,10 +16,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 import commands
 import handlers
-from bot.clock import utcnow
+from bot.core import Core, build_core
 from bot.engine.engine import Engine
-from bot.runbooks import RUNBOOKS
-from bot.runbooks.pitr import cleanup_schedule as pitr_cleanup
 from bot.scheduler import Scheduler
 from bot.settings import Config, Settings
 from bot.slack.directory import Directory
@@ -34,31 +32,40 @@ LISTENER_THREADS = 64
 
 @dataclass
 class Services:
+    """The core (bot/core.py) plus the Slack front end's output side."""
+
     settings: Settings
-    config: Config
-    store: Store
-    engine: Engine
+    core: Core
     client: WebClient
     outbox: Outbox
     directory: Directory
     incident: IncidentLog
-    scheduler: Scheduler
+
+    @property
+    def config(self) -> Config:
+        return self.core.config
+
+    @property
+    def store(self) -> Store:
+        return self.core.store
+
+    @property
+    def engine(self) -> Engine:
+        return self.core.engine
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.core.scheduler
 
     def start(self) -> None:
-        """Rebuilds what was in flight from the store: jobs first, then operations."""
-        self.store.forget_seen_before(utcnow() - timedelta(days=1))
-        self.scheduler.start()
-        self.engine.recover()
+        self.core.start()
 
     def refused_request(self, reason: str) -> None:
         """An HTTP request that failed Slack's signature check: audited, nothing else."""
         self.store.append_audit(None, "unknown", "request_refused", reason)
 
     def stop(self) -> None:
-        self.scheduler.shutdown()
-        self.engine.shutdown()
-        self.incident.close()
-        self.store.close()
+        self.core.stop(flush=self.incident.close)
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -74,27 +81,13 @@ def web_client(settings: Settings) -> WebClient:
 
 
 def build_services(settings: Settings) -> Services:
-    config = settings.config
-    store = Store(config.state_db)
     client = web_client(settings)
-    directory = Directory(client, config.usergroup_cache_seconds)
-    engine = Engine(store, config, RUNBOOKS, members_of=directory.members_of)
+    directory = Directory(client, settings.config.usergroup_cache_seconds)
+    core = build_core(settings.config, members_of=directory.members_of)
     outbox = Outbox(client)
-    incident = IncidentLog(engine, store, config, outbox, directory)
-    scheduler = Scheduler(
-        store,
-        {
-            "approval_expiry": lambda op_id, payload: engine.expire_approval(
-                payload["approval_id"]
-            ),
-            "after_checklist_reminder": lambda op_id, payload: engine.remind_after_checklist(op_id),
-            pitr_cleanup.JOB_KIND: lambda op_id, payload: pitr_cleanup.cleanup_due(engine, payload),
-        },
-    )
-    engine.subscribe(incident)
-    engine.subscribe(scheduler.on_event)
-    engine.subscribe(pitr_cleanup.after_switch(engine, scheduler.sync))
-    return Services(settings, config, store, engine, client, outbox, directory, incident, scheduler)
+    incident = IncidentLog(core.engine, core.store, core.config, outbox, directory)
+    core.engine.subscribe(incident)
+    return Services(settings, core, client, outbox, directory, incident)
 
 
 def build_app(services: Services, *, token_verification: bool = True) -> App:

@@ -1,8 +1,10 @@
 """APScheduler jobs rebuilt from the store (the store is the truth).
 
-Jobs (approval expiry, after-checklist reminders) are rows in ``scheduled_jobs``. The
-scheduler keeps an in-memory APScheduler job for each pending row: at start-up for all of
-them (so a reminder survives a restart), and when an event says a new row was written.
+Jobs (approval expiry, after-checklist reminders, PITR cleanups) are rows in
+``scheduled_jobs``. The scheduler keeps an in-memory APScheduler job for each pending row:
+at start-up for all of them (so a reminder survives a restart), when an event says a new
+row was written, and every ``resync_seconds`` for rows another process wrote (a break-glass
+terminal's PITR schedules its cleanup in the shared store; the running bot runs it).
 A job that fires marks its row done first, atomically, so it runs once even if two
 processes hold the same row.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -23,17 +26,25 @@ log = logging.getLogger(__name__)
 
 JobHandler = Callable[[str | None, dict], None]
 _KINDS_THAT_SCHEDULE = {"approval_requested", "finished"}
+_RESYNC = "resync-from-store"
 
 
 class Scheduler:
-    def __init__(self, store: Store, handlers: dict[str, JobHandler]):
+    def __init__(
+        self, store: Store, handlers: dict[str, JobHandler], *, resync_seconds: float = 60
+    ):
         self.store = store
         self.handlers = handlers
+        self.resync_seconds = resync_seconds
         self._aps = BackgroundScheduler(timezone="UTC")
+        self._sync_lock = threading.Lock()
 
     def start(self) -> None:
         self._aps.start()
         self.sync()
+        self._aps.add_job(
+            self.sync, "interval", seconds=self.resync_seconds, id=_RESYNC, coalesce=True
+        )
 
     def shutdown(self) -> None:
         if self._aps.running:
@@ -44,18 +55,22 @@ class Scheduler:
             self.sync()
 
     def sync(self) -> None:
-        for row in self.store.pending_jobs():
-            if self._aps.get_job(row["id"]) is None:
-                self._aps.add_job(
-                    self._run,
-                    "date",
-                    run_date=parse_iso(row["run_at"]),
-                    id=row["id"],
-                    args=[row["id"]],
-                    # A job due while the bot was down runs as soon as it is back.
-                    misfire_grace_time=None,
-                    coalesce=True,
-                )
+        with self._sync_lock:  # engine threads and the resync job may sync at once
+            for row in self.store.pending_jobs():
+                self._add(row)
+
+    def _add(self, row: dict) -> None:
+        if self._aps.get_job(row["id"]) is None:
+            self._aps.add_job(
+                self._run,
+                "date",
+                run_date=parse_iso(row["run_at"]),
+                id=row["id"],
+                args=[row["id"]],
+                # A job due while the bot was down runs as soon as it is back.
+                misfire_grace_time=None,
+                coalesce=True,
+            )
 
     def run_due_now(self, job_id: str) -> None:
         """Runs a job immediately (tests and the CLI use it instead of waiting)."""

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.clock import shown_utc, utcnow
+from bot.core import build_core
 from bot.engine.model import Event
 from bot.errors import ConfigError, UserError
 from bot.store import FINAL_STATES
@@ -133,23 +134,6 @@ class UserGroups:
         return set()
 
 
-def build_engine(config):
-    from bot.engine.engine import Engine
-    from bot.runbooks import RUNBOOKS
-    from bot.store import Store
-
-    store = Store(config.state_db)
-    return Engine(store, config, RUNBOOKS, members_of=UserGroups.from_env().members_of)
-
-
-def _walking(engine, op_id: str) -> bool:
-    """Whether this process's engine still walks the operation. Engine.kick keeps the ids
-    it walks in _running (under _kick_lock); a status read alone could be the one from
-    before a tick or an approval that the walker has not acted on yet."""
-    with engine._kick_lock:
-        return op_id in engine._running
-
-
 # --------------------------------------------------------------------------- printing
 
 
@@ -229,13 +213,14 @@ class Terminal:
         self.user = user
         self.stdin = stdin
         self.console = Console(out)
-        self.engine = build_engine(config)
-        self.store = self.engine.store
+        # The same core as the Slack bot, without start(): the bot's process resumes
+        # operations and runs the scheduled jobs (it picks up the rows written here).
+        self.core = build_core(config, members_of=UserGroups.from_env().members_of)
+        self.engine, self.store = self.core.engine, self.core.store
         self.engine.subscribe(self.console)
 
     def close(self) -> None:
-        self.engine.shutdown()
-        self.store.close()
+        self.core.stop()
 
     def say(self, text: str = "") -> None:
         self.console.line(text)
@@ -271,8 +256,8 @@ class Terminal:
                 self._wait_quiet(op_id)
                 self.say(f"{op.id}: {op.status}. {_plain(op.result or '')}")
                 return EXIT_OK if op.status == "succeeded" else EXIT_FAILED
-            if op.status in ("waiting_checklist", "waiting_approval") and not _walking(
-                self.engine, op_id
+            if op.status in ("waiting_checklist", "waiting_approval") and not (
+                self.engine.is_walking(op_id)
             ):
                 self._wait_quiet(op_id)
                 self._next_for(self.store.operation(op_id))
@@ -282,7 +267,7 @@ class Terminal:
     def _wait_quiet(self, op_id: str, timeout: float = 10) -> None:
         """Let the walker finish (its last events print) before we say what is next."""
         deadline = time.monotonic() + timeout
-        while _walking(self.engine, op_id) and time.monotonic() < deadline:
+        while self.engine.is_walking(op_id) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def _next_for(self, op) -> None:

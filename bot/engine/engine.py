@@ -63,6 +63,7 @@ class Engine:
         self._again: set[str] = set()
         self._stopping = False
         self._stop_event = threading.Event()
+        self._delivering = threading.local()
 
     # --- listeners ------------------------------------------------------------------
 
@@ -81,9 +82,25 @@ class Engine:
                 detail=event.detail,
                 at=event.at,
             )
-        for listener in self._listeners:
-            listener(event)
+        self._deliver(event)
         return event
+
+    def _deliver(self, event: Event) -> None:
+        """Every listener gets the events in the order they happened: an event a listener
+        emits while it handles another (PITR's cleanup card after the switch succeeded)
+        waits until every listener has had the first."""
+        queued = getattr(self._delivering, "queue", None)
+        if queued is not None:
+            queued.append(event)
+            return
+        self._delivering.queue = queued = [event]
+        try:
+            while queued:
+                current = queued.pop(0)
+                for listener in self._listeners:
+                    listener(current)
+        finally:
+            self._delivering.queue = None
 
     # --- who may act ----------------------------------------------------------------
 
@@ -203,6 +220,13 @@ class Engine:
                 return
             self._running.add(op_id)
         self._executor.submit(self._walk, op_id)
+
+    def is_walking(self, op_id: str) -> bool:
+        """Whether this process walks the operation right now (a front end waits for its
+        last events before saying what is next; a status read alone could predate a tick
+        or an approval the walker has not acted on yet)."""
+        with self._kick_lock:
+            return op_id in self._running
 
     def _walk(self, op_id: str) -> None:
         while True:

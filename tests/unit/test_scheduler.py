@@ -44,3 +44,27 @@ def test_a_job_due_while_the_bot_was_down_runs_at_start(tmp_path):
         assert ran == [None]
     finally:
         scheduler.shutdown()
+
+
+def test_a_job_another_process_wrote_is_picked_up_while_running(tmp_path):
+    """A break-glass terminal writes a job row (a PITR's cleanup) into the shared store; the
+    running bot's scheduler finds it on its next resync and runs it."""
+    store = Store(tmp_path / "s.db")
+    ran = []
+    scheduler = Scheduler(
+        store, {"pitr_cleanup_due": lambda op, p: ran.append(p)}, resync_seconds=0.2
+    )
+    scheduler.start()
+    terminal = Store(tmp_path / "s.db")
+    try:
+        terminal.schedule_job(
+            "pitr-cleanup:op-1", "op-1", "pitr_cleanup_due", utcnow(), {"pitr_operation": "op-1"}
+        )
+        deadline = time.monotonic() + 10
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ran == [{"pitr_operation": "op-1"}]
+    finally:
+        scheduler.shutdown()
+        terminal.close()
+        store.close()

@@ -316,3 +316,11 @@ def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path)
     assert f"{op_id}: succeeded" in out, out
     secret = aws.client("secretsmanager").get_secret_value(SecretId="skillancer/rds/database")
     assert "skillancer-rds-recovery" in json.loads(secret["SecretString"])["url"]
+    # The same core as the Slack bot: the switch scheduled the old instance's cleanup, for
+    # the running bot's scheduler to start when it comes due.
+    store = Store(cli.state_db)
+    try:
+        jobs = {j["id"]: j["kind"] for j in store.pending_jobs()}
+    finally:
+        store.close()
+    assert jobs[f"pitr-cleanup:{op_id}"] == "pitr_cleanup_due"

@@ -192,3 +192,24 @@ def test_audit_is_append_only(tmp_path):
     with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
         db.execute("DELETE FROM audit")
     assert store.audit()[0]["message"] == "hello"
+
+
+def test_every_listener_sees_events_in_the_order_they_happened(tmp_path):
+    """A listener that emits while handling an event (PITR schedules its cleanup when the
+    switch succeeded) must not make a later listener see the new event first."""
+    rb = Runbook("t", "test", (Step("a", "A", lambda ctx: "done"),))
+    engine, store, first = make_engine(tmp_path, rb)
+
+    def schedule_on_success(event):
+        if event.kind == "step_succeeded":
+            engine.emit(event.operation_id, "card", "rollback-bot", "Cleanup scheduled")
+
+    later = []
+    engine.subscribe(schedule_on_success)
+    engine.subscribe(later.append)
+    op = engine.start("t", None, "U_ALICE")
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    wait(lambda: any(e.kind == "finished" for e in later))
+    kinds = [e.kind for e in later]
+    assert kinds.index("step_succeeded") < kinds.index("card")
+    assert [e.kind for e in first] == kinds

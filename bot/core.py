@@ -1,0 +1,74 @@
+"""The composition root: the core every front end is built on.
+
+``build_core`` builds the store, the engine with every runbook, the scheduler and every
+engine subscriber that is not a front end (the scheduler's own, PITR's cleanup scheduling).
+The Slack app (bot/app.py) and the break-glass terminal (bot/terminal.py) both call it and
+add only their own output side, so an operation behaves the same whichever front end
+started it: a point-in-time recovery run from a terminal schedules its cleanup too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import utcnow
+from bot.engine.engine import Engine, MembersOf
+from bot.runbooks import RUNBOOKS
+from bot.runbooks.pitr import cleanup_schedule
+from bot.scheduler import Scheduler
+from bot.settings import Config
+from bot.store import Store
+
+# Event ids and request signatures only matter within Slack's retry and 5-minute signature
+# windows (bot/store.py); a day is plenty.
+SEEN_EVENTS_KEPT = timedelta(days=1)
+
+
+@dataclass
+class Core:
+    config: Config
+    store: Store
+    engine: Engine
+    scheduler: Scheduler
+
+    def start(self) -> None:
+        """For the long-running bot: rebuilds what was in flight from the store, jobs first,
+        then operations. (A terminal invocation does not: it would resume operations the
+        running bot owns.)"""
+        self.store.forget_seen_before(utcnow() - SEEN_EVENTS_KEPT)
+        self.scheduler.start()
+        self.engine.recover()
+
+    def stop(self, flush: Callable[[], None] = lambda: None) -> None:
+        """Stops jobs, lets a running step finish, lets the front end send what it holds
+        (``flush``), then closes the store."""
+        self.scheduler.shutdown()
+        self.engine.shutdown()
+        flush()
+        self.store.close()
+
+
+def build_core(
+    config: Config, *, members_of: MembersOf, clock: Callable[[], datetime] = utcnow
+) -> Core:
+    """``members_of(handle)``: the members of a user group (Slack's directory, or the
+    terminal's $ROLLBACK_BOT_USERGROUPS)."""
+    store = Store(config.state_db)
+    engine = Engine(store, config, RUNBOOKS, members_of=members_of, clock=clock)
+    scheduler = Scheduler(
+        store,
+        {
+            "approval_expiry": lambda op_id, payload: engine.expire_approval(
+                payload["approval_id"]
+            ),
+            "after_checklist_reminder": lambda op_id, payload: engine.remind_after_checklist(op_id),
+            cleanup_schedule.JOB_KIND: lambda op_id, payload: cleanup_schedule.cleanup_due(
+                engine, payload
+            ),
+        },
+    )
+    engine.subscribe(scheduler.on_event)
+    engine.subscribe(cleanup_schedule.after_switch(engine, scheduler.sync))
+    return Core(config, store, engine, scheduler)
