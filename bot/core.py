@@ -20,6 +20,7 @@ from bot.runbooks.pitr import cleanup_schedule
 from bot.scheduler import Scheduler
 from bot.settings import Config
 from bot.store import Store
+from bot.store.records import JobKind
 
 # Event ids and request signatures only matter within Slack's retry and 5-minute signature
 # windows (bot/store.py); a day is plenty.
@@ -60,11 +61,11 @@ def build_core(
     scheduler = Scheduler(
         store,
         {
-            "approval_expiry": lambda op_id, payload: engine.expire_approval(
+            JobKind.APPROVAL_EXPIRY: lambda op_id, payload: engine.expire_approval(
                 payload["approval_id"]
             ),
-            "after_checklist_reminder": lambda op_id, payload: engine.remind_after_checklist(op_id),
-            cleanup_schedule.JOB_KIND: lambda op_id, payload: cleanup_schedule.cleanup_due(
+            JobKind.AFTER_CHECKLIST_REMINDER: lambda op_id, p: engine.remind_after_checklist(op_id),
+            JobKind.PITR_CLEANUP_DUE: lambda op_id, payload: cleanup_schedule.cleanup_due(
                 engine, payload
             ),
         },

@@ -31,11 +31,11 @@ def incident_report(store: Store, op_id: str) -> str:
         lines.append(f"- **Summary:** {op.summary}")
     lines += ["", "## Steps", ""]
     for s in store.steps(op_id):
-        extra = f" - {s['error']}" if s["error"] else (f" - {s['detail']}" if s["detail"] else "")
-        flag = " (destructive)" if s["destructive"] else ""
+        extra = f" - {s.error}" if s.error else (f" - {s.detail}" if s.detail else "")
+        flag = " (destructive)" if s.destructive else ""
         lines.append(
-            f"- **{s['title']}**{flag}: {s['status']}, {shown_utc(s['started_at'])} to"
-            f" {shown_utc(s['finished_at'])}{extra}"
+            f"- **{s.title}**{flag}: {s.status}, {shown_utc(s.started_at)} to"
+            f" {shown_utc(s.finished_at)}{extra}"
         )
     lines += ["", "## Approvals", ""]
     approvals = store.approvals(op_id)
@@ -43,16 +43,16 @@ def incident_report(store: Store, op_id: str) -> str:
         lines.append("- none required")
     for a in approvals:
         decided = (
-            f" by {_who(a['decided_by'])} at {shown_utc(a['decided_at'])}"
-            if a["decided_by"]
-            else (f" at {shown_utc(a['decided_at'])}" if a["decided_at"] else "")
+            f" by {_who(a.decided_by)} at {shown_utc(a.decided_at)}"
+            if a.decided_by
+            else (f" at {shown_utc(a.decided_at)}" if a.decided_at else "")
         )
         lines.append(
-            f"- `{a['id']}` for step `{a['step_id']}`: **{a['status']}**{decided};"
-            f" requested by {_who(a['requested_by'])} at {shown_utc(a['requested_at'])};"
-            f" plan hash `{a['plan_hash'][:16]}`"
+            f"- `{a.id}` for step `{a.step_id}`: **{a.status}**{decided};"
+            f" requested by {_who(a.requested_by)} at {shown_utc(a.requested_at)};"
+            f" plan hash `{a.plan_hash[:16]}`"
         )
-        lines += ["", "```", a["plan_text"], "```", ""]
+        lines += ["", "```", a.plan_text, "```", ""]
     lines += ["", "## Checklists", ""]
     for name, checklist in CHECKLISTS.items():
         items = store.checklist(op_id, name)
@@ -60,20 +60,18 @@ def incident_report(store: Store, op_id: str) -> str:
             continue
         lines.append(f"### {checklist.title}")
         for i in items:
-            mark = "x" if i["checked"] else " "
+            mark = "x" if i.checked else " "
             by = ""
-            if i["checked"]:
-                by = f" ({_who(i['checked_by'])}, {shown_utc(i['checked_at'])}"
-                by += f": {i['note']})" if i["note"] else ")"
-            lines.append(f"- [{mark}] {i['label']}{by}")
+            if i.checked:
+                by = f" ({_who(i.checked_by)}, {shown_utc(i.checked_at)}"
+                by += f": {i.note})" if i.note else ")"
+            lines.append(f"- [{mark}] {i.label}{by}")
         lines.append("")
     lines += _identifiers(op.params)
     lines += ["## Timeline (UTC)", "", "| time | who | event | details |", "|---|---|---|---|"]
     for e in store.audit(op_id):
-        message = e["message"].replace("|", "\\|").replace("\n", " ")
-        lines.append(
-            f"| {e['at'][:10]} {e['at'][11:19]} | {_who(e['actor'])} | {e['event']} | {message} |"
-        )
+        message = e.message.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {e.at[:10]} {e.at[11:19]} | {_who(e.actor)} | {e.event} | {message} |")
     return "\n".join(lines) + "\n"
 
 

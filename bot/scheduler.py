@@ -11,7 +11,6 @@ processes hold the same row.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -21,11 +20,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.clock import parse_iso
 from bot.engine.model import Event
 from bot.store import Store
+from bot.store.records import EventKind, ScheduledJob
 
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[str | None, dict], None]
-_KINDS_THAT_SCHEDULE = {"approval_requested", "finished"}
+_KINDS_THAT_SCHEDULE = {EventKind.APPROVAL_REQUESTED, EventKind.FINISHED}
 _RESYNC = "resync-from-store"
 
 
@@ -56,35 +56,34 @@ class Scheduler:
 
     def sync(self) -> None:
         with self._sync_lock:  # engine threads and the resync job may sync at once
-            for row in self.store.pending_jobs():
-                self._add(row)
+            for job in self.store.pending_jobs():
+                self._add(job)
 
-    def _add(self, row: dict) -> None:
-        if self._aps.get_job(row["id"]) is None:
+    def _add(self, job: ScheduledJob) -> None:
+        if self._aps.get_job(job.id) is None:
             self._aps.add_job(
                 self._run,
                 "date",
-                run_date=parse_iso(row["run_at"]),
-                id=row["id"],
-                args=[row["id"]],
+                run_date=parse_iso(job.run_at),
+                id=job.id,
+                args=[job.id],
                 # A job due while the bot was down runs as soon as it is back.
                 misfire_grace_time=None,
                 coalesce=True,
             )
 
     def run_due_now(self, job_id: str) -> None:
-        """Runs a job immediately (tests and the CLI use it instead of waiting)."""
+        """Runs a job immediately (tests use it instead of waiting)."""
         if self._aps.get_job(job_id) is not None:
             self._aps.remove_job(job_id)
         self._run(job_id)
 
     def _run(self, job_id: str) -> None:
-        rows = self.store.query("SELECT * FROM scheduled_jobs WHERE id = ?", (job_id,))
-        if not rows or not self.store.finish_job(job_id):
+        job = self.store.job(job_id)
+        if job is None or not self.store.finish_job(job_id):
             return
-        row = rows[0]
-        handler = self.handlers.get(row["kind"])
+        handler = self.handlers.get(job.kind)
         if handler is None:
-            log.error("no handler for scheduled job kind %s", row["kind"])
+            log.error("no handler for scheduled job kind %s", job.kind)
             return
-        handler(row["operation_id"], json.loads(row["payload"] or "{}"))
+        handler(job.operation_id, job.payload)

@@ -30,7 +30,7 @@ from bot.clock import shown_utc, utcnow
 from bot.core import build_core
 from bot.engine.model import Event
 from bot.errors import ConfigError, UserError
-from bot.store import FINAL_STATES
+from bot.store.records import FINAL_STATES, ApprovalStatus, EventKind, OperationStatus
 
 USER_ENV = "ROLLBACK_BOT_USER"
 GROUPS_ENV = "ROLLBACK_BOT_USERGROUPS"
@@ -168,16 +168,16 @@ class Console:
         self.out.flush()
 
     def __call__(self, event: Event) -> None:
-        if event.kind == "progress":
+        if event.kind == EventKind.PROGRESS:
             self._progress(event)
             return
         stamp = event.at.astimezone(UTC).strftime("%H:%M:%S")
         self.line(f"{stamp}  {_plain(event.message)}")
-        if event.kind == "card":
+        if event.kind == EventKind.CARD:
             self._card(event.detail)
-        elif event.kind == "approval_requested":
+        elif event.kind == EventKind.APPROVAL_REQUESTED:
             self.line(_indent(event.detail.get("plan", "")))
-        elif event.kind == "decision_requested":
+        elif event.kind == EventKind.DECISION_REQUESTED:
             self.questions.put(event)
 
     def _progress(self, event: Event) -> None:
@@ -255,10 +255,11 @@ class Terminal:
             if op.status in FINAL_STATES:
                 self._wait_quiet(op_id)
                 self.say(f"{op.id}: {op.status}. {_plain(op.result or '')}")
-                return EXIT_OK if op.status == "succeeded" else EXIT_FAILED
-            if op.status in ("waiting_checklist", "waiting_approval") and not (
-                self.engine.is_walking(op_id)
-            ):
+                return EXIT_OK if op.status == OperationStatus.SUCCEEDED else EXIT_FAILED
+            if op.status in (
+                OperationStatus.WAITING_CHECKLIST,
+                OperationStatus.WAITING_APPROVAL,
+            ) and not (self.engine.is_walking(op_id)):
                 self._wait_quiet(op_id)
                 self._next_for(self.store.operation(op_id))
                 return EXIT_OK
@@ -271,25 +272,25 @@ class Terminal:
             time.sleep(0.02)
 
     def _next_for(self, op) -> None:
-        if op.status == "waiting_checklist":
+        if op.status == OperationStatus.WAITING_CHECKLIST:
             self.say(f"{op.id} waits for the before-rollback checklist:")
             self._show_checklist(op.id, "before")
             tick = f"rollback-bot cli checklist {op.id} before --tick all"
             self.say(f"Tick it:  {tick} --as {op.requester}")
             return
-        pending = [a for a in self.store.approvals(op.id) if a["status"] == "pending"]
+        pending = [a for a in self.store.approvals(op.id) if a.status == ApprovalStatus.PENDING]
         if not pending:
             self.say(f"{op.id} waits for an approval request (the last one expired).")
             return
         approval = pending[-1]
         env = self.config.environment(op.environment)
         self.say(
-            f"{op.id} waits for a second person to approve {approval['id']}"
-            f" (plan hash {approval['plan_hash'][:12]}, expires"
-            f" {shown_utc(approval['expires_at'], 'minutes')})."
+            f"{op.id} waits for a second person to approve {approval.id}"
+            f" (plan hash {approval.plan_hash[:12]}, expires"
+            f" {shown_utc(approval.expires_at, 'minutes')})."
         )
         self.say(f"Approvers: {', '.join(env.approvers)}. The requester cannot approve.")
-        self.say(f"Approve:  rollback-bot cli approve {approval['id']} --as <APPROVER_ID>")
+        self.say(f"Approve:  rollback-bot cli approve {approval.id} --as <APPROVER_ID>")
 
     def _answer_questions(self) -> None:
         try:
@@ -318,9 +319,9 @@ class Terminal:
 
     def _show_checklist(self, op_id: str, which: str) -> None:
         for item in self.store.checklist(op_id, which):
-            mark = "x" if item["checked"] else " "
-            who = f"  ({item['checked_by']})" if item["checked"] else ""
-            self.say(f"  [{mark}] {item['item_id']:<12} {item['label']}{who}")
+            mark = "x" if item.checked else " "
+            who = f"  ({item.checked_by})" if item.checked else ""
+            self.say(f"  [{mark}] {item.item_id:<12} {item.label}{who}")
 
     # -- actions
 
@@ -437,14 +438,14 @@ class Terminal:
         approval = self.store.approval(args.approval_id)
         if approval is None:
             raise UserError(f"Approval {args.approval_id} does not exist.")
-        op = self.store.operation(approval["operation_id"])
+        op = self.store.operation(approval.operation_id)
         self.say(f"{op.id}: {op.runbook} on {op.environment}, requested by {op.requester}.")
-        self.say(f"Exact plan (hash {approval['plan_hash'][:12]}):")
-        self.say(_indent(approval["plan_text"]))
+        self.say(f"Exact plan (hash {approval.plan_hash[:12]}):")
+        self.say(_indent(approval.plan_text))
         verb = "Deny" if args.deny else "Approve"
         if not self.confirm(f"{verb} this plan?", args.yes):
             return EXIT_REFUSED
-        self.engine.decide_approval(approval["id"], user, not args.deny)
+        self.engine.decide_approval(approval.id, user, not args.deny)
         self.say(f"You {'denied' if args.deny else 'approved'} {op.id}.")
         return self.follow(op.id)
 
@@ -455,9 +456,9 @@ class Terminal:
         if args.tick:
             user = self.me()
             items = self.store.checklist(op.id, args.which)
-            wanted = {i["item_id"] for i in items if i["checked"] and not i["by_bot"]}
+            wanted = {i.item_id for i in items if i.checked and not i.by_bot}
             wanted |= (
-                {i["item_id"] for i in items}
+                {i.item_id for i in items}
                 if args.tick == "all"
                 else {t.strip() for t in args.tick.split(",") if t.strip()}
             )

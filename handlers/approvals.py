@@ -21,7 +21,7 @@ def register(app: App, services) -> None:
             respond(
                 response_type="ephemeral",
                 replace_original=False,
-                **views.info_message(f"You {verb} `{approval['operation_id']}`."),
+                **views.info_message(f"You {verb} `{approval.operation_id}`."),
             )
 
         return handler

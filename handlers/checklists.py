@@ -5,7 +5,6 @@ starts an operation opens its before-checklist with ``start_then_checklist`` or
 
 from __future__ import annotations
 
-import json
 import re
 
 from slack_bolt import App
@@ -13,7 +12,8 @@ from slack_bolt import App
 from bot.errors import UserError
 from bot.slack import views
 from bot.slack.ids import Action, Block, Callback
-from bot.store import Operation
+from bot.slack.values import ChecklistRef
+from bot.store.records import Operation
 from handlers.error_reporter import reports_errors
 
 
@@ -40,18 +40,18 @@ def register(app: App, services) -> None:
     @reports_errors
     def open_checklist(ack, body: dict, action: dict, client) -> None:
         ack()
-        ref = json.loads(action["value"])
-        op = store.operation(ref["op"])
-        items = store.checklist(ref["op"], ref["checklist"])
+        ref = ChecklistRef.parse(action["value"])
+        op = store.operation(ref.op)
+        items = store.checklist(ref.op, ref.checklist)
         if op is None or not items:
             raise UserError("That checklist no longer exists.")
         client.views_open(
-            trigger_id=body["trigger_id"], view=views.checklist_modal(op, ref["checklist"], items)
+            trigger_id=body["trigger_id"], view=views.checklist_modal(op, ref.checklist, items)
         )
 
     @app.view(Callback.CHECKLIST)
     def save_checklist(ack, body: dict, view: dict) -> None:
-        ref = json.loads(view["private_metadata"])
+        ref = ChecklistRef.parse(view["private_metadata"])
         ticked = {
             option["value"]
             for block_id, state in view["state"]["values"].items()
@@ -59,7 +59,7 @@ def register(app: App, services) -> None:
             for option in state["ticked"].get("selected_options") or []
         }
         try:
-            engine.tick_checklist(ref["op"], ref["checklist"], ticked, body["user"]["id"])
+            engine.tick_checklist(ref.op, ref.checklist, ticked, body["user"]["id"])
         except UserError as error:
             first_block = f"{Block.CHECKLIST_ITEMS}_0"
             ack(response_action="errors", errors={first_block: error.message[:150]})

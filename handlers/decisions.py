@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from slack_bolt import App
 
 from bot.slack import views
 from bot.slack.ids import Action
+from bot.slack.values import DecisionChoice
 from handlers.error_reporter import reports_errors
 
 
@@ -17,6 +17,6 @@ def register(app: App, services) -> None:
     @reports_errors
     def decide(ack, body: dict, action: dict, respond) -> None:
         ack()
-        ref = json.loads(action["value"])
-        services.engine.decide(ref["id"], body["user"]["id"], ref["choice"])
+        ref = DecisionChoice.parse(action["value"])
+        services.engine.decide(ref.id, body["user"]["id"], ref.choice)
         respond(response_type="ephemeral", replace_original=False, **views.info_message("Got it."))

@@ -4,8 +4,6 @@ scheduled cleanup's card cancels it or skips its final snapshot."""
 
 from __future__ import annotations
 
-import json
-
 from slack_bolt import App
 
 from bot.clock import utcnow
@@ -15,6 +13,7 @@ from bot.runbooks.pitr.cleanup import cleanup_params
 from bot.runbooks.pitr.undo_switch import undo_params
 from bot.slack import pitr_views
 from bot.slack.ids import Action, Callback
+from bot.slack.values import EnvironmentRef, FinalSnapshotChoice, OperationRef
 from handlers.checklists import before_checklist, start_then_checklist
 from handlers.error_reporter import reports_errors
 
@@ -25,7 +24,7 @@ def register(app: App, services) -> None:
     @app.view(Callback.PITR)
     @reports_errors
     def submit(ack, body: dict, view: dict) -> None:
-        env = config.environment(json.loads(view["private_metadata"])["env"])
+        env = config.environment(EnvironmentRef.parse(view["private_metadata"]).env)
         form = pitr_views.form_values(view["state"]["values"])
         try:
             params = choices.restore_params(env, form, utcnow())
@@ -42,7 +41,7 @@ def register(app: App, services) -> None:
     def follow_up(runbook: str, make_params):
         def start(ack, body: dict, action: dict, client, respond) -> None:
             ack()
-            pitr_op = store.operation(json.loads(action["value"])["op"])
+            pitr_op = store.operation(OperationRef.parse(action["value"]).op)
             if pitr_op is None:
                 raise NotFound("That point-in-time recovery no longer exists.")
             start_then_checklist(
@@ -66,11 +65,12 @@ def register(app: App, services) -> None:
     @reports_errors
     def cancel_cleanup(ack, body: dict, action: dict) -> None:
         ack()
-        cleanup_schedule.cancel(engine, json.loads(action["value"])["op"], body["user"]["id"])
+        ref = OperationRef.parse(action["value"])
+        cleanup_schedule.cancel(engine, ref.op, body["user"]["id"])
 
     @app.action(Action.PITR_CLEANUP_FINAL_SNAPSHOT)
     @reports_errors
     def final_snapshot(ack, body: dict, action: dict) -> None:
         ack()
-        ref = json.loads(action["value"])
-        cleanup_schedule.set_skip_final_snapshot(engine, ref["op"], body["user"]["id"], ref["skip"])
+        ref = FinalSnapshotChoice.parse(action["value"])
+        cleanup_schedule.set_skip_final_snapshot(engine, ref.op, body["user"]["id"], ref.skip)

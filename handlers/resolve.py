@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from slack_bolt import App
 
 from bot.errors import UserError
 from bot.runbooks.resolve.plan import plan_resolve
 from bot.slack import migration_views
 from bot.slack.ids import Action, Callback
+from bot.slack.values import EnvironmentRef, ResolveModal
 from handlers.checklists import start_then_checklist
 from handlers.error_reporter import reports_errors
 
@@ -22,11 +21,11 @@ def register(app: App, services) -> None:
         # the modal at once (Slack allows 3 s) and open the next one with the submission's
         # own trigger_id.
         ack()
-        ref = json.loads(view["private_metadata"])
+        ref = ResolveModal.parse(view["private_metadata"])
         user = body["user"]["id"]
         try:
-            env = services.config.environment(ref["env"])
-            plan = plan_resolve(env, ref["migration"], applied=ref["mode"] == "applied")
+            env = services.config.environment(ref.env)
+            plan = plan_resolve(env, ref.migration, applied=ref.mode == "applied")
             start_then_checklist(
                 services, client, body["trigger_id"], "resolve", env.name, user, plan.params()
             )
@@ -40,7 +39,7 @@ def register(app: App, services) -> None:
     @reports_errors
     def rerun(ack, body: dict, action: dict, client, respond) -> None:
         ack()
-        env = json.loads(action["value"])["env"]
+        env = EnvironmentRef.parse(action["value"]).env
         op = start_then_checklist(
             services, client, body["trigger_id"], "deploy", env, body["user"]["id"], {}
         )

@@ -3,7 +3,6 @@ field, nothing started), then the operation starts and the before-checklist open
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from slack_bolt import App
@@ -13,6 +12,7 @@ from bot.runbooks.revert.review import SqlFieldError, check_sql, start_reviewed
 from bot.slack import revert_views
 from bot.slack.blocks import cut
 from bot.slack.ids import Block, Callback
+from bot.slack.values import RevertModal
 from handlers.checklists import before_checklist
 from handlers.error_reporter import reports_errors
 
@@ -32,13 +32,13 @@ def register(app: App, services) -> None:
         # the modal at once (Slack allows 3 s) and open the next one with the submission's
         # own trigger_id.
         ack()
-        ref = json.loads(view["private_metadata"])
+        ref = RevertModal.parse(view["private_metadata"])
         try:
             op = start_reviewed(
                 services.engine,
-                ref["env"],
-                ref["migration"],
-                datetime.fromisoformat(ref["stamp"]),
+                ref.env,
+                ref.migration,
+                datetime.fromisoformat(ref.stamp),
                 body["user"]["id"],
                 sql,
             )

@@ -3,8 +3,6 @@ start the operation, and turn the modal into the before-checklist."""
 
 from __future__ import annotations
 
-import json
-
 from slack_bolt import App
 
 from bot.errors import UserError
@@ -12,6 +10,7 @@ from bot.runbooks import sql as sql_runbook
 from bot.slack import sql_views
 from bot.slack.blocks import cut
 from bot.slack.ids import Block, Callback
+from bot.slack.values import EnvironmentRef
 from handlers.checklists import before_checklist
 from handlers.error_reporter import reports_errors
 
@@ -29,7 +28,7 @@ def register(app: App, services) -> None:
     @reports_errors
     def submit_sql(ack, body: dict, view: dict) -> None:
         values = sql_views.submitted_values(view)
-        env_name = json.loads(view["private_metadata"])["env"]
+        env_name = EnvironmentRef.parse(view["private_metadata"]).env
         try:
             op = sql_runbook.start(
                 services.engine,

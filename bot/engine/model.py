@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.errors import UserError
+from bot.store.records import EventKind
+
 if TYPE_CHECKING:
     from bot.settings import Environment
-    from bot.store import Operation
+    from bot.store.records import Operation
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,7 @@ class Event:
     and the incident thread; progress ticks only move the live status message."""
 
     operation_id: str
-    kind: str
+    kind: EventKind
     actor: str
     message: str
     at: datetime
@@ -87,6 +93,10 @@ class Runbook:
     # Checklists created with each operation; "before" gates destructive steps.
     checklists: tuple[str, ...] = ("before", "after")
     describe: Callable[[dict[str, Any]], str] = lambda params: ""
+    # The operation's params, declared: a dataclass whose fields are every key a front end
+    # may start it with (no default: required) and every key a step records (a default).
+    # The engine checks them at start and on each ctx.record; steps read them as a mapping.
+    params: type | None = None
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:
@@ -103,3 +113,60 @@ def plan_text(step: Step, operation: Operation, environment: Environment) -> str
 
 def plan_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_params(runbook: Runbook, values: dict[str, Any], *, partial: bool = False) -> dict:
+    """``values`` checked against the runbook's params dataclass: no unknown key, no missing
+    required one (unless ``partial``: a step recording some), each of its declared type.
+    A UserError names the key at fault; nothing is started or recorded then."""
+    schema = runbook.params
+    if schema is None:
+        return values
+    declared = {f.name: f for f in dataclasses.fields(schema)}
+    types_ = typing.get_type_hints(schema)
+    for key in sorted(set(values) - set(declared)):
+        raise UserError(f"The {runbook.title} has no parameter `{key}`.", code="params")
+    missing = [
+        name
+        for name, f in declared.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    for key in [] if partial else [k for k in missing if k not in values]:
+        raise UserError(f"The {runbook.title} needs the parameter `{key}`.", code="params")
+    for key, value in values.items():
+        if not _conforms(value, types_[key]):
+            raise UserError(
+                f"Parameter `{key}` of the {runbook.title} must be {_name(types_[key])},"
+                f" not {type(value).__name__}.",
+                code="params",
+            )
+    return values
+
+
+def _conforms(value: Any, expected: Any) -> bool:
+    """Whether a JSON-like value fits a simple annotation: str, int, float (an int fits),
+    bool, list[X], dict[K, V], X | None, Any."""
+    if expected is Any:
+        return True
+    origin = typing.get_origin(expected)
+    if origin in (types.UnionType, typing.Union):
+        return any(_conforms(value, option) for option in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if origin in (list, tuple):
+        (item,) = typing.get_args(expected)[:1] or (Any,)
+        return isinstance(value, list | tuple) and all(_conforms(v, item) for v in value)
+    if origin is dict:
+        key, item = typing.get_args(expected) or (Any, Any)
+        return isinstance(value, dict) and all(
+            _conforms(k, key) and _conforms(v, item) for k, v in value.items()
+        )
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or expected)
+
+
+def _name(expected: Any) -> str:
+    return getattr(expected, "__name__", None) or str(expected).replace("typing.", "")

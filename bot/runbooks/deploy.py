@@ -3,12 +3,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
 from bot.prisma.deploy import DeployEventKind, deploy
 from bot.prisma.error_codes import p3009_failed_migrations
 from bot.runbooks.status import assess, migrations_dir, show_status
+
+
+@dataclass(frozen=True)
+class DeployParams:
+    """Started with none; the status check records what the approval is bound to."""
+
+    pending: list[str] = field(default_factory=list)
+    pending_checksums: dict[str, str] = field(default_factory=dict)
 
 
 def _check_status(ctx: StepContext) -> str:
@@ -80,4 +90,5 @@ DEPLOY = Runbook(
     describe=lambda p: (
         "Re-run migrations: apply the pending migrations as `prisma migrate deploy` does."
     ),
+    params=DeployParams,
 )

@@ -7,8 +7,17 @@ two-person rule (a no-op here), a slow step that reports progress, the after-che
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from bot.engine.model import Runbook, Step, StepContext
+
+
+@dataclass(frozen=True)
+class DrillParams:
+    """From the config's [drill] table (its defaults: 30 s, 30 updates)."""
+
+    slow_step_seconds: float = 30
+    progress_events: int = 30
 
 
 def _plan_rehearsal(op, env) -> str:
@@ -64,4 +73,5 @@ DRILL = Runbook(
     ),
     checklists=("before", "after"),
     describe=lambda params: "Rehearsal of the rollback procedure. No database is touched.",
+    params=DrillParams,
 )

@@ -9,6 +9,7 @@ with backups of what is destroyed, held open until the requester clicks Commit o
 from __future__ import annotations
 
 from contextlib import closing
+from dataclasses import dataclass, field
 
 from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
@@ -23,8 +24,28 @@ from bot.sql.manual import (
     apply,
     dry_run,
 )
+from bot.store.records import CardKind
 
 COMMIT_CHOICES = {"commit": "Commit", "rollback": "Roll back"}
+
+
+@dataclass(frozen=True)
+class SqlParams:
+    sql: str  # exactly as submitted: analysed, approved (by its sha256) and run as is
+    verification: str | None
+    reason: str
+    backup_stamp: str
+    sql_sha256: str
+    lock_timeout: str
+    statement_timeout: str
+    decision_timeout_seconds: float
+    history_migration: str | None = None
+    history_action: str | None = None  # "rolled_back" or "remove"
+    # recorded by the steps
+    dry_run_rowcounts: list[int | None] = field(default_factory=list)
+    committed: bool = False
+    backup_tables: list[str] = field(default_factory=list)
+    history_updated: str | None = None
 
 
 def start(
@@ -137,7 +158,7 @@ def _dry_run(ctx: StepContext) -> str:
     with closing(connect(ctx.environment, autocommit=False)) as conn:
         result = dry_run(conn, manual, _timeouts(ctx.params))
     ctx.card(
-        "sql_dry_run",
+        CardKind.SQL_DRY_RUN,
         f"Dry run on {ctx.environment.name}: rolled back, nothing was changed",
         card_data(manual, result),
     )
@@ -153,7 +174,7 @@ def _apply(ctx: StepContext) -> str:
 
     def decide(result: RunResult) -> str:
         ctx.card(
-            "sql_before_commit",
+            CardKind.SQL_BEFORE_COMMIT,
             f"Ran on {ctx.environment.name}, not committed yet: check the result",
             card_data(manual, result),
         )
@@ -230,4 +251,5 @@ SQL = Runbook(
     ),
     checklists=("before", "after"),
     describe=_describe,
+    params=SqlParams,
 )

@@ -18,6 +18,7 @@ from bot.prisma.recommendation import Recommendation, earlier_scripts, recommend
 from bot.prisma.status import MigrationStatus, migration_status
 from bot.settings import Environment
 from bot.sql.diagnosis import Diagnosis, diagnose
+from bot.store.records import CardKind
 
 
 def migrations_dir(env: Environment) -> Path:
@@ -74,7 +75,7 @@ def show_status(ctx, title_suffix: str = "") -> Assessment:
     env = ctx.environment
     assessment = assess(env)
     ctx.card(
-        "migration_status",
+        CardKind.MIGRATION_STATUS,
         f"Migration status on {env.name}{title_suffix}",
         status_card_data(env.name, assessment),
     )

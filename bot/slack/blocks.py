@@ -4,7 +4,10 @@ section text 3000 chars, 10 fields, header 150, button text 75, 50 blocks per me
 
 from __future__ import annotations
 
-import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.slack.values import SlackValue
 
 SECTION_TEXT_MAX = 3000
 HEADER_MAX = 150
@@ -100,7 +103,7 @@ def modal(
     blocks: list[dict],
     *,
     submit: str | None = None,
-    metadata: dict | None = None,
+    metadata: SlackValue | None = None,
     close: str = "Cancel",
 ) -> dict:
     """A modal view; title, submit and close are cut to Slack's 24 characters."""
@@ -114,7 +117,7 @@ def modal(
     if submit:
         view["submit"] = plain(submit, 24)
     if metadata is not None:
-        view["private_metadata"] = json.dumps(metadata)
+        view["private_metadata"] = metadata.encode()
     return view
 
 

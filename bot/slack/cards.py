@@ -2,7 +2,7 @@
 
 A runbook module registers how its cards look in Slack:
 
-    @card_renderer("sql_dry_run")
+    @card_renderer(CardKind.SQL_DRY_RUN)
     def dry_run_card(op, title, data) -> dict:   # {"text": ..., "blocks": [...]}
 
 Cards are posted in the operation's incident thread. A kind registered with
@@ -18,7 +18,7 @@ import pkgutil
 from collections.abc import Callable
 
 from bot.slack.blocks import section
-from bot.store import Operation
+from bot.store.records import CardKind, Operation
 
 Renderer = Callable[[Operation, str, dict], dict]
 RENDERERS: dict[str, Renderer] = {}
@@ -26,7 +26,7 @@ NOTIFY_KINDS: set[str] = set()
 _loaded = False
 
 
-def card_renderer(kind: str, *, notify: bool = False):
+def card_renderer(kind: CardKind, *, notify: bool = False):
     def register(fn: Renderer) -> Renderer:
         RENDERERS[kind] = fn
         if notify:

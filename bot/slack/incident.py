@@ -30,7 +30,8 @@ from bot.slack.cards import is_notify_card, render_card
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
 from bot.slack.stream import StepStreams
-from bot.store import Operation, Store
+from bot.store import Store
+from bot.store.records import EventKind, Operation, OperationStatus, StepStatus
 
 log = logging.getLogger(__name__)
 
@@ -170,22 +171,24 @@ class IncidentLog:
 
     def __call__(self, event: Event) -> None:
         feed = self._feed(event.operation_id)
-        if event.kind == "progress":
+        if event.kind == EventKind.PROGRESS:
             self._progress[event.operation_id] = {
                 "step_id": event.step_id,
                 "message": event.message,
                 **event.detail,
             }
-        elif event.kind == "started" or (event.kind == "resumed" and not self._opened(event)):
+        elif event.kind == EventKind.STARTED or (
+            event.kind == EventKind.RESUMED and not self._opened(event)
+        ):
             # After a crash before the incident was opened, the restart opens it.
             feed.put("task", lambda: self._open_incident(event))
         elif event.audited:
-            if event.kind != "card":  # a card is posted whole by its follow-up
+            if event.kind != EventKind.CARD:  # a card is posted whole by its follow-up
                 feed.put(_LINE, (event.at, event.message))
             follow_up = self._follow_ups.get(event.kind)
             if follow_up:
                 feed.put("task", lambda f=follow_up: f(self, event))
-        feed.touch(closing=event.kind == "finished")
+        feed.touch(closing=event.kind == EventKind.FINISHED)
 
     def _opened(self, event: Event) -> bool:
         op = self.store.operation(event.operation_id)
@@ -236,12 +239,10 @@ class IncidentLog:
         env = self.config.environment(op.environment)
         channel = self._incident_channel(op, env.incident_channel)
         status = self.outbox.post(channel, self._status(op))
-        self.store.update_operation(
-            op.id, incident_channel=status["channel"], status_ts=status["ts"]
-        )
+        self.store.set_incident_thread(op.id, status["channel"], status["ts"])
         self._thread_lines(op.id, [(event.at, event.message)])
         notice = self.outbox.post(env.notify_channel, views.notify_message(op, status["channel"]))
-        self.store.update_operation(op.id, notify_channel=notice["channel"], notify_ts=notice["ts"])
+        self.store.set_notice(op.id, notice["channel"], notice["ts"])
         self.engine.tick_by_bot(
             op.id,
             "before",
@@ -305,8 +306,8 @@ class IncidentLog:
         self.outbox.update(op.incident_channel, op.status_ts, self._status(op))
         progress = self._progress.get(op_id)
         step = progress and self.store.step(op_id, progress["step_id"])
-        if step and step["status"] == "running":
-            self.streams.update(op, step["step_id"], step["title"], _progress_text(progress))
+        if step and step.status == StepStatus.RUNNING:
+            self.streams.update(op, step.step_id, step.title, _progress_text(progress))
         return True
 
     def _team_id(self) -> str:
@@ -322,26 +323,23 @@ class IncidentLog:
         approval = self.store.approval(event.detail["approval_id"])
         msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
         resp = self.outbox.post(op.incident_channel, msg)
-        with self.store.transaction() as db:
-            db["approvals"].update(
-                approval["id"], {"channel": resp["channel"], "message_ts": resp["ts"]}
-            )
+        self.store.set_approval_message(approval.id, resp["channel"], resp["ts"])
 
     def _approval_decided(self, event: Event) -> None:
         approval = self.store.approval(event.detail["approval_id"])
-        if not approval or not approval["message_ts"]:
+        if not approval or not approval.message_ts:
             return
-        op = self.store.operation(approval["operation_id"])
+        op = self.store.operation(approval.operation_id)
         env = self.config.environment(op.environment)
         msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
-        self.outbox.update(approval["channel"], approval["message_ts"], msg)
+        self.outbox.update(approval.channel, approval.message_ts, msg)
 
     def _step_ended(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
         step = self.store.step(op.id, event.step_id)
-        ok = event.kind == "step_succeeded"
+        ok = event.kind == EventKind.STEP_SUCCEEDED
         self.streams.finish(
-            op, step["step_id"], step["title"], ok, step["detail"] if ok else (step["error"] or "")
+            op, step.step_id, step.title, ok, step.detail if ok else step.error or ""
         )
 
     def _card(self, event: Event) -> None:
@@ -357,21 +355,18 @@ class IncidentLog:
         op = self.store.operation(event.operation_id)
         decision = self.store.decision(event.detail["decision_id"])
         resp = self.outbox.post(op.incident_channel, views.decision_message(op, decision))
-        with self.store.transaction() as db:
-            db["decisions"].update(
-                decision["id"], {"channel": resp["channel"], "message_ts": resp["ts"]}
-            )
+        self.store.set_decision_message(decision.id, resp["channel"], resp["ts"])
 
     def _decision_made(self, event: Event) -> None:
         decision = self.store.decision(event.detail["decision_id"])
-        if decision and decision["message_ts"]:
-            op = self.store.operation(decision["operation_id"])
+        if decision and decision.message_ts:
+            op = self.store.operation(decision.operation_id)
             self.outbox.update(
-                decision["channel"], decision["message_ts"], views.decision_message(op, decision)
+                decision.channel, decision.message_ts, views.decision_message(op, decision)
             )
 
     def _gate_waiting(self, event: Event) -> None:
-        if event.detail.get("gate") != "waiting_checklist":
+        if event.detail.get("gate") != OperationStatus.WAITING_CHECKLIST:
             return
         op = self.store.operation(event.operation_id)
         msg = views.checklist_prompt(
@@ -385,9 +380,8 @@ class IncidentLog:
         op = self.store.operation(event.operation_id)
         if op.notify_ts:
             self.outbox.post(op.notify_channel, {"text": event.message}, thread_ts=op.notify_ts)
-        if event.detail.get("status") in ("succeeded", "failed") and self.store.checklist(
-            op.id, "after"
-        ):
+        ended = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
+        if event.detail.get("status") in ended and self.store.checklist(op.id, "after"):
             msg = views.checklist_prompt(
                 op,
                 "after",
@@ -396,19 +390,19 @@ class IncidentLog:
             self.outbox.post(op.incident_channel, msg, thread_ts=op.status_ts)
 
     _follow_ups = {
-        "approval_requested": _approval_requested,
-        "approval_granted": _approval_decided,
-        "approval_denied": _approval_decided,
-        "approval_expired": _approval_decided,
-        "approval_superseded": _approval_decided,
-        "gate_waiting": _gate_waiting,
-        "decision_requested": _decision_requested,
-        "card": _card,
-        "decision_made": _decision_made,
-        "decision_expired": _decision_made,
-        "step_succeeded": _step_ended,
-        "step_failed": _step_ended,
-        "finished": _finished,
+        EventKind.APPROVAL_REQUESTED: _approval_requested,
+        EventKind.APPROVAL_GRANTED: _approval_decided,
+        EventKind.APPROVAL_DENIED: _approval_decided,
+        EventKind.APPROVAL_EXPIRED: _approval_decided,
+        EventKind.APPROVAL_SUPERSEDED: _approval_decided,
+        EventKind.GATE_WAITING: _gate_waiting,
+        EventKind.DECISION_REQUESTED: _decision_requested,
+        EventKind.CARD: _card,
+        EventKind.DECISION_MADE: _decision_made,
+        EventKind.DECISION_EXPIRED: _decision_made,
+        EventKind.STEP_SUCCEEDED: _step_ended,
+        EventKind.STEP_FAILED: _step_ended,
+        EventKind.FINISHED: _finished,
     }
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from bot.clock import shown_utc
 from bot.slack.blocks import (
     actions,
@@ -18,8 +16,9 @@ from bot.slack.blocks import (
 )
 from bot.slack.cards import card_renderer
 from bot.slack.ids import Action, Callback
+from bot.slack.values import EnvironmentRef, ResolveModal
 from bot.slack.views import info_message
-from bot.store import Operation
+from bot.store.records import CardKind, Operation
 
 VERDICT_EMOJI = {
     "applied": ":white_check_mark:",
@@ -95,12 +94,12 @@ def _failed_blocks(failed: dict) -> list[dict]:
     return blocks
 
 
-@card_renderer("migration_status")
+@card_renderer(CardKind.MIGRATION_STATUS)
 def _status_card(op, title: str, data: dict) -> dict:
     return status_card(data, title)
 
 
-@card_renderer("resolve_next")
+@card_renderer(CardKind.RESOLVE_NEXT)
 def _resolve_next(op, title: str, data: dict) -> dict:
     text = (
         f":wrench: *Step 4:* fix the migration file or create a new one:\n"
@@ -116,7 +115,7 @@ def _resolve_next(op, title: str, data: dict) -> dict:
                 button(
                     "Re-run migrations",
                     Action.RERUN_MIGRATIONS,
-                    json.dumps({"env": data["environment"]}),
+                    EnvironmentRef(data["environment"]).encode(),
                     style="primary",
                 ),
             ),
@@ -135,7 +134,7 @@ def _modal(
     blocks: list[dict],
     *,
     submit: str | None = None,
-    metadata: dict | None = None,
+    metadata: ResolveModal | None = None,
     title: str = "Resolve migration",
 ) -> dict:
     return modal(Callback.RESOLVE, title, blocks, submit=submit, metadata=metadata)
@@ -172,4 +171,4 @@ def resolve_confirm(env: str, plan: dict, protected: bool) -> dict:
             + "."
         )
     )
-    return _modal(blocks, submit="Continue", metadata={"env": env, "migration": name, "mode": mode})
+    return _modal(blocks, submit="Continue", metadata=ResolveModal(env, name, mode))

@@ -3,25 +3,24 @@ its steps publish (recovery point, verification side by side, traffic switch wit
 
 from __future__ import annotations
 
-import json
-
 from bot.clock import shown_utc
 from bot.errors import UserError
 from bot.runbooks.pitr.choices import MODES, RecoveryChoices
 from bot.slack.blocks import (
-    VIEW_BLOCKS_MAX,
     actions,
     button,
     confirm_dialog,
     context,
     cut,
     fit,
+    modal,
     plain,
     section,
 )
 from bot.slack.cards import card_renderer
 from bot.slack.ids import Action, Block, Callback
-from bot.store import Operation
+from bot.slack.values import EnvironmentRef, FinalSnapshotChoice, OperationRef
+from bot.store.records import CardKind, Operation
 
 TITLE = "Point-in-time recovery"  # modal titles: at most 24 characters
 FIELD_BLOCKS = {
@@ -35,17 +34,14 @@ _ELEMENT = "value"
 
 
 def _modal(env: str, blocks: list[dict], submit: bool = False) -> dict:
-    view = {
-        "type": "modal",
-        "callback_id": Callback.PITR,
-        "private_metadata": json.dumps({"env": env}),
-        "title": plain(TITLE, 24),
-        "close": plain("Close", 24),
-        "blocks": fit(blocks, VIEW_BLOCKS_MAX),
-    }
-    if submit:
-        view["submit"] = plain("Continue", 24)
-    return view
+    return modal(
+        Callback.PITR,
+        TITLE,
+        blocks,
+        submit="Continue" if submit else None,
+        metadata=EnvironmentRef(env),
+        close="Close",
+    )
 
 
 def loading_modal(env: str, source: str) -> dict:
@@ -156,7 +152,7 @@ def field_errors(errors: dict[str, str]) -> dict[str, str]:
 # --- cards -------------------------------------------------------------------------------------
 
 
-@card_renderer("pitr_recovery_point")
+@card_renderer(CardKind.PITR_RECOVERY_POINT)
 def recovery_point_card(op: Operation, title: str, data: dict) -> dict:
     if data["mode"] == "snapshot":
         point = (
@@ -190,7 +186,7 @@ def _cell(result: dict) -> str:
     return f"{mark} `{cut(result['value'], 200)}`"
 
 
-@card_renderer("pitr_verification")
+@card_renderer(CardKind.PITR_VERIFICATION)
 def verification_card(op: Operation, title: str, data: dict) -> dict:
     blocks = [section(f":mag: *{title}*")]
     for row in data["rows"]:
@@ -209,9 +205,9 @@ def verification_card(op: Operation, title: str, data: dict) -> dict:
     return {"text": f"{title}: {summary}", "blocks": fit(blocks)}
 
 
-@card_renderer("pitr_switch")
+@card_renderer(CardKind.PITR_SWITCH)
 def switch_card(op: Operation, title: str, data: dict) -> dict:
-    ref = json.dumps({"op": data["operation"]})
+    ref = OperationRef(data["operation"]).encode()
     blocks = [
         section(
             f":twisted_rightwards_arrows: *{title}*\nSecret `{data['secret_id']}`:"
@@ -251,7 +247,7 @@ def switch_card(op: Operation, title: str, data: dict) -> dict:
     return {"text": f"{title} ({data['secret_id']})", "blocks": blocks}
 
 
-@card_renderer("pitr_switch_notice", notify=True)
+@card_renderer(CardKind.PITR_SWITCH_NOTICE, notify=True)
 def switch_notice(op: Operation, title: str, data: dict) -> dict:
     """Posted in the environment's notify channel (#engineering), not the incident thread."""
     where = f" Details in <#{op.incident_channel}>." if op.incident_channel else ""
@@ -264,7 +260,7 @@ def switch_notice(op: Operation, title: str, data: dict) -> dict:
     return {"text": cut(f"{title}: {data['target']}", 3000), "blocks": [section(cut(text, 3000))]}
 
 
-@card_renderer("pitr_cleanup_scheduled")
+@card_renderer(CardKind.PITR_CLEANUP_SCHEDULED)
 def cleanup_card(op: Operation, title: str, data: dict) -> dict:
     skipped_by = data.get("skip_final_snapshot_by")
     if skipped_by:
@@ -274,18 +270,17 @@ def cleanup_card(op: Operation, title: str, data: dict) -> dict:
         )
     else:
         snapshot = "A final snapshot is taken before the deletion."
-    ref = {"op": data["operation"]}
     toggle = (
         button(
             "Keep the final snapshot",
             Action.PITR_CLEANUP_FINAL_SNAPSHOT,
-            json.dumps(ref | {"skip": False}),
+            FinalSnapshotChoice(data["operation"], skip=False).encode(),
         )
         if skipped_by
         else button(
             "Skip the final snapshot",
             Action.PITR_CLEANUP_FINAL_SNAPSHOT,
-            json.dumps(ref | {"skip": True}),
+            FinalSnapshotChoice(data["operation"], skip=True).encode(),
             style="danger",
             confirm=confirm_dialog(
                 "Delete without a final snapshot?",
@@ -303,7 +298,11 @@ def cleanup_card(op: Operation, title: str, data: dict) -> dict:
         ),
         actions(
             "pitr_cleanup_actions",
-            button("Cancel cleanup", Action.PITR_CLEANUP_CANCEL, json.dumps(ref)),
+            button(
+                "Cancel cleanup",
+                Action.PITR_CLEANUP_CANCEL,
+                OperationRef(data["operation"]).encode(),
+            ),
             toggle,
         ),
     ]

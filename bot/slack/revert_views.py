@@ -18,7 +18,8 @@ from bot.slack.blocks import (
 )
 from bot.slack.cards import card_renderer
 from bot.slack.ids import Block, Callback
-from bot.store import Operation
+from bot.slack.values import RevertModal
+from bot.store.records import CardKind, Operation
 
 CLASS_LABELS = {
     "reversible": ":large_green_circle: reversible",
@@ -28,7 +29,7 @@ CLASS_LABELS = {
 _LINT_SHOWN = 12
 
 
-def _modal(blocks: list[dict], *, submit: str | None = None, metadata: dict | None = None):
+def _modal(blocks: list[dict], *, submit: str | None = None, metadata: RevertModal | None = None):
     return modal(Callback.REVERT, "Reverse migration", blocks, submit=submit, metadata=metadata)
 
 
@@ -62,7 +63,7 @@ def revert_review(env: str, plan: dict, protected: bool) -> dict:
     ]
     # The submission plans again from these (same moment: same names); the SQL itself
     # comes from the input, or from that plan when it was shown read-only.
-    metadata = {"env": env, "migration": plan["migration"], "stamp": plan["stamp"]}
+    metadata = RevertModal(env, plan["migration"], plan["stamp"])
     return _modal(blocks, submit="Continue", metadata=metadata)
 
 
@@ -140,7 +141,7 @@ def submitted_sql(view: dict) -> str | None:
 # --- the review card in the incident thread ---------------------------------------------
 
 
-@card_renderer("revert_review")
+@card_renderer(CardKind.REVERT_REVIEW)
 def review_card(op: Operation, title: str, data: dict) -> dict:
     blocks = [
         header(title),

@@ -3,21 +3,21 @@ dry run and of the real run before COMMIT."""
 
 from __future__ import annotations
 
-import json
-
 from bot.slack.blocks import (
     SECTION_TEXT_MAX,
     context,
     cut,
     fit,
     header,
+    modal,
     plain,
     section,
 )
 from bot.slack.cards import card_renderer
 from bot.slack.ids import Block, Callback
+from bot.slack.values import EnvironmentRef
 from bot.sql.manual import SQL_MAX_CHARS
-from bot.store import Operation
+from bot.store.records import CardKind, Operation
 
 # Room kept in a section for the ``` fences and the "more rows" line.
 _CODE_MAX = SECTION_TEXT_MAX - 200
@@ -90,15 +90,13 @@ def sql_modal(env_name: str, protected: bool, migrations: list[str] | None = Non
     ]
     if migrations:
         blocks += _history_blocks(migrations)
-    return {
-        "type": "modal",
-        "callback_id": Callback.SQL,
-        "private_metadata": json.dumps({"env": env_name}),
-        "title": plain("Manual SQL rollback", 24),
-        "submit": plain("Start dry run", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return modal(
+        Callback.SQL,
+        "Manual SQL rollback",
+        blocks,
+        submit="Start dry run",
+        metadata=EnvironmentRef(env_name),
+    )
 
 
 def _input(
@@ -134,8 +132,8 @@ def submitted_values(view: dict) -> dict[str, str]:
 # --- cards ------------------------------------------------------------------------------
 
 
-@card_renderer("sql_dry_run")
-@card_renderer("sql_before_commit")
+@card_renderer(CardKind.SQL_DRY_RUN)
+@card_renderer(CardKind.SQL_BEFORE_COMMIT)
 def sql_result_card(op: Operation, title: str, data: dict) -> dict:
     blocks = [
         header(title),

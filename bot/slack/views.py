@@ -3,8 +3,6 @@ Block Kit inline; they call these and send the result."""
 
 from __future__ import annotations
 
-import json
-
 from bot.checklists import CHECKLISTS
 from bot.clock import shown_utc
 from bot.errors import UserError
@@ -19,37 +17,49 @@ from bot.slack.blocks import (
     divider,
     fit,
     header,
+    modal,
     mrkdwn,
     plain,
     section,
 )
 from bot.slack.ids import Action, Block, Callback
-from bot.store import Operation
+from bot.slack.values import ChecklistRef, DecisionChoice
+from bot.store.records import (
+    Approval,
+    ApprovalStatus,
+    ChecklistEntry,
+    Decision,
+    DecisionStatus,
+    Operation,
+    OperationStatus,
+    StepRecord,
+    StepStatus,
+)
 
 STATUS_EMOJI = {
-    "running": ":arrows_counterclockwise:",
-    "waiting_checklist": ":clipboard:",
-    "waiting_approval": ":raised_hand:",
-    "succeeded": ":white_check_mark:",
-    "failed": ":x:",
-    "cancelled": ":no_entry_sign:",
-    "stopped": ":warning:",
+    OperationStatus.RUNNING: ":arrows_counterclockwise:",
+    OperationStatus.WAITING_CHECKLIST: ":clipboard:",
+    OperationStatus.WAITING_APPROVAL: ":raised_hand:",
+    OperationStatus.SUCCEEDED: ":white_check_mark:",
+    OperationStatus.FAILED: ":x:",
+    OperationStatus.CANCELLED: ":no_entry_sign:",
+    OperationStatus.STOPPED: ":warning:",
 }
 STEP_EMOJI = {
-    "pending": ":white_circle:",
-    "running": ":large_blue_circle:",
-    "succeeded": ":white_check_mark:",
-    "failed": ":x:",
-    "skipped": ":fast_forward:",
+    StepStatus.PENDING: ":white_circle:",
+    StepStatus.RUNNING: ":large_blue_circle:",
+    StepStatus.SUCCEEDED: ":white_check_mark:",
+    StepStatus.FAILED: ":x:",
+    StepStatus.SKIPPED: ":fast_forward:",
 }
 STATUS_WORDS = {
-    "running": "Running",
-    "waiting_checklist": "Waiting for the before-rollback checklist",
-    "waiting_approval": "Waiting for approval",
-    "succeeded": "Finished",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-    "stopped": "Stopped",
+    OperationStatus.RUNNING: "Running",
+    OperationStatus.WAITING_CHECKLIST: "Waiting for the before-rollback checklist",
+    OperationStatus.WAITING_APPROVAL: "Waiting for approval",
+    OperationStatus.SUCCEEDED: "Finished",
+    OperationStatus.FAILED: "Failed",
+    OperationStatus.CANCELLED: "Cancelled",
+    OperationStatus.STOPPED: "Stopped",
 }
 
 
@@ -87,8 +97,8 @@ def info_message(text: str) -> dict:
 
 def status_message(
     op: Operation,
-    steps: list[dict],
-    checklists: dict[str, list[dict]],
+    steps: list[StepRecord],
+    checklists: dict[str, list[ChecklistEntry]],
     progress: dict | None = None,
 ) -> dict:
     status = STATUS_WORDS.get(op.status, op.status)
@@ -113,7 +123,7 @@ def status_message(
         button(
             f"{CHECKLISTS[n].title} checklist",
             f"{Action.OPEN_CHECKLIST}_{n}",
-            json.dumps({"op": op.id, "checklist": n}),
+            ChecklistRef(op.id, n).encode(),
         )
         for n in checklists
     ]
@@ -136,24 +146,25 @@ def status_message(
     return {"text": title, "blocks": fit(blocks)}
 
 
-def _step_line(step: dict, progress: dict | None) -> str:
-    line = f"{STEP_EMOJI.get(step['status'], '')} {step['title']}"
-    if step["destructive"]:
+def _step_line(step: StepRecord, progress: dict | None) -> str:
+    line = f"{STEP_EMOJI.get(step.status, '')} {step.title}"
+    if step.destructive:
         line += " _(destructive)_"
-    if step["status"] == "running" and progress and progress.get("step_id") == step["step_id"]:
+    running = step.status == StepStatus.RUNNING
+    if running and progress and progress.get("step_id") == step.step_id:
         done, total = progress.get("done", 0), progress.get("total") or 0
         if total:
             filled = int(10 * done / total)
             line += f"\n      `{'█' * filled}{'░' * (10 - filled)}` {int(100 * done / total)}%"
         if progress.get("message"):
             line += f" {progress['message']}"
-    elif step["status"] == "failed" and step.get("error"):
-        line += f"\n      {cut(step['error'], 300)}"
+    elif step.status == StepStatus.FAILED and step.error:
+        line += f"\n      {cut(step.error, 300)}"
     return line
 
 
-def _checklist_summary(name: str, items: list[dict]) -> str:
-    done = sum(1 for i in items if i["checked"])
+def _checklist_summary(name: str, items: list[ChecklistEntry]) -> str:
+    done = sum(1 for i in items if i.checked)
     mark = ":white_check_mark:" if done == len(items) else ":clipboard:"
     return f"{mark} {CHECKLISTS[name].title} checklist: {done}/{len(items)}"
 
@@ -173,18 +184,18 @@ def notify_message(op: Operation, incident_channel: str) -> dict:
     return {"text": text, "blocks": [section(text)]}
 
 
-def approval_request(op: Operation, approval: dict, approvers: str) -> dict:
-    plan = approval["plan_text"]
+def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:
+    plan = approval.plan_text
     text = f":raised_hand: Approval needed for `{op.id}` on *{op.environment}*"
     blocks = [
         section(f"{text}, requested by <@{op.requester}>. Approvers: {approvers}"),
-        section(f"*Exact plan* (hash `{approval['plan_hash'][:12]}`):\n```{cut(plan, 2900)}```"),
+        section(f"*Exact plan* (hash `{approval.plan_hash[:12]}`):\n```{cut(plan, 2900)}```"),
     ]
-    status = approval["status"]
-    if status == "pending":
+    status = approval.status
+    if status == ApprovalStatus.PENDING:
         blocks.append(
             context(
-                f"Expires {shown_utc(approval['expires_at'])}. The requester cannot"
+                f"Expires {shown_utc(approval.expires_at)}. The requester cannot"
                 " approve their own request."
             )
         )
@@ -194,26 +205,25 @@ def approval_request(op: Operation, approval: dict, approvers: str) -> dict:
                 button(
                     "Approve",
                     Action.APPROVE,
-                    approval["id"],
+                    approval.id,
                     style="primary",
                     confirm=confirm_dialog(
                         "Approve this plan?", f"It will run on {op.environment}.", "Approve"
                     ),
                 ),
-                button("Deny", Action.DENY, approval["id"], style="danger"),
+                button("Deny", Action.DENY, approval.id, style="danger"),
             )
         )
     else:
-        who = f" by <@{approval['decided_by']}>" if approval.get("decided_by") else ""
-        emoji = {"approved": ":white_check_mark:", "denied": ":no_entry_sign:"}.get(
-            status, ":hourglass:"
-        )
+        who = f" by <@{approval.decided_by}>" if approval.decided_by else ""
+        emoji = {
+            ApprovalStatus.APPROVED: ":white_check_mark:",
+            ApprovalStatus.DENIED: ":no_entry_sign:",
+        }.get(status, ":hourglass:")
         blocks.append(
-            section(
-                f"{emoji} *{status.capitalize()}*{who} at {shown_utc(approval.get('decided_at'))}"
-            )
+            section(f"{emoji} *{status.capitalize()}*{who} at {shown_utc(approval.decided_at)}")
         )
-        if status == "expired":
+        if status == ApprovalStatus.EXPIRED:
             blocks.append(
                 actions(
                     "approval_again", button("Request approval again", Action.REQUEST_AGAIN, op.id)
@@ -222,16 +232,16 @@ def approval_request(op: Operation, approval: dict, approvers: str) -> dict:
     return {"text": text, "blocks": blocks}
 
 
-def decision_message(op: Operation, decision: dict) -> dict:
-    choices = json.loads(decision["choices"])
-    text = f":question: <@{op.requester}>, decide for `{op.id}`: {decision['prompt']}"
+def decision_message(op: Operation, decision: Decision) -> dict:
+    choices = decision.choices
+    text = f":question: <@{op.requester}>, decide for `{op.id}`: {decision.prompt}"
     blocks = [section(text)]
-    if decision["status"] == "pending":
-        default = choices[decision["default_choice"]]
+    if decision.status == DecisionStatus.PENDING:
+        default = choices[decision.default_choice]
         blocks.append(
             context(
                 f"Only the requester can answer. Without an answer by"
-                f" {shown_utc(decision['expires_at'])}: {default}."
+                f" {shown_utc(decision.expires_at)}: {default}."
             )
         )
         blocks.append(
@@ -241,7 +251,7 @@ def decision_message(op: Operation, decision: dict) -> dict:
                     button(
                         label,
                         f"{Action.DECIDE}_{value}",
-                        json.dumps({"id": decision["id"], "choice": value}),
+                        DecisionChoice(decision.id, value).encode(),
                         style="primary" if i == 0 else None,
                     )
                     for i, (value, label) in enumerate(choices.items())
@@ -249,11 +259,11 @@ def decision_message(op: Operation, decision: dict) -> dict:
             )
         )
     else:
-        who = f"<@{decision['decided_by']}>" if decision.get("decided_by") else "time-out"
+        who = f"<@{decision.decided_by}>" if decision.decided_by else "time-out"
         blocks.append(
             section(
-                f"*{choices.get(decision['choice'], decision['choice'])}*"
-                f" ({who}, {shown_utc(decision.get('decided_at'))})"
+                f"*{choices.get(decision.choice, decision.choice)}*"
+                f" ({who}, {shown_utc(decision.decided_at)})"
             )
         )
     return {"text": text, "blocks": blocks}
@@ -270,7 +280,7 @@ def checklist_prompt(op: Operation, name: str, why: str) -> dict:
                 button(
                     f"Open {CHECKLISTS[name].title.lower()} checklist",
                     f"{Action.OPEN_CHECKLIST}_{name}",
-                    json.dumps({"op": op.id, "checklist": name}),
+                    ChecklistRef(op.id, name).encode(),
                     style="primary",
                 ),
             ),
@@ -281,10 +291,10 @@ def checklist_prompt(op: Operation, name: str, why: str) -> dict:
 # --- modals -----------------------------------------------------------------------------
 
 
-def checklist_modal(op: Operation, name: str, items: list[dict]) -> dict:
+def checklist_modal(op: Operation, name: str, items: list[ChecklistEntry]) -> dict:
     checklist = CHECKLISTS[name]
-    human = [i for i in items if not i["by_bot"]]
-    by_bot = [i for i in items if i["by_bot"]]
+    human = [i for i in items if not i.by_bot]
+    by_bot = [i for i in items if i.by_bot]
     blocks: list[dict] = [
         section(f"*{checklist.intro}*  Operation `{op.id}` on *{op.environment}*")
     ]
@@ -292,8 +302,8 @@ def checklist_modal(op: Operation, name: str, items: list[dict]) -> dict:
         blocks.append(
             context(
                 *[
-                    f":robot_face: Ticked by rollback-bot: {i['label']}"
-                    + (f" ({i['note']})" if i["note"] else "")
+                    f":robot_face: Ticked by rollback-bot: {i.label}"
+                    + (f" ({i.note})" if i.note else "")
                     for i in by_bot
                 ]
             )
@@ -301,9 +311,9 @@ def checklist_modal(op: Operation, name: str, items: list[dict]) -> dict:
     # Slack allows at most 10 options per checkbox element: one input block per 10 items.
     for n, start in enumerate(range(0, len(human), OPTIONS_PER_CHECKBOX)):
         chunk = human[start : start + OPTIONS_PER_CHECKBOX]
-        options = [{"text": mrkdwn(i["label"], 150), "value": i["item_id"]} for i in chunk]
+        options = [{"text": mrkdwn(i.label, 150), "value": i.item_id} for i in chunk]
         element: dict = {"type": "checkboxes", "action_id": "ticked", "options": options}
-        initial = [o for o, i in zip(options, chunk, strict=True) if i["checked"]]
+        initial = [o for o, i in zip(options, chunk, strict=True) if i.checked]
         if initial:
             element["initial_options"] = initial
         blocks.append(
@@ -315,15 +325,15 @@ def checklist_modal(op: Operation, name: str, items: list[dict]) -> dict:
                 "element": element,
             }
         )
-    return {
-        "type": "modal",
-        "callback_id": Callback.CHECKLIST,
-        "private_metadata": json.dumps({"op": op.id, "checklist": name}),
-        "title": plain(f"{checklist.title} checklist"[:24], 24),
-        "submit": plain("Save", 24),
-        "close": plain("Close", 24),
-        "blocks": fit(blocks, VIEW_BLOCKS_MAX),
-    }
+    return modal(
+        Callback.CHECKLIST,
+        # "Migration safety checklist" is 26 characters: the title keeps its first 24.
+        f"{checklist.title} checklist"[:24],
+        blocks,
+        submit="Save",
+        metadata=ChecklistRef(op.id, name),
+        close="Close",
+    )
 
 
 # --- history and home -------------------------------------------------------------------

@@ -28,6 +28,7 @@ import pytest
 from bot.runbooks import RUNBOOKS
 from bot.slack.ids import Action, Block, Callback
 from bot.store import Store
+from bot.store.records import DecisionStatus
 from tests.rig.bot_server import DEFAULT_CONFIG, free_port
 from tests.rig.signer import Signer
 from tests.scenario.test_drill import _human_items
@@ -313,24 +314,17 @@ def answer_gates(bot, op_id: str, *, until_dead: bool, timeout: float = 40):
             quietly(lambda: tick_checklist(bot, op_id))
         channel = op.incident_channel
         for approval in bot.store.approvals(op_id):
-            if (
-                approval["status"] == "pending"
-                and approval["message_ts"]
-                and approval["id"] not in answered
-            ):
-                answered.add(approval["id"])
+            if approval.status == "pending" and approval.message_ts and approval.id not in answered:
+                answered.add(approval.id)
                 quietly(
                     lambda channel=channel: bot.signer.block_action(
                         Action.APPROVE, None, user="U_BOB", channel=channel
                     )
                 )
-        pending = bot.store.query(
-            "SELECT * FROM decisions WHERE operation_id = ? AND status = 'pending'", (op_id,)
-        )
-        for decision in pending:
-            if decision["id"] not in answered and decision["message_ts"]:
-                answered.add(decision["id"])
-                choices = list(json.loads(decision["choices"]))
+        for decision in bot.store.decisions(op_id, DecisionStatus.PENDING):
+            if decision.id not in answered and decision.message_ts:
+                answered.add(decision.id)
+                choices = list(decision.choices)
                 choice = "commit" if "commit" in choices else choices[0]
                 quietly(
                     lambda channel=channel, choice=choice: bot.signer.block_action(
@@ -342,7 +336,7 @@ def answer_gates(bot, op_id: str, *, until_dead: bool, timeout: float = 40):
 
 
 def _errors(bot, op_id: str) -> list[str]:
-    return [s["error"] for s in bot.store.steps(op_id) if s["error"]]
+    return [s.error for s in bot.store.steps(op_id) if s.error]
 
 
 def tick_checklist(bot, op_id):
@@ -391,19 +385,19 @@ def test_killed_at_a_step_boundary_resumes_or_stops_safely(
 
     step = RUNBOOKS[runbook].step(step_id)
     row = bot.store.step(op.id, step_id)
-    audit = [a["event"] for a in bot.store.audit(op.id)]
+    audit = [a.event for a in bot.store.audit(op.id)]
     assert "resumed" in audit
     if moment == "finished":
-        assert row["attempts"] == 1  # recorded as done: never repeated
+        assert row.attempts == 1  # recorded as done: never repeated
         assert final.status == "succeeded", (final.result, _errors(bot, op.id))
     elif step.idempotent:
-        assert row["attempts"] == 2 and row["status"] == "succeeded", row["error"]
+        assert row.attempts == 2 and row.status == "succeeded", row.error
         assert final.status == "succeeded", (final.result, _errors(bot, op.id))
     else:
         # Not safe to repeat: stopped, with the reason, and the step ran at most once.
         assert final.status == "stopped", final
         assert "not safe to repeat" in final.result
-        assert row["attempts"] == 1
+        assert row.attempts == 1
     # Reported where people look: a thread line in the incident channel says so.
     channel = final.incident_channel
     bot.wait_until(

@@ -50,7 +50,7 @@ def test_resolve_on_a_read_only_database_changes_nothing(bot, prisma):  # noqa: 
     op = bot.wait_until(lambda: bot.store.active_operation("development"), what="op")
     complete_before_checklist(bot, op.id)
     bot.wait_status(op.id, "failed", timeout=30)
-    error = bot.store.step(op.id, "mark")["error"]
+    error = bot.store.step(op.id, "mark").error
     assert "read-only" in error
     assert database_state(prisma.url) == before  # the undo was rolled back with it
 
@@ -67,7 +67,7 @@ def test_prismas_lock_held_elsewhere_times_out_naming_the_holder(bot, prisma):  
         op = bot.wait_until(lambda: bot.store.active_operation("development"), what="op")
         complete_before_checklist(bot, op.id)
         bot.wait_status(op.id, "failed", timeout=40)
-    error = bot.store.step(op.id, "mark")["error"]
+    error = bot.store.step(op.id, "mark").error
     assert "someone-elses-deploy" in error
     assert database_state(prisma.url) == before
 
@@ -104,7 +104,7 @@ def test_connection_killed_during_a_deploy_leaves_prismas_history_consistent(bot
     killer.start()
     killer.join(30)
     bot.wait_status(op.id, "failed", timeout=30)
-    assert bot.store.step(op.id, "apply_pending")["error"]
+    assert bot.store.step(op.id, "apply_pending").error
     tables = prisma.tables()
     # One implicit transaction: none of the migration's statements stuck.
     assert "Slow" not in tables and "After" not in tables

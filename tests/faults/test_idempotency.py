@@ -48,13 +48,13 @@ def test_a_checklist_submitted_twice_ticks_each_item_once(bot):
     assert all(r.status == 200 for r in results)
     bot.wait_status(op.id, "succeeded", timeout=30)
     ticked = [
-        a["message"]
+        a.message
         for a in bot.store.audit(op.id)
-        if a["event"] == "checklist_ticked" and a["actor"] == "U_ALICE"
+        if a.event == "checklist_ticked" and a.actor == "U_ALICE"
     ]
     # Each item ticked by Alice once, however the two submissions interleaved.
     assert len(ticked) == len(set(ticked)) >= 4
-    assert len([a for a in bot.store.audit(op.id) if a["event"] == "checklist_completed"]) == 1
+    assert len([a for a in bot.store.audit(op.id) if a.event == "checklist_completed"]) == 1
 
 
 def test_a_double_clicked_cancel_cancels_once(bot):
@@ -65,11 +65,11 @@ def test_a_double_clicked_cancel_cancels_once(bot):
     bot.wait_status(op.id, "cancelled", timeout=30)
     # The audit record follows the status change: wait for it, then count.
     bot.wait_until(
-        lambda: [a for a in bot.store.audit(op.id) if a["event"] == "finished"],
+        lambda: [a for a in bot.store.audit(op.id) if a.event == "finished"],
         what="the finished record",
     )
     time.sleep(0.5)  # a second "finished" would have been written by now
-    finished = [a for a in bot.store.audit(op.id) if a["event"] == "finished"]
+    finished = [a for a in bot.store.audit(op.id) if a.event == "finished"]
     assert len(finished) == 1
     texts = [
         r["text"]

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -152,7 +152,7 @@ def assert_no_secrets(secrets_: list[str], fake: FakeSlack, logs: list[str], sto
     record (the standard 'Secrets never leave')."""
     payloads = [json.dumps(c.args, default=str) for c in fake.calls]
     payloads += [json.dumps(r, default=str) for r in fake.responses()]
-    audit = [json.dumps(a, default=str) for a in store.audit()] if store else []
+    audit = [json.dumps(asdict(a), default=str) for a in store.audit()] if store else []
     for secret in filter(None, secrets_):
         for where, texts in (
             ("Slack payload", payloads),

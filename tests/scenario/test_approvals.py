@@ -33,16 +33,16 @@ def test_non_approver_click_is_refused_and_audited(bot):
     assert "not an approver for production" in reply["text"]
     assert "@db-approvers" in reply["text"]
     assert bot.store.operation(op.id).status == "waiting_approval"
-    refused = [a for a in bot.store.audit(op.id) if a["event"] == "approval_refused"]
-    assert refused and refused[0]["actor"] == "U_CAROL"
-    assert all(a["status"] == "pending" for a in bot.store.approvals(op.id))
+    refused = [a for a in bot.store.audit(op.id) if a.event == "approval_refused"]
+    assert refused and refused[0].actor == "U_CAROL"
+    assert all(a.status == "pending" for a in bot.store.approvals(op.id))
 
 
 def test_approver_listed_by_user_id_may_approve(bot):
     op, channel = waiting_for_approval(bot, env="staging")
     bot.signer.block_action(Action.APPROVE, None, user="U_CAROL", channel=channel)
     bot.wait_status(op.id, "succeeded")
-    assert bot.store.approvals(op.id)[0]["decided_by"] == "U_CAROL"
+    assert bot.store.approvals(op.id)[0].decided_by == "U_CAROL"
 
 
 def test_requester_outside_requesters_is_refused(bot):
@@ -51,7 +51,7 @@ def test_requester_outside_requesters_is_refused(bot):
     text = last_reply(bot)["text"]
     assert "not allowed to start" in text
     assert bot.store.active_operation("production") is None
-    assert any(a["event"] == "request_refused" for a in bot.store.audit())
+    assert any(a.event == "request_refused" for a in bot.store.audit())
 
 
 def test_expired_approval_is_refused_and_can_be_requested_again(bot_factory):
@@ -63,19 +63,19 @@ def test_expired_approval_is_refused_and_can_be_requested_again(bot_factory):
     )[0]
     stale = {**posted.response["message"], "blocks": posted.args["blocks"]}
     bot.wait_until(
-        lambda: any(a["event"] == "approval_expired" for a in bot.store.audit(op.id)),
+        lambda: any(a.event == "approval_expired" for a in bot.store.audit(op.id)),
         what="approval expiry",
     )
     bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel, message=stale)
     reply = last_reply(bot)
     assert "already expired" in reply["text"] or "has expired" in reply["text"]
-    assert bot.store.steps(op.id)[1]["status"] == "pending"  # the destructive step never ran
+    assert bot.store.steps(op.id)[1].status == "pending"  # the destructive step never ran
 
     # The expired request message was updated in place and offers to ask again.
     bot.slack.wait_for("chat.update", where=lambda c: "Expired" in str(c.args.get("blocks")))
     bot.signer.block_action(Action.REQUEST_AGAIN, None, user="U_ALICE", channel=channel)
     bot.wait_until(lambda: len(bot.store.approvals(op.id)) == 2, what="a second request")
-    assert bot.store.approvals(op.id)[1]["status"] == "pending"
+    assert bot.store.approvals(op.id)[1].status == "pending"
 
 
 def test_twenty_concurrent_approve_clicks_run_the_step_exactly_once(bot):
@@ -102,13 +102,11 @@ def test_twenty_concurrent_approve_clicks_run_the_step_exactly_once(bot):
 
     audit = bot.store.audit(op.id)
     runs = [
-        a
-        for a in audit
-        if a["event"] == "step_started" and a["step_id"] == "rehearse_destructive_step"
+        a for a in audit if a.event == "step_started" and a.step_id == "rehearse_destructive_step"
     ]
     assert len(runs) == 1
-    assert len([a for a in audit if a["event"] == "approval_granted"]) == 1
-    assert bot.store.step(op.id, "rehearse_destructive_step")["attempts"] == 1
+    assert len([a for a in audit if a.event == "approval_granted"]) == 1
+    assert bot.store.step(op.id, "rehearse_destructive_step").attempts == 1
     replies = bot.wait_until(
         lambda: len(bot.slack.responses()) >= 20 and bot.slack.responses(), what="20 replies"
     )
@@ -120,9 +118,9 @@ def test_deny_stops_the_operation_and_frees_the_environment(bot):
     op, channel = waiting_for_approval(bot)
     bot.signer.block_action(Action.DENY, None, user="U_BOB", channel=channel)
     bot.wait_status(op.id, "cancelled")
-    assert bot.store.step(op.id, "rehearse_destructive_step")["status"] == "pending"
+    assert bot.store.step(op.id, "rehearse_destructive_step").status == "pending"
     assert bot.store.active_operation("staging") is None
-    assert any(a["event"] == "approval_denied" for a in bot.store.audit(op.id))
+    assert any(a.event == "approval_denied" for a in bot.store.audit(op.id))
 
 
 def test_a_changed_plan_needs_a_new_approval(bot):
@@ -131,7 +129,7 @@ def test_a_changed_plan_needs_a_new_approval(bot):
     # The plan of the drill's destructive step names the operation; changing the plan text
     # the approval was bound to is what a changed plan looks like to the engine.
     with bot.store.transaction() as db:
-        db["approvals"].update(first["id"], {"plan_hash": "0" * 64})
+        db["approvals"].update(first.id, {"plan_hash": "0" * 64})
     bot.signer.block_action(
         Action.APPROVE,
         None,
@@ -142,9 +140,9 @@ def test_a_changed_plan_needs_a_new_approval(bot):
     reply = last_reply(bot)
     assert "plan changed" in reply["text"]
     bot.wait_until(lambda: len(bot.store.approvals(op.id)) == 2, what="a new request")
-    statuses = [a["status"] for a in bot.store.approvals(op.id)]
+    statuses = [a.status for a in bot.store.approvals(op.id)]
     assert statuses == ["superseded", "pending"]
-    assert bot.store.step(op.id, "rehearse_destructive_step")["status"] == "pending"
+    assert bot.store.step(op.id, "rehearse_destructive_step").status == "pending"
 
 
 def test_second_drill_on_the_same_environment_is_refused(bot):

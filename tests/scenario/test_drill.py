@@ -84,7 +84,7 @@ def test_full_drill_with_two_person_rule(bot):
     reply = bot.wait_until(lambda: bot.slack.responses(), what="ephemeral refusal")[-1]
     assert "cannot approve your own request" in reply["text"]
     assert reply.get("response_type") == "ephemeral"
-    assert any(a["event"] == "approval_refused" for a in bot.store.audit(op.id))
+    assert any(a.event == "approval_refused" for a in bot.store.audit(op.id))
     assert bot.store.operation(op.id).status == "waiting_approval"
 
     # A second person approves; the rest runs to the end.
@@ -93,7 +93,7 @@ def test_full_drill_with_two_person_rule(bot):
     assert bot.services.incident.wait_idle(op.id)
 
     approvals = bot.store.approvals(op.id)
-    assert [(a["status"], a["decided_by"]) for a in approvals] == [("approved", "U_BOB")]
+    assert [(a.status, a.decided_by) for a in approvals] == [("approved", "U_BOB")]
     # The approval message was updated in place with who decided.
     updated = [
         c for c in bot.slack.calls_to("chat.update") if "Approved" in str(c.args.get("blocks"))
@@ -109,7 +109,7 @@ def test_full_drill_with_two_person_rule(bot):
     thread = bot.slack.thread(channel, status_ts)
     assert any("After rollback" in str(m.get("blocks")) for m in thread)
     job = f"after-checklist-reminder:{op.id}"
-    assert any(j["id"] == job for j in bot.store.pending_jobs())
+    assert any(j.id == job for j in bot.store.pending_jobs())
     bot.services.scheduler.run_due_now(job)
     bot.wait_until(
         lambda: any(
@@ -118,7 +118,7 @@ def test_full_drill_with_two_person_rule(bot):
         what="reminder",
     )
 
-    events = [a["event"] for a in bot.store.audit(op.id)]
+    events = [a.event for a in bot.store.audit(op.id)]
     for kind in (
         "started",
         "checklist_ticked",

@@ -106,9 +106,9 @@ def test_forged_and_stale_requests_are_audited(bot):
     body = b"command=%2Frollback&text=drill&user_id=U_ALICE&channel_id=C_ENG&trigger_id=x"
     bot.signer.post(body, "application/x-www-form-urlencoded", forge=True)
     bot.signer.post(body, "application/x-www-form-urlencoded", timestamp=int(time.time()) - 400)
-    refused = [a for a in bot.store.audit() if a["event"] == "request_refused"]
+    refused = [a for a in bot.store.audit() if a.event == "request_refused"]
     assert len(refused) == 2
-    assert all("invalid signature or stale timestamp" in a["message"] for a in refused)
+    assert all("invalid signature or stale timestamp" in a.message for a in refused)
 
 
 def test_a_replayed_request_is_refused_and_audited(bot):
@@ -119,5 +119,5 @@ def test_a_replayed_request_is_refused_and_audited(bot):
     # The same bytes, the same valid signature, captured and sent again.
     again = bot.signer.post(body, "application/x-www-form-urlencoded", timestamp=stamp)
     assert again.status == 401
-    refused = [a for a in bot.store.audit() if a["event"] == "request_refused"]
-    assert refused and "replayed" in refused[-1]["message"]
+    refused = [a for a in bot.store.audit() if a.event == "request_refused"]
+    assert refused and "replayed" in refused[-1].message

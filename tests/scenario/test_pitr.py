@@ -177,14 +177,14 @@ def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypat
             (
                 i
                 for i in bot.store.checklist(op.id, "before")
-                if i["item_id"] == "backup" and i["checked"]
+                if i.item_id == "backup" and i.checked
             ),
             None,
         ),
         what="backup ticked",
     )
-    assert backup["by_bot"] and backup["note"].startswith(f"snapshot {SOURCE}-before-pitr-")
-    snapshot_id = backup["note"].removeprefix("snapshot ")
+    assert backup.by_bot and backup.note.startswith(f"snapshot {SOURCE}-before-pitr-")
+    snapshot_id = backup.note.removeprefix("snapshot ")
     assert (
         aws.client("rds").describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"][0][
             "SnapshotType"
@@ -192,7 +192,7 @@ def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypat
         == "manual"
     )
     tick_human_items(bot, view_id)
-    assert {i["item_id"] for i in bot.store.checklist(op.id, "before") if i["checked"]} == {
+    assert {i.item_id for i in bot.store.checklist(op.id, "before") if i.checked} == {
         i.id for i in BEFORE.items
     }
 
@@ -208,7 +208,7 @@ def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypat
         "Multi-AZ: yes",
         "team=platform",
     ):
-        assert fact in restore_plan["plan_text"], fact
+        assert fact in restore_plan.plan_text, fact
     channel = approve_next(bot, op.id, 1)
 
     # Restored with the source's settings; progress and RDS events in the incident thread.
@@ -234,7 +234,7 @@ def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypat
     assert f"Restored {target}" in card_text and "`2`" in card_text
 
     # Switch approved: the secret points at the restored endpoint, other keys kept.
-    switch_plan = bot.store.approvals(op.id)[1]["plan_text"]
+    switch_plan = bot.store.approvals(op.id)[1].plan_text
     assert SECRET_ID in switch_plan and restored["Endpoint"]["Address"] in switch_plan
     approve_next(bot, op.id, 2)
     bot.wait_status(op.id, "succeeded")
@@ -254,13 +254,13 @@ def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypat
     )[-1].response["view"]["id"]
     bot.wait_until(
         lambda: any(
-            i["by_bot"] for i in bot.store.checklist(undo.id, "before") if i["item_id"] == "backup"
+            i.by_bot for i in bot.store.checklist(undo.id, "before") if i.item_id == "backup"
         ),
         what="undo backup tick",
     )
     tick_human_items(bot, checklist_view)
     undo_plan = bot.wait_until(lambda: bot.store.approvals(undo.id), what="undo approval")[0]
-    assert original["VersionId"] in undo_plan["plan_text"]
+    assert original["VersionId"] in undo_plan.plan_text
     assert current_secret(aws)["VersionId"] == switched["VersionId"]  # not before approval
     approve_next(bot, undo.id, 1)
     bot.wait_status(undo.id, "succeeded")

@@ -26,7 +26,7 @@ def test_300_progress_events_cause_no_429_and_the_final_message_says_finished(bo
     assert "Finished" in final["text"]
     assert ":white_check_mark: Simulated long-running step" in str(final["blocks"])
     # Progress ticks are not audit events; the step's start and end are.
-    audit = [a["event"] for a in bot.store.audit(op.id)]
+    audit = [a.event for a in bot.store.audit(op.id)]
     assert "progress" not in audit
     for block in final["blocks"]:
         Block.parse(block).validate_json()
@@ -62,8 +62,8 @@ def test_report_contains_every_audit_event(bot):
     audit = bot.store.audit(op.id)
     assert len(audit) >= 15
     for event in audit:
-        assert f"| {event['at'][:10]} {event['at'][11:19]} |" in report
-        assert f"| {event['event']} |" in report
+        assert f"| {event.at[:10]} {event.at[11:19]} |" in report
+        assert f"| {event.event} |" in report
     assert "**approved** by <@U_BOB>" in report
     assert "- [x] Backup current state" in report
     assert "Notify team - Alert via Slack #engineering (rollback-bot" in report

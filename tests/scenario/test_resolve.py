@@ -243,5 +243,5 @@ def test_deploy_with_a_failed_migration_is_refused_with_p3009(bot):
     complete_before_checklist(bot, op.id)
     bot.wait_status(op.id, "failed", timeout=30)
     step = bot.store.step(op.id, "check_status")
-    assert "migrate found failed migrations in the target database" in step["error"]
-    assert BAD in step["error"]
+    assert "migrate found failed migrations in the target database" in step.error
+    assert BAD in step.error

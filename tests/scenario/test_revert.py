@@ -203,9 +203,7 @@ def test_staging_first_then_production_with_review_backups_and_approval(bot, pri
     assert not status.pending and not status.failed
     # The verify step asserted it; the thread says it too.
     bot.wait_until(
-        lambda: any(
-            "0 of 2 statements took effect" in a["message"] for a in bot.store.audit(op.id)
-        ),
+        lambda: any("0 of 2 statements took effect" in a.message for a in bot.store.audit(op.id)),
         what="the diagnosis after the revert",
     )
 
@@ -213,8 +211,8 @@ def test_staging_first_then_production_with_review_backups_and_approval(bot, pri
     update, op = run_revert(bot, "production")
     assert "Tested on staging" in shown(update)
     assert not any(b.get("block_id") == "revert_sql" for b in update.args["view"]["blocks"])
-    items = {i["item_id"]: i for i in bot.store.checklist(op.id, "before")}
-    assert items["staging"]["by_bot"] and written.name in items["staging"]["note"]
+    items = {i.item_id: i for i in bot.store.checklist(op.id, "before")}
+    assert items["staging"].by_bot and written.name in items["staging"].note
     plan = approve(bot, op, approver="U_DAVE")
     assert f"tested: applied on staging as {written.name}" in plan
     bot.wait_status(op.id, "succeeded", timeout=30)

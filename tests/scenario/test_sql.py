@@ -116,7 +116,7 @@ def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
 
     complete_checklist_in(bot, view_id)
     channel = approval_message(bot, op)
-    plan = bot.store.approvals(op.id)[0]["plan_text"]
+    plan = bot.store.approvals(op.id)[0].plan_text
     assert DROP_COLUMN in plan and op.params["sql_sha256"] in plan and backup in plan
     assert "environment: staging" in plan and VERIFY in plan
 
@@ -137,7 +137,7 @@ def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
         (2, None),
         (3, "keep-3"),
     ]
-    events = [a["event"] for a in bot.store.audit(op.id)]
+    events = [a.event for a in bot.store.audit(op.id)]
     assert "decision_made" in events and "card" in events
     assert bot.store.operation(op.id).params["backup_tables"] == [backup]
 
@@ -147,7 +147,7 @@ def test_roll_back_leaves_the_database_unchanged(bot, db):
     op, channel = until_decision(bot)
     bot.signer.block_action(f"{Action.DECIDE}_rollback", None, user="U_ALICE", channel=channel)
     bot.wait_status(op.id, "failed")
-    assert "Rolled back: nothing was committed" in bot.store.step(op.id, "apply")["error"]
+    assert "Rolled back: nothing was committed" in bot.store.step(op.id, "apply").error
     assert snapshot(db) == before
 
 
@@ -157,7 +157,7 @@ def test_no_decision_in_time_rolls_back(bot_factory, db):
     # A decision that expired before its message went out is shown without buttons.
     op, _ = until_decision(bot, buttons=False)
     bot.wait_status(op.id, "failed")
-    assert any(a["event"] == "decision_expired" for a in bot.store.audit(op.id))
+    assert any(a.event == "decision_expired" for a in bot.store.audit(op.id))
     assert snapshot(db) == before
 
 
@@ -199,5 +199,5 @@ def test_the_requester_cannot_approve_their_own_sql(bot, db):
     reply = bot.wait_until(lambda: bot.slack.responses(), what="refusal")[-1]
     assert "cannot approve your own request" in reply["text"]
     assert bot.store.operation(op.id).status == "waiting_approval"
-    assert bot.store.step(op.id, "apply")["status"] == "pending"
+    assert bot.store.step(op.id, "apply").status == "pending"
     assert snapshot(db) == before

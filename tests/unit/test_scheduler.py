@@ -5,15 +5,20 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from bot.clock import utcnow
+from bot.clock import iso, utcnow
 from bot.scheduler import Scheduler
 from bot.store import Store
+from bot.store.records import ScheduledJob
+
+
+def job(job_id, op_id, kind, due_in: timedelta, payload=None) -> ScheduledJob:
+    return ScheduledJob(job_id, op_id, kind, iso(utcnow() + due_in), payload or {})
 
 
 def test_jobs_survive_a_restart_and_run_once(tmp_path):
     store = Store(tmp_path / "s.db")
     store.schedule_job(
-        "reminder:op-1", None, "after_checklist_reminder", utcnow() + timedelta(hours=1), {"x": 1}
+        job("reminder:op-1", None, "after_checklist_reminder", timedelta(hours=1), {"x": 1})
     )
     store.close()
 
@@ -33,7 +38,7 @@ def test_jobs_survive_a_restart_and_run_once(tmp_path):
 
 def test_a_job_due_while_the_bot_was_down_runs_at_start(tmp_path):
     store = Store(tmp_path / "s.db")
-    store.schedule_job("expiry:a", None, "approval_expiry", utcnow() - timedelta(minutes=5))
+    store.schedule_job(job("expiry:a", None, "approval_expiry", -timedelta(minutes=5)))
     ran = []
     scheduler = Scheduler(store, {"approval_expiry": lambda op, p: ran.append(op)})
     scheduler.start()
@@ -58,7 +63,13 @@ def test_a_job_another_process_wrote_is_picked_up_while_running(tmp_path):
     terminal = Store(tmp_path / "s.db")
     try:
         terminal.schedule_job(
-            "pitr-cleanup:op-1", "op-1", "pitr_cleanup_due", utcnow(), {"pitr_operation": "op-1"}
+            job(
+                "pitr-cleanup:op-1",
+                "op-1",
+                "pitr_cleanup_due",
+                timedelta(0),
+                {"pitr_operation": "op-1"},
+            )
         )
         deadline = time.monotonic() + 10
         while not ran and time.monotonic() < deadline:

@@ -17,6 +17,7 @@ import pytest
 
 from bot.sandbox import demo
 from bot.store import Store
+from bot.store.records import DecisionStatus
 
 CONFIG = """
 default_environment = "staging"
@@ -90,7 +91,7 @@ def _columns(url: str, table: str) -> list[str]:
 def _audit(state_db: Path, op_id: str) -> list[tuple[str, str]]:
     store = Store(state_db)
     try:
-        return [(a["actor"], a["event"]) for a in store.audit(op_id)]
+        return [(a.actor, a.event) for a in store.audit(op_id)]
     finally:
         store.close()
 
@@ -227,13 +228,11 @@ def _wait_for_decision(state_db: Path, op_id: str, timeout: float = 40) -> str:
     while time.monotonic() < deadline:
         store = Store(state_db)
         try:
-            rows = store.query(
-                "SELECT id FROM decisions WHERE operation_id = ? AND status = 'pending'", (op_id,)
-            )
+            pending = store.decisions(op_id, DecisionStatus.PENDING)
         finally:
             store.close()
-        if rows:
-            return rows[0]["id"]
+        if pending:
+            return pending[0].id
         time.sleep(0.2)
     raise AssertionError("no decision was asked")
 
@@ -320,7 +319,7 @@ def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path)
     # the running bot's scheduler to start when it comes due.
     store = Store(cli.state_db)
     try:
-        jobs = {j["id"]: j["kind"] for j in store.pending_jobs()}
+        jobs = {j.id: j.kind for j in store.pending_jobs()}
     finally:
         store.close()
     assert jobs[f"pitr-cleanup:{op_id}"] == "pitr_cleanup_due"

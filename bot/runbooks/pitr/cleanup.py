@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from bot.aws import rds, secrets_manager
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
+from bot.runbooks.pitr.params import CleanupParams
 from bot.settings import Environment
 
 if TYPE_CHECKING:
-    from bot.store import Operation
+    from bot.store.records import Operation
 
 
 def cleanup_params(
@@ -117,4 +118,5 @@ CLEANUP = Runbook(
         if p.get("final_snapshot_id")
         else f"Delete the old instance `{p.get('old_instance')}` WITHOUT a final snapshot."
     ),
+    params=CleanupParams,
 )

@@ -3,7 +3,7 @@ switch.
 
 When a point-in-time recovery has switched traffic, deleting the old instance is scheduled
 ``[pitr] cleanup_delay_days`` later (a row in ``scheduled_jobs``, run by bot/scheduler.py,
-so it survives restarts). When it comes due, the cleanup operation (``pitr.CLEANUP``) is
+so it survives restarts). When it comes due, the cleanup operation (``CLEANUP``, cleanup.py) is
 started for the recovery's requester: it needs the before-checklist and an approval like
 any destructive step. Until then the job can be cancelled, and the final snapshot can be
 explicitly skipped (a warning everywhere it shows).
@@ -13,18 +13,16 @@ No Slack here: the cards and buttons are in bot/slack/pitr_views.py and handlers
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.clock import parse_iso
+from bot.clock import iso
 from bot.engine.engine import BOT_ACTOR, Engine
 from bot.engine.model import Event
 from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
 from bot.runbooks.pitr.cleanup import cleanup_params
-from bot.store import Operation
-
-JOB_KIND = "pitr_cleanup_due"
+from bot.store.records import CardKind, EventKind, JobKind, Operation, ScheduledJob
 
 
 def job_id(pitr_op_id: str) -> str:
@@ -36,7 +34,7 @@ def after_switch(engine: Engine, sync: Callable[[], None]) -> Callable[[Event], 
     the new row to APScheduler at once (Scheduler.sync)."""
 
     def on_event(event: Event) -> None:
-        if event.kind != "step_succeeded" or event.step_id != "switch_traffic":
+        if event.kind != EventKind.STEP_SUCCEEDED or event.step_id != "switch_traffic":
             return
         op = engine.store.operation(event.operation_id)
         if op is not None and op.runbook == "pitr":
@@ -46,19 +44,25 @@ def after_switch(engine: Engine, sync: Callable[[], None]) -> Callable[[Event], 
     return on_event
 
 
-def schedule(engine: Engine, pitr_op: Operation) -> dict:
+def schedule(engine: Engine, pitr_op: Operation) -> ScheduledJob:
     run_at = engine.clock() + timedelta(days=engine.config.pitr_cleanup_delay_days)
-    payload = {"pitr_operation": pitr_op.id, "skip_final_snapshot_by": None}
-    engine.store.schedule_job(job_id(pitr_op.id), pitr_op.id, JOB_KIND, run_at, payload)
-    _card(engine, pitr_op, _job(engine, pitr_op.id), "Cleanup scheduled")
-    return _job(engine, pitr_op.id)
+    job = ScheduledJob(
+        id=job_id(pitr_op.id),
+        operation_id=pitr_op.id,
+        kind=JobKind.PITR_CLEANUP_DUE,
+        run_at=iso(run_at),
+        payload={"pitr_operation": pitr_op.id, "skip_final_snapshot_by": None},
+    )
+    engine.store.schedule_job(job)
+    _card(engine, pitr_op, job, "Cleanup scheduled")
+    return job
 
 
-def pending_job(engine: Engine, pitr_op_id: str) -> dict:
-    job = _job(engine, pitr_op_id)
+def pending_job(engine: Engine, pitr_op_id: str) -> ScheduledJob:
+    job = engine.store.job(job_id(pitr_op_id))
     if job is None:
         raise NotFound(f"No cleanup is scheduled for {pitr_op_id}.")
-    if job["done_at"]:
+    if job.done_at:
         raise ConflictError(
             "This cleanup already ran or was cancelled; nothing changed.", code="cleanup_done"
         )
@@ -75,7 +79,7 @@ def cancel(engine: Engine, pitr_op_id: str, user: str) -> None:
         raise ConflictError("This cleanup already ran or was cancelled.", code="cleanup_done")
     engine.emit(
         pitr_op.id,
-        "cleanup_cancelled",
+        EventKind.CLEANUP_CANCELLED,
         user,
         f"<@{user}> cancelled the scheduled deletion of `{pitr_op.params['source']}`; it"
         " stays until someone deletes it.",
@@ -87,10 +91,12 @@ def set_skip_final_snapshot(engine: Engine, pitr_op_id: str, user: str, skip: bo
     pitr_op = _pitr_operation(engine, pitr_op_id)
     _check_may_change(engine, pitr_op, user)
     job = pending_job(engine, pitr_op_id)
-    payload = json.loads(job["payload"]) | {"skip_final_snapshot_by": user if skip else None}
-    engine.store.schedule_job(job["id"], pitr_op.id, JOB_KIND, parse_iso(job["run_at"]), payload)
+    changed = dataclasses.replace(
+        job, payload=job.payload | {"skip_final_snapshot_by": user if skip else None}
+    )
+    engine.store.schedule_job(changed)
     title = "Cleanup will skip the final snapshot" if skip else "Cleanup will keep a final snapshot"
-    _card(engine, pitr_op, _job(engine, pitr_op_id), title, actor=user)
+    _card(engine, pitr_op, changed, title, actor=user)
 
 
 def cleanup_due(engine: Engine, payload: dict) -> None:
@@ -103,14 +109,14 @@ def cleanup_due(engine: Engine, payload: dict) -> None:
     except UserError as error:
         engine.emit(
             pitr_op.id,
-            "cleanup_not_started",
+            EventKind.CLEANUP_NOT_STARTED,
             BOT_ACTOR,
             f"The scheduled deletion of `{old}` did not start: {error}",
         )
         return
     engine.emit(
         pitr_op.id,
-        "cleanup_started",
+        EventKind.CLEANUP_STARTED,
         BOT_ACTOR,
         f"The scheduled deletion of `{old}` is due: operation {cleanup.id} started for"
         f" <@{pitr_op.requester}>; it needs the checklist and an approval.",
@@ -118,25 +124,21 @@ def cleanup_due(engine: Engine, payload: dict) -> None:
     )
 
 
-def _job(engine: Engine, pitr_op_id: str) -> dict | None:
-    rows = engine.store.query("SELECT * FROM scheduled_jobs WHERE id = ?", (job_id(pitr_op_id),))
-    return rows[0] if rows else None
-
-
-def _card(engine: Engine, pitr_op: Operation, job: dict, title: str, actor=BOT_ACTOR) -> None:
-    payload = json.loads(job["payload"])
+def _card(
+    engine: Engine, pitr_op: Operation, job: ScheduledJob, title: str, actor: str = BOT_ACTOR
+) -> None:
     engine.emit(
         pitr_op.id,
-        "card",
+        EventKind.CARD,
         actor,
         f"{title}: delete `{pitr_op.params['source']}`",
         detail={
-            "card": "pitr_cleanup_scheduled",
+            "card": CardKind.PITR_CLEANUP_SCHEDULED,
             "data": {
                 "operation": pitr_op.id,
                 "old_instance": pitr_op.params["source"],
-                "run_at": job["run_at"],
-                "skip_final_snapshot_by": payload.get("skip_final_snapshot_by"),
+                "run_at": job.run_at,
+                "skip_final_snapshot_by": job.payload.get("skip_final_snapshot_by"),
             },
         },
     )

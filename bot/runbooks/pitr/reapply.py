@@ -18,9 +18,10 @@ from bot.prisma.migrations_dir import LOCK_FILE
 from bot.runbooks.pitr.verify import restored_url
 from bot.runbooks.status import assess, status_card_data
 from bot.settings import Environment
+from bot.store.records import CardKind
 
 if TYPE_CHECKING:
-    from bot.store import Operation
+    from bot.store.records import Operation
 
 
 def restored_environment(env: Environment, params: dict) -> Environment:
@@ -48,7 +49,7 @@ def _choose_migrations(ctx: StepContext) -> str:
     restored = restored_environment(env, p)
     assessment = assess(restored)
     ctx.card(
-        "migration_status",
+        CardKind.MIGRATION_STATUS,
         f"Migration status on the restored {p['restore_target']}",
         status_card_data(f"{env.name} (restored {p['restore_target']})", assessment),
     )

@@ -34,12 +34,14 @@ from bot.database import database_url
 from bot.engine.model import Runbook, Step, StepContext, StepInterrupted
 from bot.errors import UserError
 from bot.runbooks.pitr.choices import harmful_migration, iso_seconds, parse_moment
+from bot.runbooks.pitr.params import PitrParams
 from bot.runbooks.pitr.reapply import CHOOSE_MIGRATIONS, REAPPLY_MIGRATIONS
 from bot.runbooks.pitr.verify import VERIFY_RESTORED, restored_url
 from bot.settings import Environment
+from bot.store.records import CardKind
 
 if TYPE_CHECKING:
-    from bot.store import Operation
+    from bot.store.records import Operation
 
 RESTORE_TIMEOUT = timedelta(hours=12)
 
@@ -64,7 +66,7 @@ def _identify_recovery_point(ctx: StepContext) -> str:
         name, _, state = harmful_migration(ctx.environment)
         ctx.record(harmful_migration=name, harmful_migration_state=state)
     ctx.card(
-        "pitr_recovery_point",
+        CardKind.PITR_RECOVERY_POINT,
         f"Recovery point for {source.id}",
         {
             "source": source.id,
@@ -239,7 +241,7 @@ def _switch_traffic(ctx: StepContext) -> str:
         switch_to=secrets_manager.shown(after),
     )
     ctx.card(
-        "pitr_switch",
+        CardKind.PITR_SWITCH,
         f"Traffic switched to {p['restore_target']}",
         {
             "operation": ctx.operation.id,
@@ -259,7 +261,7 @@ def _switch_traffic(ctx: StepContext) -> str:
     # The runbook: "#engineering is told". A notify card goes to the environment's
     # notify_channel rather than the incident thread (bot/slack/cards.py).
     ctx.card(
-        "pitr_switch_notice",
+        CardKind.PITR_SWITCH_NOTICE,
         f"{env.name}: traffic switched to the restored database {p['restore_target']}",
         {
             "environment": env.name,
@@ -337,4 +339,5 @@ PITR = Runbook(
         REAPPLY_MIGRATIONS,
     ),
     describe=lambda p: _describe(p),
+    params=PitrParams,
 )

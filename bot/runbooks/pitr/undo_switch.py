@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from bot.aws import secrets_manager
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
+from bot.runbooks.pitr.params import UndoSwitchParams
 from bot.settings import Environment
 
 if TYPE_CHECKING:
-    from bot.store import Operation
+    from bot.store.records import Operation
 
 
 def undo_params(pitr_op: Operation) -> dict:
@@ -101,4 +102,5 @@ UNDO_SWITCH = Runbook(
         ),
     ),
     describe=lambda p: f"Undo the traffic switch of `{p.get('pitr_operation')}`.",
+    params=UndoSwitchParams,
 )

@@ -15,6 +15,7 @@ from bot.engine.model import Step, StepContext
 from bot.errors import UserError
 from bot.redaction import Secret, redact_url
 from bot.settings import Environment, VerificationQuery
+from bot.store.records import CardKind
 
 if TYPE_CHECKING:
     pass
@@ -95,7 +96,7 @@ def _verify_restored(ctx: StepContext) -> str:
     failed = [row["name"] for row in rows if not row["restored"]["ok"]]
     ctx.record(verification_failed=failed)
     ctx.card(
-        "pitr_verification",
+        CardKind.PITR_VERIFICATION,
         f"Verification: current {env.name} database vs restored {ctx.params['restore_target']}",
         {"rows": rows, "target": ctx.params["restore_target"], "environment": env.name},
     )

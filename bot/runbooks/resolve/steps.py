@@ -12,7 +12,9 @@ from bot.errors import ConflictError
 from bot.prisma.recommendation import NextStep
 from bot.prisma.resolve import mark_applied, mark_rolled_back
 from bot.prisma.undo import run_undo
+from bot.runbooks.resolve.params import ResolveParams
 from bot.runbooks.status import assess, migrations_dir, show_status
+from bot.store.records import CardKind
 
 
 def _check_status(ctx: StepContext) -> str:
@@ -98,7 +100,7 @@ def _verify(ctx: StepContext) -> str:
 def _next_steps(ctx: StepContext) -> str:
     name = ctx.params["migration"]
     ctx.card(
-        "resolve_next",
+        CardKind.RESOLVE_NEXT,
         f"Next: fix {name}, then re-run migrations",
         {
             "environment": ctx.environment.name,
@@ -134,4 +136,5 @@ RESOLVE = Runbook(
         f" {'applied' if p.get('mode') == 'applied' else 'rolled back'}."
         f" {p.get('diagnosis', '')}"
     ),
+    params=ResolveParams,
 )

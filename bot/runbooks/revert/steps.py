@@ -14,14 +14,16 @@ from bot.errors import ConflictError
 from bot.prisma.history import RecordState
 from bot.prisma.status import migration_status
 from bot.runbooks.revert.apply import apply_revert, check_reverted, write_migration
+from bot.runbooks.revert.params import RevertParams
 from bot.runbooks.status import migrations_dir, show_status
 from bot.sql.names import QualifiedName
+from bot.store.records import CardKind
 
 
 def _review(ctx: StepContext) -> str:
     p = ctx.params
     ctx.card(
-        "revert_review",
+        CardKind.REVERT_REVIEW,
         f"Reverse migration {p['revert_name']} for {ctx.environment.name}",
         {"environment": ctx.environment.name, **p},
     )
@@ -140,4 +142,5 @@ REVERT = Runbook(
     describe=lambda p: (
         f"Revert `{p.get('migration')}` with the new migration `{p.get('revert_name')}`."
     ),
+    params=RevertParams,
 )

@@ -6,12 +6,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass, field
 
 import pytest
 
 from bot.engine.engine import Engine
 from bot.engine.model import Runbook, Step
-from bot.errors import ConflictError, PermissionDenied
+from bot.errors import ConflictError, PermissionDenied, UserError
 from bot.settings import Config, Environment
 from bot.store import Store
 
@@ -71,7 +72,7 @@ def test_destructive_step_waits_for_the_before_checklist(tmp_path):
     op = engine.start("t", None, "U_ALICE")
     wait(lambda: store.operation(op.id).status == "waiting_checklist")
     assert not ran.is_set()
-    items = {i["item_id"] for i in store.checklist(op.id, "before") if not i["by_bot"]}
+    items = {i.item_id for i in store.checklist(op.id, "before") if not i.by_bot}
     engine.tick_checklist(op.id, "before", items - {"staging"}, "U_ALICE")
     time.sleep(0.2)
     assert not ran.is_set()
@@ -117,7 +118,7 @@ def test_a_decision_times_out_to_the_safe_default(tmp_path):
     op = engine.start("t", None, "U_ALICE")
     wait(lambda: store.operation(op.id).status == "succeeded")
     assert answers == ["rollback"]
-    assert "decision_expired" in [a["event"] for a in store.audit(op.id)]
+    assert "decision_expired" in [a.event for a in store.audit(op.id)]
 
 
 def test_only_the_requester_decides_and_only_once(tmp_path):
@@ -173,7 +174,7 @@ def test_recover_reruns_an_idempotent_step(tmp_path):
     op, store, ran, _ = _crashed_operation(tmp_path, idempotent=True)
     wait(lambda: store.operation(op.id).status == "succeeded")
     assert ran == [1]
-    assert "step_resumed" in [a["event"] for a in store.audit(op.id)]
+    assert "step_resumed" in [a.event for a in store.audit(op.id)]
 
 
 def test_recover_stops_safely_when_a_step_is_not_idempotent(tmp_path):
@@ -191,7 +192,7 @@ def test_audit_is_append_only(tmp_path):
         db.execute("UPDATE audit SET message = 'forged'")
     with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
         db.execute("DELETE FROM audit")
-    assert store.audit()[0]["message"] == "hello"
+    assert store.audit()[0].message == "hello"
 
 
 def test_every_listener_sees_events_in_the_order_they_happened(tmp_path):
@@ -213,3 +214,37 @@ def test_every_listener_sees_events_in_the_order_they_happened(tmp_path):
     kinds = [e.kind for e in later]
     assert kinds.index("step_succeeded") < kinds.index("card")
     assert [e.kind for e in first] == kinds
+
+
+@dataclass(frozen=True)
+class _Params:
+    migration: str
+    attempts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def test_params_are_checked_against_the_runbooks_dataclass_at_start_and_record(tmp_path):
+    recorded = []
+
+    def step(ctx):
+        ctx.record(attempts=2, notes=["a"])
+        try:
+            ctx.record(snapshot="x")
+        except UserError as error:
+            recorded.append(error.message)
+
+    rb = Runbook("t", "test runbook", (Step("a", "A", step),), params=_Params)
+    engine, store, _ = make_engine(tmp_path, rb)
+    for bad, says in (
+        ({}, "needs the parameter `migration`"),
+        ({"migration": "m", "mirgation": "m"}, "has no parameter `mirgation`"),
+        ({"migration": 5}, "Parameter `migration` of the test runbook must be str"),
+        ({"migration": "m", "notes": "a"}, "`notes`"),
+    ):
+        with pytest.raises(UserError, match=says):
+            engine.start("t", None, "U_ALICE", bad)
+    assert store.operations() == []  # nothing was started
+    op = engine.start("t", None, "U_ALICE", {"migration": "m"})
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    assert store.operation(op.id).params == {"migration": "m", "attempts": 2, "notes": ["a"]}
+    assert recorded == ["The test runbook has no parameter `snapshot`."]

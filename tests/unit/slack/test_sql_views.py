@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.slack.blocks import MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
 from bot.slack.cards import render_card
 from bot.slack.sql_views import sql_modal
-from bot.store import Operation
+from bot.store.records import Operation
 
 
 def operation() -> Operation:

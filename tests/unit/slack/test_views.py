@@ -7,7 +7,7 @@ from slack_sdk.models.views import View
 
 from bot.slack import views
 from bot.slack.blocks import cut, fit, section
-from bot.store import Operation
+from bot.store.records import ChecklistEntry, Operation, StepRecord, StepStatus
 
 
 def operation(**kw) -> Operation:
@@ -34,7 +34,7 @@ def operation(**kw) -> Operation:
 
 def test_a_checklist_of_more_than_ten_items_uses_several_checkbox_blocks():
     items = [
-        {"item_id": f"i{n}", "label": f"Item {n}", "checked": n % 2, "by_bot": 0, "note": None}
+        ChecklistEntry("op-1", "before", f"i{n}", n, f"Item {n}", checked=bool(n % 2))
         for n in range(23)
     ]
     view = views.checklist_modal(operation(), "before", items)
@@ -56,7 +56,7 @@ def test_long_text_is_cut_with_a_count_and_blocks_are_capped():
 
 def test_status_message_is_valid_for_every_state():
     steps = [
-        {"step_id": "a", "title": "A", "status": s, "destructive": 1, "error": "boom", "detail": ""}
+        StepRecord("op-1", 0, "a", "A", True, False, status=StepStatus(s), error="boom")
         for s in ("pending", "running", "succeeded", "failed", "skipped")
     ]
     for status in ("running", "waiting_approval", "succeeded", "failed", "cancelled"):

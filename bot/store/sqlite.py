@@ -1,0 +1,467 @@
+"""The state store on SQLite (sqlite-utils, WAL mode): every statement on the state tables.
+
+Every state change runs in one ``BEGIN IMMEDIATE`` transaction so that two threads (or two
+processes) can never both win a race such as two Approve clicks: the "check then change"
+is a conditional UPDATE whose row count says who won. Rows come back typed
+(bot/store/records.py).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.clock import iso, utcnow
+from bot.store.records import (
+    Approval,
+    ApprovalStatus,
+    AuditRecord,
+    ChecklistEntry,
+    Decision,
+    DecisionStatus,
+    Operation,
+    OperationStatus,
+    ScheduledJob,
+    StepRecord,
+    StepStatus,
+)
+from bot.store.schema import upgrade
+
+
+def new_operation_id(now: datetime | None = None) -> str:
+    """Short, typeable, sortable: op-20261126-7f3a2c."""
+    now = now or utcnow()
+    return f"op-{now:%Y%m%d}-{secrets.token_hex(3)}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _row(record) -> dict:
+    """A record as the columns it is stored in (JSON text for data, enums as their text)."""
+    values = {k: str(v) if isinstance(v, StrEnum) else v for k, v in asdict(record).items()}
+    for name in record._json:
+        values[name] = _json(values[name])
+    return values
+
+
+class Store:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by the app's threads, serialised by a lock; other
+        # processes (the terminal, a restarted bot) coordinate through SQLite's own locking.
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        with self._lock:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            upgrade(self.db.conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a
+        read-then-write (check a status, then change it) cannot interleave with another.
+        (Public for tests that set up a state no code path leaves, such as a crash.)"""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.conn.execute("ROLLBACK")
+                raise
+            self.db.conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple = ()) -> list[dict]:
+        with self._lock:
+            return list(self.db.query(sql, params))
+
+    def _change(self, sql: str, params: tuple) -> bool:
+        """One conditional UPDATE/INSERT; whether it changed a row (won the race)."""
+        with self.transaction() as db:
+            return db.execute(sql, params).rowcount > 0
+
+    # --- operations ---------------------------------------------------------------
+
+    def create_operation(
+        self, op: Operation, steps: list[StepRecord], checklists: list[ChecklistEntry]
+    ) -> bool:
+        """Persists a new operation holding its environment, with its steps and checklist
+        items; False when another operation holds the environment (nothing is written)."""
+        row = _row(op) | {"holds_environment": 1}
+        try:
+            with self.transaction() as db:
+                db["operations"].insert(row)
+                db["steps"].insert_all(_row(s) for s in steps)
+                db["checklist_items"].insert_all(_row(c) for c in checklists)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def operation(self, op_id: str) -> Operation | None:
+        rows = self._query("SELECT * FROM operations WHERE id = ?", (op_id,))
+        return Operation.from_row(rows[0]) if rows else None
+
+    def active_operation(self, environment: str) -> Operation | None:
+        rows = self._query(
+            "SELECT * FROM operations WHERE environment = ? AND holds_environment = 1",
+            (environment,),
+        )
+        return Operation.from_row(rows[0]) if rows else None
+
+    def operations(self, *, active: bool | None = None, limit: int = 20) -> list[Operation]:
+        where = {True: "WHERE holds_environment = 1", False: "WHERE holds_environment IS NULL"}
+        rows = self._query(
+            f"SELECT * FROM operations {where.get(active, '')}"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [Operation.from_row(r) for r in rows]
+
+    def set_status(self, op_id: str, status: OperationStatus) -> bool:
+        """Moves an active operation between running and waiting; False (nothing changed)
+        once it has ended: a walker that read it just before a cancel must not revive it."""
+        return self._change(
+            "UPDATE operations SET status = ?, updated_at = ? WHERE id = ?"
+            " AND holds_environment = 1",
+            (status, iso(utcnow()), op_id),
+        )
+
+    def set_incident_thread(self, op_id: str, channel: str, status_ts: str) -> None:
+        """Where the operation's live status message (and its thread) is."""
+        self._update_operation(op_id, incident_channel=channel, status_ts=status_ts)
+
+    def set_notice(self, op_id: str, channel: str, ts: str) -> None:
+        """Where the operation was announced (the notify channel)."""
+        self._update_operation(op_id, notify_channel=channel, notify_ts=ts)
+
+    def request_cancel(self, op_id: str, user: str) -> None:
+        self._update_operation(op_id, cancel_requested_by=user)
+
+    def _update_operation(self, op_id: str, **columns: Any) -> None:
+        with self.transaction() as db:
+            db["operations"].update(op_id, columns | {"updated_at": iso(utcnow())})
+
+    def merge_params(self, op_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Adds ``values`` to the operation's params (read and written under the lock)."""
+        with self.transaction() as db:
+            params = json.loads(db["operations"].get(op_id)["params"] or "{}") | values
+            db["operations"].update(op_id, {"params": _json(params)})
+        return params
+
+    def finish_operation(
+        self,
+        op_id: str,
+        status: OperationStatus,
+        result: str,
+        at: datetime,
+        then_schedule: ScheduledJob | None = None,
+    ) -> bool:
+        """Ends the operation and frees its environment, scheduling ``then_schedule`` in
+        the same transaction; False when it had already ended."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE operations SET status = ?, result = ?, finished_at = ?, updated_at = ?,"
+                " holds_environment = NULL WHERE id = ? AND holds_environment = 1",
+                (status, result, iso(at), iso(at), op_id),
+            ).rowcount
+            if changed and then_schedule is not None:
+                db["scheduled_jobs"].insert(_row(then_schedule))
+        return bool(changed)
+
+    def approvers_by_operation(self, op_ids: list[str]) -> dict[str, str | None]:
+        """The person who approved each operation (its latest approval), for listings."""
+        if not op_ids:
+            return {}
+        marks = ",".join("?" * len(op_ids))
+        rows = self._query(
+            f"SELECT operation_id, decided_by FROM approvals WHERE status = 'approved'"
+            f" AND operation_id IN ({marks}) ORDER BY decided_at",
+            tuple(op_ids),
+        )
+        return {r["operation_id"]: r["decided_by"] for r in rows}
+
+    # --- steps --------------------------------------------------------------------
+
+    def steps(self, op_id: str) -> list[StepRecord]:
+        rows = self._query("SELECT * FROM steps WHERE operation_id = ? ORDER BY position", (op_id,))
+        return [StepRecord.from_row(r) for r in rows]
+
+    def step(self, op_id: str, step_id: str) -> StepRecord | None:
+        rows = self._query(
+            "SELECT * FROM steps WHERE operation_id = ? AND step_id = ?", (op_id, step_id)
+        )
+        return StepRecord.from_row(rows[0]) if rows else None
+
+    def claim_step(self, op_id: str, step_id: str, at: datetime) -> bool:
+        """pending -> running (one walker wins), and the operation is running again. Never
+        for an operation that has ended (cancelled between the walker's read and now)."""
+        with self.transaction() as db:
+            claimed = db.execute(
+                "UPDATE steps SET status = 'running', started_at = ?, attempts = attempts + 1"
+                " WHERE operation_id = ? AND step_id = ? AND status = 'pending' AND EXISTS"
+                " (SELECT 1 FROM operations WHERE id = ? AND holds_environment = 1)",
+                (iso(at), op_id, step_id, op_id),
+            ).rowcount
+            if claimed:
+                db["operations"].update(
+                    op_id, {"status": str(OperationStatus.RUNNING), "updated_at": iso(at)}
+                )
+        return bool(claimed)
+
+    def end_step(
+        self,
+        op_id: str,
+        step_id: str,
+        status: StepStatus,
+        at: datetime,
+        detail: str = "",
+        error: str | None = None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE steps SET status = ?, finished_at = ?, detail = ?, error = ?"
+                " WHERE operation_id = ? AND step_id = ?",
+                (status, iso(at), detail, error, op_id, step_id),
+            )
+
+    def set_step_detail(self, op_id: str, step_id: str, detail: str) -> None:
+        self._change(
+            "UPDATE steps SET detail = ? WHERE operation_id = ? AND step_id = ?",
+            (detail, op_id, step_id),
+        )
+
+    def rerun_step(self, op_id: str, step_id: str) -> None:
+        """A step a crash left running goes back to pending (it is safe to repeat)."""
+        self._change(
+            "UPDATE steps SET status = 'pending' WHERE operation_id = ? AND step_id = ?",
+            (op_id, step_id),
+        )
+
+    # --- checklists ---------------------------------------------------------------
+
+    def checklist(self, op_id: str, checklist: str) -> list[ChecklistEntry]:
+        rows = self._query(
+            "SELECT * FROM checklist_items WHERE operation_id = ? AND checklist = ?"
+            " ORDER BY position",
+            (op_id, checklist),
+        )
+        return [ChecklistEntry.from_row(r) for r in rows]
+
+    def tick(
+        self, op_id: str, checklist: str, ticked: set[str], user: str, at: datetime
+    ) -> list[tuple[str, bool]]:
+        """Makes the person-ticked items exactly ``ticked`` (bot-ticked ones stay); returns
+        (label, now ticked) for each item that changed. Read under the write lock, so a
+        double-submitted modal changes each item once."""
+        changes = []
+        with self.transaction() as db:
+            for item in self.checklist(op_id, checklist):
+                want = item.item_id in ticked
+                if item.by_bot or item.checked == want:
+                    continue
+                db.execute(
+                    "UPDATE checklist_items SET checked = ?, checked_by = ?, checked_at = ?"
+                    " WHERE operation_id = ? AND checklist = ? AND item_id = ?",
+                    (int(want), user if want else None, iso(at) if want else None)
+                    + (op_id, checklist, item.item_id),
+                )
+                changes.append((item.label, want))
+        return changes
+
+    def tick_by_bot(
+        self, op_id: str, checklist: str, item_id: str, by: str, note: str, at: datetime
+    ) -> bool:
+        """Ticks an item the bot verified itself; False when the bot already had."""
+        return self._change(
+            "UPDATE checklist_items SET checked = 1, by_bot = 1, checked_by = ?,"
+            " checked_at = ?, note = ? WHERE operation_id = ? AND checklist = ?"
+            " AND item_id = ? AND by_bot = 0",
+            (by, iso(at), note, op_id, checklist, item_id),
+        )
+
+    def happens_once(self, key: str, at: datetime) -> bool:
+        """True the first time ``key`` is marked, ever (say "checklist complete" once)."""
+        return self._change(
+            "INSERT OR IGNORE INTO once_markers (key, at) VALUES (?, ?)", (key, iso(at))
+        )
+
+    # --- approvals ----------------------------------------------------------------
+
+    def approval(self, approval_id: str) -> Approval | None:
+        rows = self._query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        return Approval.from_row(rows[0]) if rows else None
+
+    def approvals(self, op_id: str) -> list[Approval]:
+        rows = self._query(
+            "SELECT * FROM approvals WHERE operation_id = ? ORDER BY requested_at", (op_id,)
+        )
+        return [Approval.from_row(r) for r in rows]
+
+    def add_approval(self, approval: Approval, expiry: ScheduledJob) -> None:
+        """The request, the operation waiting for it and its expiry job: one transaction."""
+        with self.transaction() as db:
+            db["approvals"].insert(_row(approval))
+            db.execute(
+                "UPDATE operations SET status = ?, updated_at = ? WHERE id = ?"
+                " AND holds_environment = 1",
+                (OperationStatus.WAITING_APPROVAL, approval.requested_at, approval.operation_id),
+            )
+            db["scheduled_jobs"].insert(_row(expiry))
+
+    def decide_approval(
+        self, approval_id: str, status: ApprovalStatus, user: str, at: datetime
+    ) -> bool:
+        """pending -> approved/denied; False when a concurrent click decided first."""
+        return self._change(
+            "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (status, user, iso(at), approval_id),
+        )
+
+    def supersede_approval(self, approval_id: str) -> bool:
+        return self._change(
+            "UPDATE approvals SET status = 'superseded' WHERE id = ? AND status = 'pending'",
+            (approval_id,),
+        )
+
+    def expire_approval(self, approval_id: str, at: datetime) -> bool:
+        return self._change(
+            "UPDATE approvals SET status = 'expired', decided_at = ? WHERE id = ?"
+            " AND status = 'pending'",
+            (iso(at), approval_id),
+        )
+
+    def set_approval_message(self, approval_id: str, channel: str, ts: str) -> None:
+        with self.transaction() as db:
+            db["approvals"].update(approval_id, {"channel": channel, "message_ts": ts})
+
+    # --- decisions ----------------------------------------------------------------
+
+    def decision(self, decision_id: str) -> Decision | None:
+        rows = self._query("SELECT * FROM decisions WHERE id = ?", (decision_id,))
+        return Decision.from_row(rows[0]) if rows else None
+
+    def decisions(self, op_id: str, status: DecisionStatus | None = None) -> list[Decision]:
+        rows = self._query(
+            "SELECT * FROM decisions WHERE operation_id = ? AND status = coalesce(?, status)"
+            " ORDER BY asked_at",
+            (op_id, status),
+        )
+        return [Decision.from_row(r) for r in rows]
+
+    def add_decision(self, decision: Decision) -> None:
+        with self.transaction() as db:
+            db["decisions"].insert(_row(decision))
+
+    def answer_decision(self, decision_id: str, choice: str, user: str, at: datetime) -> bool:
+        """pending -> decided; False when it was already decided or expired."""
+        return self._change(
+            "UPDATE decisions SET status = 'decided', choice = ?, decided_by = ?,"
+            " decided_at = ? WHERE id = ? AND status = 'pending'",
+            (choice, user, iso(at), decision_id),
+        )
+
+    def expire_decision(self, decision_id: str, default: str, at: datetime) -> bool:
+        """pending -> expired with the safe default; False when someone answered first."""
+        return self._change(
+            "UPDATE decisions SET status = 'expired', choice = ?, decided_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (default, iso(at), decision_id),
+        )
+
+    def set_decision_message(self, decision_id: str, channel: str, ts: str) -> None:
+        with self.transaction() as db:
+            db["decisions"].update(decision_id, {"channel": channel, "message_ts": ts})
+
+    # --- audit --------------------------------------------------------------------
+
+    def append_audit(
+        self,
+        op_id: str | None,
+        actor: str,
+        event: str,
+        message: str = "",
+        *,
+        step_id: str | None = None,
+        detail: dict | None = None,
+        at: datetime | None = None,
+    ) -> AuditRecord:
+        row = {
+            "operation_id": op_id,
+            "at": iso(at or utcnow()),
+            "actor": actor,
+            "event": str(event),
+            "step_id": step_id,
+            "message": message,
+            "detail": _json(detail or {}),
+        }
+        with self.transaction() as db:
+            db["audit"].insert(row)
+            row["id"] = db["audit"].last_pk
+        return AuditRecord.from_row(row)
+
+    def audit(self, op_id: str | None = None) -> list[AuditRecord]:
+        if op_id is None:
+            rows = self._query("SELECT * FROM audit ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM audit WHERE operation_id = ? ORDER BY id", (op_id,))
+        return [AuditRecord.from_row(r) for r in rows]
+
+    # --- scheduled jobs (the scheduler rebuilds from these at start-up) -------------
+
+    def schedule_job(self, job: ScheduledJob) -> None:
+        """Adds the job, or replaces a pending one with the same id (new time, payload)."""
+        with self.transaction() as db:
+            db["scheduled_jobs"].upsert(_row(job), pk="id")
+
+    def job(self, job_id: str) -> ScheduledJob | None:
+        rows = self._query("SELECT * FROM scheduled_jobs WHERE id = ?", (job_id,))
+        return ScheduledJob.from_row(rows[0]) if rows else None
+
+    def pending_jobs(self) -> list[ScheduledJob]:
+        rows = self._query("SELECT * FROM scheduled_jobs WHERE done_at IS NULL ORDER BY run_at")
+        return [ScheduledJob.from_row(r) for r in rows]
+
+    def finish_job(self, job_id: str) -> bool:
+        """Marks a job done; False when it already was (a second runner must do nothing)."""
+        return self._change(
+            "UPDATE scheduled_jobs SET done_at = ? WHERE id = ? AND done_at IS NULL",
+            (iso(utcnow()), job_id),
+        )
+
+    # --- Events API deduplication ---------------------------------------------------
+
+    def forget_seen_before(self, cutoff: datetime) -> None:
+        """Event ids and request signatures only matter within Slack's retry and 5-minute
+        signature windows; older ones are dropped."""
+        self._change("DELETE FROM seen_events WHERE seen_at < ?", (iso(cutoff),))
+
+    def first_time_seen(self, event_id: str) -> bool:
+        return self._change(
+            "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
+            (event_id, iso(utcnow())),
+        )
