@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from bot.settings import Environment
     from bot.store.records import Operation
 
+# Who the audit log names for what the bot does on its own.
+BOT_ACTOR = "rollback-bot"
+
 
 @dataclass(frozen=True)
 class Event:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bot.clock import iso
-from bot.engine.engine import BOT_ACTOR, Engine
-from bot.engine.model import Event
+from bot.engine.engine import Engine
+from bot.engine.model import BOT_ACTOR, Event
 from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
 from bot.runbooks.pitr.cleanup import cleanup_params
 from bot.store.records import CardKind, EventKind, JobKind, Operation, ScheduledJob

@@ -160,7 +160,7 @@ def _crashed_operation(tmp_path, idempotent: bool):
     ran = []
     rb = Runbook("t", "test", (Step("s", "S", lambda ctx: ran.append(1), idempotent=idempotent),))
     engine, store, _ = make_engine(tmp_path, rb)
-    engine._stopping = True  # start() persists, but no walker runs the step
+    engine.shutdown()  # start() still persists, but no walker runs the step
     op = engine.start("t", None, "U_ALICE")
     with store.transaction() as db:
         db.execute("UPDATE steps SET status = 'running' WHERE operation_id = ?", (op.id,))

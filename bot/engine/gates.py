@@ -1,0 +1,307 @@
+"""The gates in front of a destructive step: the before-checklist must be complete and, in a
+protected environment, a second person must approve the step's exact plan (its hash binds
+the approval; a changed plan needs a new one). The two-person rule is enforced here, on the
+server: never the requester, only a configured approver, a click counts once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.checklists import CHECKLISTS
+from bot.clock import iso, parse_iso, shown_utc
+from bot.engine.model import BOT_ACTOR, Step, plan_hash, plan_text
+from bot.errors import ConflictError, NotFound, PermissionDenied, UserError
+from bot.settings import Environment
+from bot.store.records import (
+    FINAL_STATES,
+    Approval,
+    ApprovalStatus,
+    EventKind,
+    JobKind,
+    Operation,
+    OperationStatus,
+    ScheduledJob,
+    StepStatus,
+)
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
+
+
+class Gates:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.store, self.config, self.runbooks = engine.store, engine.config, engine.runbooks
+        self.clock, self.emit = engine.clock, engine.emit
+
+    def open_for(self, op: Operation, env: Environment, step: Step) -> bool:
+        """Whether a destructive step may run now: the before-checklist is complete and, in
+        a protected environment, an approval of its current plan is granted. Otherwise the
+        operation waits (and an approval is requested when none is pending)."""
+        if not self.checklist_complete(op.id, "before"):
+            self._set_waiting(
+                op,
+                OperationStatus.WAITING_CHECKLIST,
+                step,
+                "Waiting for the before-rollback checklist to be completed.",
+            )
+            return False
+        if not env.protected:
+            return True
+        text = plan_text(step, op, env)
+        digest = plan_hash(text)
+        approvals = [a for a in self.store.approvals(op.id) if a.step_id == step.id]
+        if any(a.status == ApprovalStatus.APPROVED and a.plan_hash == digest for a in approvals):
+            return True
+        pending = [a for a in approvals if a.status == ApprovalStatus.PENDING]
+        for a in pending:
+            if a.plan_hash == digest:
+                self._set_waiting(op, OperationStatus.WAITING_APPROVAL, step, None)
+                return False
+            self._supersede(a)
+        if not pending and any(a.status == ApprovalStatus.EXPIRED for a in approvals):
+            self._set_waiting(op, OperationStatus.WAITING_APPROVAL, step, None)
+            return False  # the requester asks again (request_approval_again)
+        self.request_approval(op, step, text, digest)
+        return False
+
+    def _set_waiting(
+        self, op: Operation, status: OperationStatus, step: Step, message: str | None
+    ) -> None:
+        if op.status == status or not self.store.set_status(op.id, status):
+            return  # already waiting, or ended meanwhile (cancelled): stays as it is
+        if message:
+            self.emit(
+                op.id,
+                EventKind.GATE_WAITING,
+                BOT_ACTOR,
+                message,
+                step_id=step.id,
+                detail={"gate": status},
+            )
+
+    def checklist_complete(self, op_id: str, checklist: str) -> bool:
+        items = self.store.checklist(op_id, checklist)
+        return bool(items) and all(i.checked for i in items)
+
+    def tick_checklist(self, op_id: str, checklist: str, checked: set[str], user: str) -> bool:
+        """Records a person's ticks. Items ticked by the bot stay ticked. Returns whether the
+        checklist is now complete; kicks the engine when a gate may have opened."""
+        op = self.engine.operation(op_id)
+        items = self.store.checklist(op_id, checklist)
+        if not items:
+            raise NotFound(f"Operation {op_id} has no {checklist} checklist.")
+        unknown = checked - {i.item_id for i in items}
+        if unknown:
+            raise UserError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
+        changes = self.store.tick(op_id, checklist, checked, user, self.clock())
+        title = CHECKLISTS[checklist].title
+        for label, ticked in changes:
+            self.emit(
+                op_id,
+                EventKind.CHECKLIST_TICKED if ticked else EventKind.CHECKLIST_UNTICKED,
+                user,
+                f"{title}: {'ticked' if ticked else 'unticked'} '{label}'",
+                detail={"checklist": checklist, "item": label},
+            )
+        complete = self.checklist_complete(op_id, checklist)
+        marker = f"checklist-complete:{op_id}:{checklist}"
+        if complete and changes and self.store.happens_once(marker, self.clock()):
+            self.emit(
+                op_id,
+                EventKind.CHECKLIST_COMPLETED,
+                user,
+                f"{title} checklist complete",
+                detail={"checklist": checklist},
+            )
+        if op.status not in FINAL_STATES:
+            self.engine.walker.kick(op_id)
+        return complete
+
+    def tick_by_bot(self, op_id: str, checklist: str, item_id: str, note: str) -> None:
+        """The hook for items the bot verified itself (a snapshot taken, a notice posted)."""
+        if not self.store.tick_by_bot(op_id, checklist, item_id, BOT_ACTOR, note, self.clock()):
+            return
+        title = next(i.title for i in CHECKLISTS[checklist].items if i.id == item_id)
+        self.emit(
+            op_id,
+            EventKind.CHECKLIST_TICKED,
+            BOT_ACTOR,
+            f"{CHECKLISTS[checklist].title}: ticked by rollback-bot '{title}' ({note})",
+            detail={"checklist": checklist, "item": title, "by_bot": True},
+        )
+        self.engine.walker.kick(op_id)
+
+    def remind_after_checklist(self, op_id: str) -> None:
+        op = self.engine.operation(op_id)
+        open_items = [i.label for i in self.store.checklist(op_id, "after") if not i.checked]
+        if not open_items:
+            return
+        self.emit(
+            op_id,
+            EventKind.AFTER_CHECKLIST_REMINDER,
+            BOT_ACTOR,
+            f"Reminder for <@{op.requester}>: the after-rollback checklist has"
+            f" {len(open_items)} open item(s): " + "; ".join(open_items),
+            detail={"open_items": open_items},
+        )
+
+    def request_approval(self, op: Operation, step: Step, text: str, digest: str) -> Approval:
+        now = self.clock()
+        expires = iso(now + timedelta(seconds=self.config.approval_expiry_seconds))
+        approval = Approval(
+            id=f"apr-{secrets.token_hex(5)}",
+            operation_id=op.id,
+            step_id=step.id,
+            plan_text=text,
+            plan_hash=digest,
+            requested_by=op.requester,
+            requested_at=iso(now),
+            expires_at=expires,
+        )
+        expiry = ScheduledJob(
+            id=f"approval-expiry:{approval.id}",
+            operation_id=op.id,
+            kind=JobKind.APPROVAL_EXPIRY,
+            run_at=expires,
+            payload={"approval_id": approval.id},
+        )
+        self.store.add_approval(approval, expiry)
+        self.emit(
+            op.id,
+            EventKind.APPROVAL_REQUESTED,
+            op.requester,
+            f"Approval requested for: {step.title}",
+            step_id=step.id,
+            detail={
+                "approval_id": approval.id,
+                "plan": text,
+                "plan_hash": digest,
+                "expires_at": expires,
+            },
+        )
+        return approval
+
+    def request_approval_again(self, op_id: str, user: str) -> None:
+        op = self.engine.operation(op_id)
+        if user != op.requester:
+            raise PermissionDenied("Only the requester can ask for approval again.")
+        if op.status != OperationStatus.WAITING_APPROVAL:
+            raise ConflictError(f"Operation {op_id} is not waiting for an approval.")
+        if any(a.status == ApprovalStatus.PENDING for a in self.store.approvals(op_id)):
+            raise ConflictError("An approval request is already pending.")
+        env = self.config.environment(op.environment)
+        record = next(s for s in self.store.steps(op_id) if s.status == StepStatus.PENDING)
+        step = self.runbooks[op.runbook].step(record.step_id)
+        text = plan_text(step, op, env)
+        self.request_approval(op, step, text, plan_hash(text))
+
+    def decide_approval(self, approval_id: str, user: str, approve: bool) -> Approval:
+        approval = self.store.approval(approval_id)
+        if approval is None:
+            raise NotFound(f"Approval {approval_id} does not exist.")
+        op = self.engine.operation(approval.operation_id)
+        env = self.config.environment(op.environment)
+        self._check_approver(op, env, approval, user, approve)
+        if approval.status != ApprovalStatus.PENDING:
+            raise self._already_decided(approval)
+        if self.clock() >= parse_iso(approval.expires_at):
+            self.expire_approval(approval_id)
+            raise ConflictError(
+                "This approval request has expired; nothing was run.",
+                "The requester can ask for approval again from the operation's status message.",
+            )
+        step = self.runbooks[op.runbook].step(approval.step_id)
+        if plan_hash(plan_text(step, op, env)) != approval.plan_hash:
+            self._supersede(approval)
+            self.engine.walker.kick(op.id)
+            raise ConflictError(
+                "The plan changed after this approval was requested, so it cannot be approved.",
+                "A new approval request with the current plan has been posted.",
+            )
+        status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
+        if not self.store.decide_approval(approval_id, status, user, self.clock()):
+            raise self._already_decided(self.store.approval(approval_id))  # a concurrent click
+        self.emit(
+            op.id,
+            EventKind.APPROVAL_GRANTED if approve else EventKind.APPROVAL_DENIED,
+            user,
+            f"<@{user}> {status}: {step.title}",
+            step_id=step.id,
+            detail={"approval_id": approval_id, "plan_hash": approval.plan_hash},
+        )
+        if approve:
+            self.engine.walker.kick(op.id)
+        else:
+            self.engine.walker.finish(
+                self.engine.operation(op.id),
+                OperationStatus.CANCELLED,
+                f"Approval denied by <@{user}>; the step did not run.",
+                actor=user,
+            )
+        return self.store.approval(approval_id)
+
+    def _check_approver(
+        self, op: Operation, env: Environment, approval: Approval, user: str, approve: bool
+    ) -> None:
+        """The two-person rule: never the requester; only an approver (the requester may
+        deny their own request)."""
+        if approve and user == op.requester:
+            self._refused(op, user, approval, "self-approval")
+            raise PermissionDenied(
+                "You cannot approve your own request: the two-person rule needs a second person.",
+                "Ask one of the approvers to click Approve.",
+            )
+        if user != op.requester and user not in self.engine.resolve_principals(env.approvers):
+            self._refused(op, user, approval, "not an approver")
+            raise PermissionDenied(
+                f"You are not an approver for {env.name}, so you cannot"
+                f" {'approve' if approve else 'deny'} this.",
+                f"Approvers: {', '.join(env.approvers)}.",
+            )
+
+    def _already_decided(self, approval: Approval) -> ConflictError:
+        who = f" by <@{approval.decided_by}>" if approval.decided_by else ""
+        when = f" at {shown_utc(approval.decided_at, 'time')}" if approval.decided_at else ""
+        return ConflictError(
+            f"This approval request was already {approval.status}{who}{when}.",
+            code="already_decided",
+        )
+
+    def _refused(self, op: Operation, user: str, approval: Approval, reason: str) -> None:
+        self.store.append_audit(
+            op.id,
+            user,
+            EventKind.APPROVAL_REFUSED,
+            f"Refused: {reason}",
+            step_id=approval.step_id,
+            detail={"approval_id": approval.id, "reason": reason},
+        )
+
+    def _supersede(self, approval: Approval) -> None:
+        self.store.supersede_approval(approval.id)
+        self.emit(
+            approval.operation_id,
+            EventKind.APPROVAL_SUPERSEDED,
+            BOT_ACTOR,
+            "The plan changed; the earlier approval request no longer applies.",
+            step_id=approval.step_id,
+            detail={"approval_id": approval.id},
+        )
+
+    def expire_approval(self, approval_id: str) -> bool:
+        if not self.store.expire_approval(approval_id, self.clock()):
+            return False
+        approval = self.store.approval(approval_id)
+        self.emit(
+            approval.operation_id,
+            EventKind.APPROVAL_EXPIRED,
+            BOT_ACTOR,
+            "The approval request expired without a decision; nothing was run.",
+            step_id=approval.step_id,
+            detail={"approval_id": approval_id},
+        )
+        return True

@@ -1,0 +1,260 @@
+"""The walker: one worker thread per operation at a time walks its steps, claiming each in
+the store before running it, stopping at the gates (bot/engine/gates.py), recording each
+outcome, and ending the operation.
+
+At shutdown it lets a running step finish (a polling step returns early through
+``sleep``) and starts no other; ``Engine.recover`` picks the operations up at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.clock import iso
+from bot.engine.model import (
+    BOT_ACTOR,
+    Runbook,
+    Step,
+    StepContext,
+    StepInterrupted,
+    check_params,
+)
+from bot.errors import UserError
+from bot.faults import crash_point
+from bot.settings import Environment
+from bot.store.records import (
+    FINAL_STATES,
+    EventKind,
+    JobKind,
+    Operation,
+    OperationStatus,
+    ScheduledJob,
+    StepStatus,
+)
+
+if TYPE_CHECKING:
+    from bot.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+_DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+
+
+class Walker:
+    def __init__(self, engine: Engine, workers: int):
+        self.engine = engine
+        self.store, self.config, self.runbooks = engine.store, engine.config, engine.runbooks
+        self.clock, self.emit = engine.clock, engine.emit
+        self.stopping = False
+        self._stop_event = threading.Event()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
+        self._kick_lock = threading.Lock()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+
+    def kick(self, op_id: str) -> None:
+        """Advance the operation on a worker; one walker per operation at a time, and a
+        kick that arrives while it walks makes it look again (state may have changed)."""
+        if self.stopping:
+            return  # recover() picks the operation up at the next start
+        with self._kick_lock:
+            if op_id in self._running:
+                self._again.add(op_id)
+                return
+            self._running.add(op_id)
+        self._executor.submit(self._walk, op_id)
+
+    def is_walking(self, op_id: str) -> bool:
+        """Whether this process walks the operation right now (a front end waits for its
+        last events before saying what is next; a status read alone could predate a tick
+        or an approval the walker has not acted on yet)."""
+        with self._kick_lock:
+            return op_id in self._running
+
+    def _walk(self, op_id: str) -> None:
+        while True:
+            try:
+                self.advance(op_id)
+            except Exception:  # noqa: BLE001 - the walker thread must never die silently
+                log.exception("engine: advancing %s failed", op_id)
+            with self._kick_lock:
+                if op_id not in self._again:
+                    self._running.discard(op_id)
+                    return
+                self._again.discard(op_id)
+
+    def advance(self, op_id: str) -> None:
+        while not self.stopping:
+            op = self.store.operation(op_id)
+            if op is None or op.status in FINAL_STATES:
+                return
+            if op.cancel_requested_by:
+                who = op.cancel_requested_by
+                self.finish(
+                    op,
+                    OperationStatus.CANCELLED,
+                    f"Cancelled by <@{who}> after the running step.",
+                    actor=who,
+                )
+                return
+            runbook = self.runbooks[op.runbook]
+            env = self.config.environment(op.environment)
+            record = next((s for s in self.store.steps(op_id) if s.status not in _DONE), None)
+            if record is None:
+                self.finish(op, OperationStatus.SUCCEEDED, "All steps succeeded.")
+                return
+            if record.status == StepStatus.RUNNING:
+                return  # another walker (or a crashed run, see recover()) owns it
+            step = runbook.step(record.step_id)
+            if step.applies is not None and not step.applies(op.params):
+                self.store.end_step(op.id, step.id, StepStatus.SKIPPED, self.clock(), "not needed")
+                self.emit(
+                    op.id,
+                    EventKind.STEP_SKIPPED,
+                    BOT_ACTOR,
+                    f"Skipped: {step.title} (not needed)",
+                    step_id=step.id,
+                )
+                continue
+            if step.destructive and not self.engine.gates.open_for(op, env, step):
+                return
+            if not self._run_step(op, env, runbook, step):
+                return
+
+    def _run_step(self, op: Operation, env: Environment, runbook: Runbook, step: Step) -> bool:
+        if not self.store.claim_step(op.id, step.id, self.clock()):
+            return False
+        crash_point(op.runbook, step.id, "started")
+        self.emit(
+            op.id,
+            EventKind.STEP_STARTED,
+            BOT_ACTOR,
+            f"Started: {step.title}",
+            step_id=step.id,
+            detail={"destructive": step.destructive},
+        )
+        try:
+            ctx = self._context(op, env, runbook, step)
+            result = step.action(ctx) or ""
+            if step.check is not None:
+                step.check(ctx)
+        except StepInterrupted:
+            log.info("step %s of %s interrupted by shutdown; resumes at start", step.id, op.id)
+            return False
+        except UserError as exc:
+            self._step_failed(op, step, str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - any failure of a step must be recorded
+            log.exception("step %s of %s failed", step.id, op.id)
+            self._step_failed(op, step, f"{type(exc).__name__}: {exc}")
+            return False
+        crash_point(op.runbook, step.id, "acted")
+        self.store.end_step(op.id, step.id, StepStatus.SUCCEEDED, self.clock(), result)
+        crash_point(op.runbook, step.id, "finished")
+        self.emit(
+            op.id,
+            EventKind.STEP_SUCCEEDED,
+            BOT_ACTOR,
+            f"Succeeded: {step.title}" + (f" ({result})" if result else ""),
+            step_id=step.id,
+        )
+        return True
+
+    def _context(self, op: Operation, env: Environment, runbook: Runbook, step: Step):
+        """Everything a step may do, bound to this operation and step."""
+        op_id, step_id = op.id, step.id
+
+        def card(kind, title: str, data: dict) -> None:
+            detail = {"card": kind, "data": data}
+            self.emit(op_id, EventKind.CARD, BOT_ACTOR, title, step_id=step_id, detail=detail)
+
+        return StepContext(
+            operation=op,
+            environment=env,
+            params=op.params,
+            progress=lambda done, total, message="": self.progress(
+                op_id, step_id, done, total, message
+            ),
+            tick_checklist=lambda checklist, item, note: self.engine.gates.tick_by_bot(
+                op_id, checklist, item, note
+            ),
+            record=lambda **values: self.record(op_id, check_params(runbook, values, partial=True)),
+            ask=lambda prompt, choices, **kw: self.engine.decisions.ask(
+                op_id, step_id, prompt, choices, **kw
+            ),
+            say=lambda text: self.emit(
+                op_id, EventKind.STEP_NOTE, BOT_ACTOR, text, step_id=step_id
+            ),
+            sleep=self.sleep,
+            card=card,
+        )
+
+    def _step_failed(self, op: Operation, step: Step, error: str) -> None:
+        self.store.end_step(op.id, step.id, StepStatus.FAILED, self.clock(), "", error)
+        self.emit(
+            op.id,
+            EventKind.STEP_FAILED,
+            BOT_ACTOR,
+            f"Failed: {step.title}: {error}",
+            step_id=step.id,
+            detail={"error": error},
+        )
+        self.finish(
+            self.store.operation(op.id), OperationStatus.FAILED, f"Step '{step.title}' failed."
+        )
+
+    def progress(
+        self, op_id: str, step_id: str, done: float, total: float, message: str = ""
+    ) -> None:
+        self.store.set_step_detail(op_id, step_id, message)
+        self.emit(
+            op_id,
+            EventKind.PROGRESS,
+            BOT_ACTOR,
+            message,
+            step_id=step_id,
+            detail={"done": done, "total": total},
+            audited=False,
+        )
+
+    def finish(
+        self, op: Operation, status: OperationStatus, message: str, actor: str = BOT_ACTOR
+    ) -> bool:
+        """Ends the operation and frees its environment; False when it had already ended.
+        A run that succeeded or failed gets its after-checklist reminder scheduled."""
+        now = self.clock()
+        reminder = None
+        if status in (OperationStatus.SUCCEEDED, OperationStatus.FAILED):
+            reminder = ScheduledJob(
+                id=f"after-checklist-reminder:{op.id}",
+                operation_id=op.id,
+                kind=JobKind.AFTER_CHECKLIST_REMINDER,
+                run_at=iso(now + timedelta(seconds=self.config.reminder_delay_seconds)),
+            )
+        if not self.store.finish_operation(op.id, status, message, now, then_schedule=reminder):
+            return False
+        self.emit(
+            op.id,
+            EventKind.FINISHED,
+            actor,
+            f"Finished: {status}. {message}",
+            detail={"status": status},
+        )
+        return True
+
+    def record(self, op_id: str, values: dict) -> dict:
+        return self.store.merge_params(op_id, values)
+
+    def sleep(self, seconds: float) -> bool:
+        """Waits, unless the engine is stopping; returns whether to carry on."""
+        return not self._stop_event.wait(seconds)
+
+    def shutdown(self) -> None:
+        """Lets a running step finish (its state is then recorded) and starts no other."""
+        self.stopping = True
+        self._stop_event.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
