@@ -133,6 +133,13 @@ def insert_applied(conn: psycopg.Connection, name: str, checksum: str) -> str:
     return row_id
 
 
+def delete_rows(conn: psycopg.Connection, name: str) -> int:
+    """Deletes every row of ``name`` (the runbook's option 4 history step; Prisma itself never
+    deletes rows); returns how many."""
+    query = sql.SQL("DELETE FROM {table} WHERE migration_name = %s").format(table=_table(conn))
+    return conn.execute(query, (name,)).rowcount
+
+
 def _update(conn: psycopg.Connection, assignment: str, row_id: str, *values: object) -> None:
     conn.execute(
         sql.SQL("UPDATE {table} SET " + assignment + " WHERE id = %s").format(table=_table(conn)),

@@ -23,6 +23,7 @@ from bot.prisma.error_codes import (
 from bot.prisma.history import (
     MigrationRecord,
     create_migrations_table,
+    delete_rows,
     insert_applied,
     read_history,
     set_rolled_back,
@@ -68,8 +69,7 @@ def remove_from_history(
             raise no_migrations_table()
         if not any(r.migration_name == name for r in history):
             raise p3011_never_applied(name)
-        cur = conn.execute("DELETE FROM _prisma_migrations WHERE migration_name = %s", (name,))
-        return cur.rowcount
+        return delete_rows(conn, name)
 
 
 def mark_applied(

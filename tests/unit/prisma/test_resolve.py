@@ -7,7 +7,7 @@ import pytest
 
 from bot.errors import UserError
 from bot.prisma.history import has_migrations_table
-from bot.prisma.resolve import mark_applied, mark_rolled_back
+from bot.prisma.resolve import mark_applied, mark_rolled_back, remove_from_history
 
 from .conftest import LOCK_KEY, sha256
 
@@ -211,3 +211,28 @@ def test_writes_happen_inside_the_lock_and_release_it(conn, other_conn, history)
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s", (LOCK_KEY,)
     ).fetchone()[0]
     assert held == 0
+
+
+# --------------------------------------------------------------------- remove (option 4)
+
+
+def test_remove_from_history_deletes_from_the_table_prisma_reads(conn, history):
+    """The table is named as Prisma names it (schema-qualified), so a same-named table
+    earlier in the search path (here a temporary one, always searched first) is not the
+    one changed."""
+    history.add("20250101000000_init")
+    history.add(NAME, SQL, state="failed")
+    conn.execute("CREATE TEMP TABLE _prisma_migrations AS SELECT * FROM public._prisma_migrations")
+
+    assert remove_from_history(conn, NAME) == 1
+
+    count = "SELECT count(*) FROM {} WHERE migration_name = %s"
+    assert conn.execute(count.format("public._prisma_migrations"), (NAME,)).fetchone()[0] == 0
+    assert conn.execute(count.format("pg_temp._prisma_migrations"), (NAME,)).fetchone()[0] == 1
+
+
+def test_remove_from_history_of_a_name_never_applied_is_p3011(conn, history):
+    history.add("20250101000000_init")
+    with pytest.raises(UserError) as caught:
+        remove_from_history(conn, NAME)
+    assert caught.value.code == "P3011"
