@@ -77,7 +77,6 @@ def parse(text: str) -> tuple[object, Parsed]:
 def register(app: App, services: Services) -> None:
     @app.command("/rollback")
     @reports_errors
-    @reports_errors
     def rollback(ack: Ack, command: dict, respond: Respond, client: WebClient) -> None:
         try:
             module, parsed = parse(command.get("text", ""))

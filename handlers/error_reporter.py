@@ -23,6 +23,10 @@ log = logging.getLogger("rollback_bot.errors")
 
 
 def reports_errors(listener):
+    if getattr(listener, "_reports_errors", False):
+        # Twice would only hide the inner wrapper's work from the outer one.
+        raise TypeError(f"{listener.__name__} already reports its errors")
+
     @functools.wraps(listener)
     def wrapper(**kwargs):
         try:
@@ -52,6 +56,7 @@ def reports_errors(listener):
             )
         return None
 
+    wrapper._reports_errors = True
     return wrapper
 
 

@@ -194,10 +194,13 @@ class Engine:
                 "The bot restarted; resuming this operation from its recorded state.",
             )
             runbook = self.runbooks.get(op.runbook)
+            if runbook is None:
+                self.walker.stop_unknown_runbook(op)
+                continue
             for record in self.store.steps(op.id):
                 if record.status != StepStatus.RUNNING:
                     continue
-                if runbook and runbook.step(record.step_id).idempotent:
+                if runbook.step(record.step_id).idempotent:
                     self.store.rerun_step(op.id, record.step_id)
                     self.emit(
                         op.id,
@@ -210,7 +213,7 @@ class Engine:
                 else:
                     self.store.end_step(
                         op.id,
-                        runbook.step(record.step_id).id,
+                        record.step_id,
                         StepStatus.FAILED,
                         self.clock(),
                         "",

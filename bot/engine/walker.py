@@ -101,7 +101,10 @@ class Walker:
                     actor=who,
                 )
                 return
-            runbook = self.runbooks[op.runbook]
+            runbook = self.runbooks.get(op.runbook)
+            if runbook is None:
+                self.stop_unknown_runbook(op)
+                return
             env = self.config.environment(op.environment)
             record = next((s for s in self.store.steps(op_id) if s.status not in _DONE), None)
             if record is None:
@@ -245,6 +248,25 @@ class Walker:
             detail={"status": status},
         )
         return True
+
+    def stop_unknown_runbook(self, op: Operation) -> None:
+        """An operation whose runbook this version of the bot does not have (a version that
+        had it started it): nothing more is run; a step it left running is failed."""
+        for record in self.store.steps(op.id):
+            if record.status == StepStatus.RUNNING:
+                self.store.end_step(
+                    op.id,
+                    record.step_id,
+                    StepStatus.FAILED,
+                    self.clock(),
+                    error="interrupted: this version of the bot has no such runbook",
+                )
+        self.finish(
+            op,
+            OperationStatus.STOPPED,
+            f"This version of the bot has no runbook `{op.runbook}`, so nothing more of this"
+            " operation is run. Check what its steps did by hand.",
+        )
 
     def record(self, op_id: str, values: dict) -> dict:
         return self.store.merge_params(op_id, values)

@@ -6,10 +6,9 @@ two-person rule (a no-op here), a slow step that reports progress, the after-che
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from bot.engine.model import Runbook, Step, StepContext
+from bot.engine.model import Runbook, Step, StepContext, StepInterrupted
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,13 @@ def _rehearse_destructive(ctx: StepContext) -> str:
 
 
 def _slow_step(ctx: StepContext) -> str:
+    """Waits with ctx.sleep, so a shutdown does not wait for it: the step stays running and
+    is rerun at the next start (it is idempotent)."""
     seconds = float(ctx.params.get("slow_step_seconds", 30))
     events = max(1, int(ctx.params.get("progress_events", 30)))
     for n in range(1, events + 1):
-        time.sleep(seconds / events)
+        if not ctx.sleep(seconds / events):
+            raise StepInterrupted()
         ctx.progress(n, events, f"simulated work {n}/{events}")
     return f"{events} progress updates over {seconds:g}s"
 

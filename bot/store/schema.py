@@ -137,3 +137,11 @@ def upgrade(conn: sqlite3.Connection) -> None:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    # Before once_markers, "checklist complete" markers were kept in seen_events.
+    conn.execute(
+        "INSERT OR IGNORE INTO once_markers (key, at) SELECT event_id, seen_at FROM seen_events"
+        " WHERE event_id LIKE 'checklist-complete:%'"
+    )
+    # sqlite3 opened a transaction for these statements: end it, or every later write would
+    # be a savepoint inside it and never committed.
+    conn.commit()

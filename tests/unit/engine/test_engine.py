@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -248,3 +249,69 @@ def test_params_are_checked_against_the_runbooks_dataclass_at_start_and_record(t
     wait(lambda: store.operation(op.id).status == "succeeded")
     assert store.operation(op.id).params == {"migration": "m", "attempts": 2, "notes": ["a"]}
     assert recorded == ["The test runbook has no parameter `snapshot`."]
+
+
+def test_recover_stops_an_operation_whose_runbook_this_version_does_not_have(tmp_path):
+    """Started by a version that had the runbook, left running by a crash: the restart stops
+    it with a clear message instead of failing on the missing runbook."""
+    retired = Runbook("retired", "retired runbook", (Step("s", "S", lambda ctx: None),))
+    engine, store, _ = make_engine(tmp_path, retired)
+    engine.shutdown()  # start() persists, no walker runs the step
+    op = engine.start("retired", None, "U_ALICE")
+    with store.transaction() as db:
+        db.execute("UPDATE steps SET status = 'running' WHERE operation_id = ?", (op.id,))
+    store.close()
+    current = Runbook("t", "test", (Step("a", "A", lambda ctx: None),))
+    engine2, store2, events = make_engine(tmp_path, current)
+
+    engine2.recover()
+
+    stopped = store2.operation(op.id)
+    assert stopped.status == "stopped" and "no runbook `retired`" in stopped.result
+    assert store2.step(op.id, "s").status == "failed"
+    assert store2.active_operation("dev") is None  # the environment is free again
+    engine2.tick_checklist(op.id, "after", {"rca"}, "U_ALICE")  # walking it changes nothing
+    time.sleep(0.2)
+    assert store2.operation(op.id).status == "stopped"
+
+
+def test_a_shutdown_does_not_wait_for_the_drills_slow_step(tmp_path):
+    from bot.runbooks.drill import DRILL
+
+    engine, store, _ = make_engine(tmp_path, DRILL)
+    op = engine.start("drill", None, "U_ALICE", {"slow_step_seconds": 3600, "progress_events": 1})
+    items = {i.item_id for i in store.checklist(op.id, "before") if not i.by_bot}
+    engine.tick_checklist(op.id, "before", items, "U_ALICE")
+    wait(lambda: store.step(op.id, "slow_step").status == "running")
+
+    stopping = threading.Thread(target=engine.shutdown)
+    stopping.start()
+    stopping.join(60)  # an hour-long sleep would still hold it
+
+    assert not stopping.is_alive()
+    # Interrupted, not failed: the step is rerun at the next start (it is idempotent).
+    assert store.step(op.id, "slow_step").status == "running"
+    assert store.operation(op.id).status == "running"
+
+
+def test_checklist_complete_is_said_once_even_after_old_event_ids_are_pruned(tmp_path):
+    rb = Runbook("t", "test", (Step("d", "D", lambda ctx: None, destructive=True),))
+    engine, store, _ = make_engine(tmp_path, rb)
+    engine.shutdown()  # keep the operation waiting: only the checklist matters here
+    op = engine.start("t", None, "U_ALICE")
+    items = {i.item_id for i in store.checklist(op.id, "before") if not i.by_bot}
+    engine.tick_checklist(op.id, "before", items, "U_ALICE")
+    store.forget_seen_before(datetime.now(UTC) + timedelta(days=2))  # what start-up prunes
+    engine.tick_checklist(op.id, "before", items - {"staging"}, "U_ALICE")
+    engine.tick_checklist(op.id, "before", items, "U_ALICE")
+
+    completed = [a for a in store.audit(op.id) if a.event == "checklist_completed"]
+    assert len(completed) == 1
+
+
+def test_markers_kept_in_seen_events_by_an_earlier_version_still_count(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.first_time_seen("checklist-complete:op-1:before")
+    store.close()
+    again = Store(tmp_path / "s.db")
+    assert not again.happens_once("checklist-complete:op-1:before", datetime.now(UTC))
