@@ -1,0 +1,122 @@
+"""The seams, checked: who may import whom, how big a function or class may grow, and that
+every key a runbook step records is declared in the runbook's params. Read with ``ast``
+from the source, so a rule broken anywhere (even in a function-level import) fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+from pathlib import Path
+
+import pytest
+
+from bot.runbooks import RUNBOOKS
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT = ("bot", "commands", "handlers")
+FUNCTION_MAX_LINES = 60
+CLASS_MAX_LINES = 400
+# The sandbox's fake Slack Web API mirrors Slack's whole surface in one class.
+SIZE_EXEMPT = {Path("bot/sandbox/fake_slack.py")}
+SLACK = ("slack_bolt", "slack_sdk", "bot.slack", "commands", "handlers")
+
+
+def product_modules() -> dict[Path, ast.Module]:
+    return {
+        path.relative_to(ROOT): ast.parse(path.read_text(), str(path))
+        for package in PRODUCT
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+MODULES = product_modules()
+
+
+def imported(tree: ast.Module) -> set[str]:
+    """Every module a file imports, at any depth (function-level imports included)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def violations(under: str, forbidden: tuple[str, ...], exempt=()) -> list[str]:
+    found = []
+    for path, tree in MODULES.items():
+        if not str(path).startswith(under) or str(path) in exempt:
+            continue
+        for name in sorted(imported(tree)):
+            if any(name == f or name.startswith(f + ".") for f in forbidden):
+                found.append(f"{path} imports {name}")
+    return found
+
+
+def test_the_checks_see_every_product_module():
+    assert Path("bot/engine/engine.py") in MODULES and Path("handlers/pitr.py") in MODULES
+    assert "bot.slack.values" in imported(MODULES[Path("handlers/pitr.py")])
+
+
+def test_only_the_entry_point_imports_the_sandbox():
+    found = [
+        v
+        for v in violations("", ("bot.sandbox",), exempt={"bot/main.py"})
+        if not v.startswith("bot/sandbox/")
+    ]
+    assert found == []
+    assert violations("bot/main.py", ("bot.sandbox",))  # the rule can fail: main does
+
+
+@pytest.mark.parametrize("package", ["bot/prisma", "bot/sql", "bot/aws"])
+def test_the_adapters_import_nothing_of_the_front_ends(package):
+    assert violations(package, ("bot.slack", "commands", "handlers")) == []
+
+
+def test_the_engine_imports_nothing_of_slack():
+    assert violations("bot/engine", SLACK) == []
+
+
+def test_no_product_function_or_class_is_outsized():
+    too_big = []
+    for path, tree in MODULES.items():
+        if path in SIZE_EXEMPT:
+            continue
+        for node in ast.walk(tree):
+            lines = getattr(node, "end_lineno", 0) - getattr(node, "lineno", 0) + 1
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if lines > FUNCTION_MAX_LINES:
+                    too_big.append(f"{path}: function {node.name} has {lines} lines")
+            elif isinstance(node, ast.ClassDef) and lines > CLASS_MAX_LINES:
+                too_big.append(f"{path}: class {node.name} has {lines} lines")
+    assert too_big == []
+
+
+def recorded_keys(module_name: str) -> set[str]:
+    """The keywords of every ``ctx.record(...)`` call in a module."""
+    tree = ast.parse(Path(importlib.import_module(module_name).__file__).read_text())
+    return {
+        keyword.arg
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "record"
+        for keyword in node.keywords
+        if keyword.arg
+    }
+
+
+@pytest.mark.parametrize("name", sorted(RUNBOOKS))
+def test_every_key_a_step_records_is_a_declared_param(name):
+    """A step that records an undeclared key fails at that moment (the engine checks): here
+    it fails before any operation runs."""
+    runbook = RUNBOOKS[name]
+    assert dataclasses.is_dataclass(runbook.params), f"{name} declares no params"
+    declared = {f.name for f in dataclasses.fields(runbook.params)}
+    modules = {step.action.__module__ for step in runbook.steps}
+    undeclared = {key for module in modules for key in recorded_keys(module)} - declared
+    assert undeclared == set()
