@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from bench.common import percentile, send, signed_slash, write_history
 from bench.servers import DRILL_ENVS
+from tests.rig.bot_server import free_port
 
 LEVELS = (1, 10, 20)
 ROUNDS = {1: 30, 10: 20, 20: 20}
@@ -45,12 +45,6 @@ protected = false
 notify_channel = "#bench-notify-{n}"
 incident_channel = "#bench-inc-{n}"
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Child:
@@ -149,7 +143,7 @@ def run(pg, tmp: Path, log) -> list[dict]:
             "BENCH_DATABASE_URL": url,
         }
         env.pop("SLACK_APP_TOKEN", None)
-        bot_port, bare_port = _free_port(), _free_port()
+        bot_port, bare_port = free_port(), free_port()
         bot = _Child(["bot", str(bot_port), str(config)], env)
         children.append(bot)
         bare = _Child(["bare", str(bare_port)], env)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import threading
 import time
 from pathlib import Path
@@ -13,13 +12,8 @@ from pathlib import Path
 from bot.app import build_app, build_services
 from bot.server import RollbackBotASGI, uvicorn_server
 from bot.settings import Settings, load_config, slack_settings_from_env
+from tests.rig.bot_server import free_port, wait_until
 from tests.rig.signer import Signer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class InProcessBot:
@@ -55,13 +49,7 @@ class InProcessBot:
         self.slack = slack
 
     def wait_until(self, predicate, timeout: float = 60, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+        return wait_until(predicate, timeout, what)
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -29,9 +29,9 @@ from bot.runbooks import RUNBOOKS
 from bot.slack.ids import Action, Block, Callback
 from bot.store import Store
 from bot.store.records import DecisionStatus
-from tests.rig.bot_server import DEFAULT_CONFIG, free_port
+from tests.rig.bot_server import DEFAULT_CONFIG, free_port, wait_until
 from tests.rig.signer import Signer
-from tests.scenario.test_drill import _human_items
+from tests.scenario.test_drill import submit_every_item
 from tests.scenario.test_pitr import RDS_ENV, SECRET_ID, SOURCE, prepare_database
 from tests.scenario.test_resolve import BAD, BAD_SQL, GOOD, INIT_SQL
 from tests.unit.aws.source_instance import make_source
@@ -139,13 +139,7 @@ class BotProcess:
         return Store(self.state_db)
 
     def wait_until(self, predicate, timeout: float = 20, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
+        return wait_until(predicate, timeout, what)
 
 
 @pytest.fixture
@@ -343,15 +337,7 @@ def tick_checklist(bot, op_id):
     before = len(bot.slack.calls_to("views.open"))
     bot.signer.slash(f"checklist {op_id} before")
     call = bot.slack.wait_for("views.open", count=before + 1)[-1]
-    view_id = call.response["view"]["id"]
-    view = bot.slack.views()[view_id]
-    items = _human_items(view)
-    values = {
-        b["block_id"]: items
-        for b in view["blocks"]
-        if b.get("block_id", "").startswith(Block.CHECKLIST_ITEMS)
-    }
-    bot.signer.submit_view(view_id, user="U_ALICE", values=values)
+    submit_every_item(bot, call.response["view"]["id"])
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,17 @@ notify_channel = "#engineering"
 """
 
 
+def wait_until(predicate, timeout: float = 15, what: str = "condition"):
+    """The first truthy value of ``predicate()``, polled; an AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,13 +112,7 @@ class BotRig:
         return self.services.engine
 
     def wait_until(self, predicate, timeout: float = 15, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        return wait_until(predicate, timeout, what)
 
     def wait_status(self, op_id: str, *statuses: str, timeout: float = 15):
         return self.wait_until(

@@ -17,6 +17,20 @@ def _human_items(view: dict) -> list[str]:
     ]
 
 
+def submit_every_item(bot, view_id: str, user: str = "U_ALICE") -> list[str]:
+    """Submits checklist modal ``view_id`` with every item a person ticks ticked."""
+    view = bot.slack.views()[view_id]
+    items = _human_items(view)
+    values = {
+        b["block_id"]: items
+        for b in view["blocks"]
+        if b.get("block_id", "").startswith(Block.CHECKLIST_ITEMS)
+    }
+    response = bot.signer.submit_view(view_id, user=user, values=values)
+    assert response.status == 200
+    return items
+
+
 def start_drill(bot, user="U_ALICE", env="staging"):
     response = bot.signer.slash(f"drill --env {env}", user=user)
     assert response.status == 200
@@ -32,17 +46,7 @@ def complete_before_checklist(bot, op_id, user="U_ALICE"):
             and op_id in c.args["view"].get("private_metadata", "")
         ),
     )[-1]
-    view_id = call.response["view"]["id"]
-    view = bot.slack.views()[view_id]
-    items = _human_items(view)
-    values = {
-        b["block_id"]: items
-        for b in view["blocks"]
-        if b.get("block_id", "").startswith(Block.CHECKLIST_ITEMS)
-    }
-    response = bot.signer.submit_view(view_id, user=user, values=values)
-    assert response.status == 200
-    return items
+    return submit_every_item(bot, call.response["view"]["id"], user)
 
 
 def approval_message(bot, op):

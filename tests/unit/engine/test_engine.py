@@ -95,26 +95,19 @@ def test_one_active_operation_per_environment(tmp_path):
     engine.start("t", None, "U_BOB")  # free again
 
 
+def asking_runbook(answers: list, timeout: float) -> Runbook:
+    """One step that asks the requester to commit or roll back, and keeps the answer."""
+
+    def ask(ctx):
+        choices = {"rollback": "Roll back", "commit": "Commit"}
+        answers.append(ctx.ask("Commit?", choices, timeout=timeout, default="rollback"))
+
+    return Runbook("t", "test", (Step("s", "S", ask),))
+
+
 def test_a_decision_times_out_to_the_safe_default(tmp_path):
     answers = []
-    rb = Runbook(
-        "t",
-        "test",
-        (
-            Step(
-                "s",
-                "S",
-                lambda ctx: answers.append(
-                    ctx.ask(
-                        "Commit?",
-                        {"rollback": "Roll back", "commit": "Commit"},
-                        timeout=0.3,
-                        default="rollback",
-                    )
-                ),
-            ),
-        ),
-    )
+    rb = asking_runbook(answers, timeout=0.3)
     engine, store, events = make_engine(tmp_path, rb)
     op = engine.start("t", None, "U_ALICE")
     wait(lambda: store.operation(op.id).status == "succeeded")
@@ -124,24 +117,7 @@ def test_a_decision_times_out_to_the_safe_default(tmp_path):
 
 def test_only_the_requester_decides_and_only_once(tmp_path):
     answers = []
-    rb = Runbook(
-        "t",
-        "test",
-        (
-            Step(
-                "s",
-                "S",
-                lambda ctx: answers.append(
-                    ctx.ask(
-                        "Commit?",
-                        {"rollback": "Roll back", "commit": "Commit"},
-                        timeout=10,
-                        default="rollback",
-                    )
-                ),
-            ),
-        ),
-    )
+    rb = asking_runbook(answers, timeout=10)
     engine, store, events = make_engine(tmp_path, rb)
     op = engine.start("t", None, "U_ALICE")
     wait(lambda: any(e.kind == "decision_requested" for e in events))
