@@ -1,6 +1,6 @@
 """Typed settings: Slack credentials from the environment, environments from a TOML file.
 
-The config file's key names are public interface (issue 2): ``default_environment``,
+The config file's key names are public interface: ``default_environment``,
 ``state_db`` and one ``[environments.NAME]`` table per environment. Unknown keys, missing
 required keys and wrong types raise ``ConfigError`` naming the file, the table and the key.
 """

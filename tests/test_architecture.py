@@ -120,3 +120,26 @@ def test_every_key_a_step_records_is_a_declared_param(name):
     modules = {step.action.__module__ for step in runbook.steps}
     undeclared = {key for module in modules for key in recorded_keys(module)} - declared
     assert undeclared == set()
+
+
+def module_map() -> set[Path]:
+    """The files the module map in ARCHITECTURE.md names (its indented tree)."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    tree = text.split("## Module map", 1)[1].split("```", 2)[1]
+    paths, parents = set(), []
+    for line in tree.splitlines():
+        if not line.strip():
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.split()[0]
+        parents[depth:] = [name.rstrip("/")]
+        if not name.endswith("/"):
+            paths.add(Path(*parents))
+    return paths
+
+
+def test_the_module_map_is_the_directory_tree():
+    listed = module_map()
+    files = {path for path in MODULES if path.name != "__init__.py"}
+    assert sorted(files - listed) == [], "in the tree, missing from ARCHITECTURE.md's map"
+    assert sorted(p for p in listed if not (ROOT / p).exists()) == [], "mapped, not in the tree"

@@ -3,5 +3,5 @@
 Sources: prisma-engines ``schema-engine/`` (commands apply_migrations, mark_migration_applied,
 mark_migration_rolled_back, diagnose_migration_history; the SQL migration persistence) and the
 ``prisma migrate status`` command of the prisma CLI, 6.x; summarised in
-shared/reference/prisma-migrate.md.
+docs/reference/prisma-migrate.md.
 """

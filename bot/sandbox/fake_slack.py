@@ -4,7 +4,7 @@ Point the bot at it with ``WebClient(base_url=fake.url)`` (or SLACK_API_URL). It
 methods the bot uses with Slack-shaped payloads, rejects what Slack would reject (Block Kit
 limits, trigger_id and response_url rules, channel names, modal stack depth, stale streams),
 rate-limits per method like Slack's tiers, and can inject faults. Facts and numbers come from
-the team's Slack platform notes (shared/reference/slack-platform.md) unless a comment names
+the team's Slack platform notes (docs/reference/slack-platform.md) unless a comment names
 another source.
 
 It also serves the sandbox's Slack look-alike page (``rollback-bot sandbox``) when one is

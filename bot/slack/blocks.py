@@ -1,4 +1,4 @@
-"""Small Block Kit builders. Limits from Slack's docs (shared/reference/slack-platform.md):
+"""Small Block Kit builders. Limits from Slack's docs (docs/reference/slack-platform.md):
 section text 3000 chars, 10 fields, header 150, button text 75, 50 blocks per message,
 100 per modal or Home tab, 10 options per checkbox element."""
 

@@ -4,7 +4,7 @@ message per operation edited in place, and every audited event as a thread reply
 The engine calls ``IncidentLog.__call__`` for each event, on the engine's thread; it only
 enqueues. Each operation has one ``OperationFeed`` thread that sends, in order, paced, and
 coalesces status edits to at most one per ``edit_interval`` seconds; the last state is
-always sent (Slack: chat.update is Tier 3; shared/reference/slack-platform.md).
+always sent (Slack: chat.update is Tier 3; docs/reference/slack-platform.md).
 """
 
 from __future__ import annotations

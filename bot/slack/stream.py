@@ -2,7 +2,7 @@
 (chat.startStream / appendStream / stopStream with task_update chunks).
 
 A stream goes stale after about 5 minutes (``message_not_in_streaming_state``;
-shared/reference/slack-platform.md), and an RDS restore takes longer, so a stream is only
+docs/reference/slack-platform.md), and an RDS restore takes longer, so a stream is only
 ever a nicety on top of the live status message (chat.update), which always carries the
 truth. Once a stream fails or gets old, it is dropped for that step and never retried.
 """

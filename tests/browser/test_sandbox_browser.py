@@ -1,4 +1,4 @@
-"""Issue 10: `rollback-bot sandbox` in a real browser. Debian's chromium (apt package
+"""`rollback-bot sandbox` in a real browser. Debian's chromium (apt package
 `chromium`, driven by Playwright through its own executable, never a browser download) runs
 the runbook's option 1 end to end on the sandbox's Slack look-alike page: alice resolves
 the migration that failed mid-way on staging, confirms, ticks the before-checklist, bob

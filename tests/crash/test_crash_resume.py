@@ -1,4 +1,4 @@
-"""Issue 8.1: the bot runs as a real process and is killed with SIGKILL at every step
+"""The bot runs as a real process and is killed with SIGKILL at every step
 boundary of every runbook covered here (bot/faults.py crash points: a step "started"
 (recorded running, action not run), "acted" (action done, success not recorded) and
 "finished" (success recorded)). It is restarted, and the operation must resume or stop in

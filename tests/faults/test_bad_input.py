@@ -1,4 +1,4 @@
-"""Issue 8.4: a corpus of bad input across every command and modal. Each case must get a
+"""A corpus of bad input across every command and modal. Each case must get a
 clear error where the user is, and change nothing: the database's catalog and the hash of
 every table's rows are compared before and after, and no operation may start.
 

@@ -1,4 +1,4 @@
-"""Issue 8.5: database faults give clear messages and leave nothing half-applied: the
+"""Database faults give clear messages and leave nothing half-applied: the
 database down at the start, a read-only target, a lock held elsewhere, and the database
 connection killed in the middle of an operation."""
 

@@ -1,4 +1,4 @@
-"""Issue 8.2: double clicks, double submissions and concurrent commands count once."""
+"""Double clicks, double submissions and concurrent commands count once."""
 
 from __future__ import annotations
 

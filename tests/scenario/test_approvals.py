@@ -1,4 +1,4 @@
-"""Issue 3: the two-person rule, enforced on the server, through signed clicks."""
+"""The two-person rule, enforced on the server, through signed clicks."""
 
 from __future__ import annotations
 

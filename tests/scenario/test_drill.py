@@ -1,4 +1,4 @@
-"""Issue 3: a whole drill through the rig, as Slack would drive it."""
+"""A whole drill through the rig, as Slack would drive it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 2's proof of the rig: help over HTTP, an unknown subcommand, a forged signature,
+"""The rig's proof: help over HTTP, an unknown subcommand, a forged signature,
 App Home. Everything goes through signed HTTP into the real app and out to the fake Slack."""
 
 from __future__ import annotations

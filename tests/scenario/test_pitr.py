@@ -1,4 +1,4 @@
-"""Issue 7: point-in-time recovery on RDS from Slack, the whole flow through the rig.
+"""Point-in-time recovery on RDS from Slack, the whole flow through the rig.
 
 AWS is moto's server (the aws fixture). moto's RDS instances have no database behind their
 endpoints, so the test makes the restored instance's endpoint reach the test PostgreSQL:

@@ -1,6 +1,6 @@
-"""Issue 7, the rest of the flow: a restart during the restore, AWS refusing the restore,
-#engineering told of the switch, safe migrations re-applied on the restored database,
-and the scheduled cleanup (approved when due, or cancelled).
+"""Point-in-time recovery, the rest of the flow: a restart during the restore, AWS refusing
+the restore, #engineering told of the switch, safe migrations re-applied on the restored
+database, and the scheduled cleanup (approved when due, or cancelled).
 
 The restored instance is a second PostgreSQL server (``restored_pg``) holding the state
 before the harmful migration, so verification compares two real databases and the

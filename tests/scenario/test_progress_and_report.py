@@ -1,4 +1,4 @@
-"""Issue 3: live progress against the rate-limiting fake Slack, and the incident report."""
+"""Live progress against the rate-limiting fake Slack, and the incident report."""
 
 from __future__ import annotations
 

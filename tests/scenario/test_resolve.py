@@ -1,4 +1,4 @@
-"""Issue 4 through the rig: /rollback status, resolve (both flags) and deploy against a real
+"""Through the rig: /rollback status, resolve (both flags) and deploy against a real
 PostgreSQL with a Prisma migrations directory, driven the way Slack drives the bot."""
 
 from __future__ import annotations

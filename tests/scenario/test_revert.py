@@ -1,4 +1,4 @@
-"""Issue 5 through the rig: /rollback revert, runbook option 2, against real PostgreSQL
+"""Through the rig: /rollback revert, runbook option 2, against real PostgreSQL
 databases (staging and production) sharing one Prisma migrations directory, driven the way
 Slack drives the bot: review modal, staging first, checklist, approval, apply, verify."""
 

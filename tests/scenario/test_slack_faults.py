@@ -1,4 +1,4 @@
-"""Issue 8 (Slack faults): 429 storms, 5xx and slow answers from Slack do not stop an
+"""Slack faults: 429 storms, 5xx and slow answers from Slack do not stop an
 operation, and its final state still reaches Slack once Slack answers again."""
 
 from __future__ import annotations

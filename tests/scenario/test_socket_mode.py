@@ -1,4 +1,4 @@
-"""Issue 23: the bot over Socket Mode, what HTTP mode does not have to survive: acks by
+"""The bot over Socket Mode, what HTTP mode does not have to survive: acks by
 envelope_id, modal answers in the ack, Slack's disconnects and dropped sockets, and
 redeliveries. The core flows themselves run in both transports (both_transports marks)."""
 

@@ -1,4 +1,4 @@
-"""Issue 6: /rollback sql through the rig, as Slack would drive it, against a real
+"""/rollback sql through the rig, as Slack would drive it, against a real
 PostgreSQL: modal, checklist, dry-run card, approval, held transaction, Commit/Roll back."""
 
 from __future__ import annotations

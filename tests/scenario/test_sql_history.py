@@ -1,4 +1,4 @@
-"""Issue 6 part 5: the runbook's "Update Prisma migration history" step, offered in the
+"""The runbook's "Update Prisma migration history" step, offered in the
 /rollback sql modal as a choice (a migration from the list; mark rolled back or remove its
 rows) and carried out with the option 1 history code inside Prisma's advisory lock."""
 

@@ -1,4 +1,4 @@
-"""bot/probes.py: the checks /healthz and /readyz run, in both modes (issue 21 adds more)."""
+"""bot/probes.py: the checks /healthz and /readyz run, in both modes."""
 
 from __future__ import annotations
 

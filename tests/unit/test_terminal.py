@@ -1,5 +1,5 @@
-"""Issue 10: `rollback-bot cli ...`, the break-glass front end, run as a real process (one per
-person, as in an incident with Slack down) against a real PostgreSQL and a config file:
+"""`rollback-bot cli ...` (bot/terminal.py), the break-glass front end, run as a real process
+(one per person, as in an incident with Slack down) against a real PostgreSQL and a config file:
 the same engine, store and audit log as the Slack bot, the two-person rule across two
 invocations under two identities, and progress bars."""
 

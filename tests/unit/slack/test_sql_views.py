@@ -1,4 +1,4 @@
-"""Issue 6: the manual SQL cards stay within Block Kit limits and say what they left out."""
+"""The manual SQL cards stay within Block Kit limits and say what they left out."""
 
 from __future__ import annotations
 
