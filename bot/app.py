@@ -24,6 +24,7 @@ from bot.slack.directory import Directory
 from bot.slack.incident import IncidentLog
 from bot.slack.outbox import Outbox
 from bot.store import Store
+from bot.store.records import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Services:
 
     def refused_request(self, reason: str) -> None:
         """An HTTP request that failed Slack's signature check: audited, nothing else."""
-        self.store.append_audit(None, "unknown", "request_refused", reason)
+        self.store.append_audit(None, "unknown", EventKind.REQUEST_REFUSED, reason)
 
     def stop(self) -> None:
         self.core.stop(flush=self.incident.close)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from slack_bolt import App, BoltResponse
 
 from bot.socket_mode import redelivery_key
+from bot.store.records import EventKind
 
 
 def _actor(body: dict) -> str:
@@ -21,7 +22,10 @@ def register(app: App, services) -> None:
         signature = (request.headers.get("x-slack-signature") or [None])[0]
         if signature and not services.store.first_time_seen(f"sig:{signature}"):
             services.store.append_audit(
-                None, _actor(body), "request_refused", "replayed request (signature already used)"
+                None,
+                _actor(body),
+                EventKind.REQUEST_REFUSED,
+                "replayed request (signature already used)",
             )
             return BoltResponse(status=401, body="replayed request")
         return next()
@@ -34,7 +38,10 @@ def register(app: App, services) -> None:
         key = redelivery_key(body) if request.mode == "socket_mode" else None
         if key and not services.store.first_time_seen(key):
             services.store.append_audit(
-                None, _actor(body), "redelivery_ignored", "redelivered envelope (already handled)"
+                None,
+                _actor(body),
+                EventKind.REDELIVERY_IGNORED,
+                "redelivered envelope (already handled)",
             )
             return BoltResponse(status=200, body="")
         return next()

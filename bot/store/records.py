@@ -81,7 +81,8 @@ class EventKind(StrEnum):
     CHECKLIST_UNTICKED = "checklist_unticked"
     CHECKLIST_COMPLETED = "checklist_completed"
     AFTER_CHECKLIST_REMINDER = "after_checklist_reminder"
-    REQUEST_REFUSED = "request_refused"
+    REQUEST_REFUSED = "request_refused"  # not signed, stale, replayed or not a requester
+    REDELIVERY_IGNORED = "redelivery_ignored"  # a Socket Mode envelope already handled
     CLEANUP_STARTED = "cleanup_started"
     CLEANUP_NOT_STARTED = "cleanup_not_started"
     CLEANUP_CANCELLED = "cleanup_cancelled"
@@ -242,7 +243,7 @@ class AuditRecord(_Row):
     operation_id: str | None
     at: str
     actor: str
-    event: str  # an EventKind, or a record of a refused request
+    event: str  # an EventKind
     step_id: str | None = None
     message: str = ""
     detail: dict[str, Any] = field(default_factory=dict)

@@ -140,8 +140,8 @@ def test_a_lost_ack_means_a_redelivery_that_is_acked_and_not_run_twice(bot):
     bot.wait_status(op.id, "succeeded")
     time.sleep(0.3)
     assert len(drills(bot)) == 1, "the redelivered command started a second drill"
-    ignored = [a for a in bot.store.audit() if a["event"] == "redelivery_ignored"]
-    assert len(ignored) == 1 and ignored[0]["actor"] == "U_ALICE"
+    ignored = [a for a in bot.store.audit() if a.event == "redelivery_ignored"]
+    assert len(ignored) == 1 and ignored[0].actor == "U_ALICE"
 
 
 def test_an_approval_redelivered_after_a_dropped_socket_runs_the_step_once(bot):
@@ -155,17 +155,17 @@ def test_an_approval_redelivered_after_a_dropped_socket_runs_the_step_once(bot):
     bot.socket.drop()
     assert response.status == 200
     bot.wait_status(op.id, "succeeded")
-    assert [a["decided_by"] for a in bot.store.approvals(op.id)] == ["U_BOB"]
-    granted = [a for a in bot.store.audit(op.id) if a["event"] == "approval_granted"]
+    assert [a.decided_by for a in bot.store.approvals(op.id)] == ["U_BOB"]
+    granted = [a for a in bot.store.audit(op.id) if a.event == "approval_granted"]
     assert len(granted) == 1
     started = [
         a
         for a in bot.store.audit(op.id)
-        if a["event"] == "step_started" and a["step_id"] == "rehearse_destructive_step"
+        if a.event == "step_started" and a.step_id == "rehearse_destructive_step"
     ]
     assert len(started) == 1, "the destructive step ran twice"
-    ignored = [a for a in bot.store.audit() if a["event"] == "redelivery_ignored"]
-    assert [a["actor"] for a in ignored] == ["U_BOB"]
+    ignored = [a for a in bot.store.audit() if a.event == "redelivery_ignored"]
+    assert [a.actor for a in ignored] == ["U_BOB"]
 
 
 def test_too_many_websockets_backs_off_instead_of_looping(bot):
