@@ -16,8 +16,8 @@ from bot.database import connect
 from bot.errors import ConflictError
 from bot.prisma.deploy import deploy
 from bot.prisma.migrations_dir import LocalMigration
+from bot.prisma.recommendation import earlier_scripts
 from bot.prisma.status import migration_status
-from bot.runbooks.revert.plan import earlier_scripts
 from bot.runbooks.status import migrations_dir
 from bot.settings import Environment
 from bot.sql.diagnosis import Diagnosis, diagnose

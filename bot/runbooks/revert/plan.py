@@ -21,6 +21,7 @@ from bot.prisma.history import (
 )
 from bot.prisma.migrations_dir import checksum, read_migrations_dir
 from bot.prisma.names import resolve_migration_name
+from bot.prisma.recommendation import earlier_scripts
 from bot.prisma.status import MigrationStatus, migration_status
 from bot.runbooks.status import migrations_dir
 from bot.settings import Config, Environment
@@ -156,15 +157,6 @@ def _completed_migration(status: MigrationStatus, name: str):
             "Restore the file as it was applied (from git), then try again.",
         )
     return local
-
-
-def earlier_scripts(status: MigrationStatus, name: str) -> list[str]:
-    """Scripts of the migrations applied before ``name``, in directory order: they define
-    the columns, indexes and constraints the migration changed or dropped."""
-    applied = set(status.applied)
-    names = status.directory.names
-    before = names[: names.index(name)]
-    return [status.local(n).script for n in before if n in applied and status.local(n).sql]
 
 
 def _refuse_irreversible(name: str, plan: ReversePlan) -> None:
