@@ -25,7 +25,7 @@ from bot.errors import UserError
 from bot.sql.names import QualifiedName, from_name_list, from_range_var, quote_identifier
 from bot.sql.statements import Statement, split_statements
 
-# Slack's plain_text_input max_length (shared/reference/slack-platform.md).
+# Slack's plain_text_input max_length (docs/reference/slack-platform.md).
 SQL_MAX_CHARS = 3000
 SAMPLE_ROWS = 5
 VERIFICATION_ROWS = 10

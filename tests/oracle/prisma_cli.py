@@ -1,4 +1,4 @@
-"""The real Prisma CLI as a test oracle (see shared/reference/prisma-oracle.md).
+"""The real Prisma CLI as a test oracle (see docs/reference/prisma-oracle.md).
 
 What this harness does to run it here, plainly:
 - Installs ``prisma@6.19.3 @prisma/adapter-pg@6.19.3 pg@8`` from the npm registry with
@@ -18,7 +18,7 @@ What this harness does to run it here, plainly:
   every ``;`` and sends the pieces one by one, so it fails on ``DO $$ ... $$`` bodies and on
   a ``;`` inside a comment or a string, and a migration that fails part-way keeps its first
   statements, while Prisma's native schema engine sends the whole script as one simple
-  query (shared/reference/prisma-oracle.md). The harness adds, at the top of
+  query (docs/reference/prisma-oracle.md). The harness adds, at the top of
   ``executeScript`` in dist/index.js and dist/index.mjs, a branch that sends the whole
   script with ``this.client.query(script)`` when ROLLBACK_BOT_ORACLE_TRANSPORT=whole; any
   other value (or none) keeps the adapter's own splitting. Every project here says which

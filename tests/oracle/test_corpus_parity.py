@@ -1,4 +1,4 @@
-"""Issue 18, item 6: deploy parity on a real history (tests/data/trigger.dev: the first 400
+"""Deploy parity on a real history (tests/data/trigger.dev: the first 400
 migrations of trigger.dev). The bot's deploy and the real Prisma CLI's, sending each script
 whole as its native engine does (tests/oracle/prisma_cli.py), must leave identical
 ``_prisma_migrations`` rows and an identical ``pg_dump --schema-only``; and real Prisma

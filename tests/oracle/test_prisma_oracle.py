@@ -1,4 +1,4 @@
-"""Issue 4, item 7: the bot's reading and writing of Prisma's history, checked against the
+"""The bot's reading and writing of Prisma's history, checked against the
 real Prisma CLI (6.19.3, WebAssembly schema engine; see tests/oracle/prisma_cli.py)."""
 
 from __future__ import annotations

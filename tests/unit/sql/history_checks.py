@@ -38,7 +38,7 @@ from bot.sql.statements import split_statements
 from tests.unit.sql.catalog_snapshot import catalog_snapshot_of
 
 STAMP = "20260101"
-# A refusal caused by another (the bot before issue 18 did not tell them apart).
+# A refusal caused by another (a generator that does not tell them apart has no FOLLOWS).
 FOLLOWS = getattr(reverse_generator, "FOLLOWS", "\0")
 BACKUP_MARK = "_backup_"
 EXAMPLES_KEPT = 12
@@ -132,7 +132,7 @@ def diagnosis_of(conn: psycopg.Connection, sql: str, earlier: list[str]):
     error, so the failing statement did not take effect)."""
     if _accepts_history(diagnose):
         return diagnose(conn, sql, earlier_sql=earlier, stopped_by_error=True)
-    return diagnose(conn, sql)  # the bot before issue 18: the live catalog by names
+    return diagnose(conn, sql)  # a diagnosis without the history: the live catalog by names
 
 
 def _status_for(history: list[Migration], position: int) -> SimpleNamespace:

@@ -1,4 +1,4 @@
-"""Issue 18, property: migrations that drop, re-create and rename objects of the same names,
+"""Property: migrations that drop, re-create and rename objects of the same names,
 failed at every statement, are never judged confidently wrong, and every undo the bot
 recommends restores the schema exactly as before the migration.
 

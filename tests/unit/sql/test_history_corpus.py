@@ -1,4 +1,4 @@
-"""Issue 18: a real Prisma history nobody here wrote (tests/data/trigger.dev: the first 400
+"""A real Prisma history nobody here wrote (tests/data/trigger.dev: the first 400
 migrations of trigger.dev, Apache-2.0) through the bot's diagnosis and reverse generation.
 
 One pass over one database (tests/unit/sql/history_checks.py): every multi-statement

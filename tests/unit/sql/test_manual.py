@@ -1,4 +1,4 @@
-"""Issue 6: manual SQL analysis, dry run, backups and the held transaction, against a real
+"""Manual SQL analysis, dry run, backups and the held transaction, against a real
 PostgreSQL."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 18, items 2 and 4: reverses that run, and a verify step that compares by definition.
+"""Reverses that run, and a verify step that compares by definition.
 
 Each case: a history, a migration applied to it, the generated reverse run as a revert file
 runs (one simple query), then the catalog must be exactly as before the migration and the
