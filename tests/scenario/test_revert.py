@@ -285,3 +285,42 @@ def test_an_irreversible_migration_is_refused_with_the_reason_and_option_3(bot, 
     assert "/rollback pitr" in text and "option 3" in text
     assert bot.store.active_operation("staging") is None
     assert not list(prisma.path.glob("*_revert_*"))
+
+
+def test_a_migration_with_later_ones_applied_is_refused_naming_them(bot, prisma):
+    # The later migration indexes the column the reverse of ADD would drop: a reverse of
+    # ADD alone, made for the schema as ADD left it, would not know about it.
+    later = "20251210000000_index_bio_email"
+    prisma.add(later, 'CREATE INDEX "User_bio_email_idx" ON "User"("bio", "email");\n')
+    deploy(prisma.staging.url, prisma.path)
+
+    text = shown(review(bot, f"revert {ADD} --env staging"))
+
+    assert f"`{ADD}` is not the last migration applied to staging" in text
+    assert f"`{later}` was applied after it" in text
+    assert f"/rollback revert {later}" in text and "/rollback pitr" in text
+    assert bot.store.active_operation("staging") is None
+    assert not list(prisma.path.glob("*_revert_*"))
+    # The later one is the last: its own reverse is offered.
+    update = review(bot, f"revert {later} --env staging")
+    assert update.args["view"]["callback_id"] == Callback.REVERT
+
+
+def test_later_migrations_leave_out_pairs_a_later_revert_undid():
+    from types import SimpleNamespace
+
+    from bot.runbooks.revert.plan import later_migrations
+
+    b, c, d = "20251210000000_b", "20251211000000_c", "20251212000000_d"
+    revert_c = f"20251213000000_revert_{c}"
+    names = (INIT, ADD, b, c, d, revert_c)
+    status = SimpleNamespace(applied=names, directory=SimpleNamespace(names=names))
+
+    assert later_migrations(status, ADD) == [b, d]
+    # A revert applied after d changed the schema after d too, even though c came first.
+    assert later_migrations(status, d) == [revert_c]
+    assert later_migrations(status, revert_c) == []
+    # Applied out of directory order (an older-stamped migration deployed last) still counts.
+    late = SimpleNamespace(applied=(INIT, b, ADD), directory=SimpleNamespace(names=(INIT, ADD, b)))
+    assert later_migrations(late, ADD) == [b]
+    assert later_migrations(late, b) == [ADD]

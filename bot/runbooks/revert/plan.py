@@ -86,6 +86,7 @@ def plan_revert(config: Config, env: Environment, name: str, now: datetime) -> R
         status = migration_status(conn, directory)
         name = resolve_migration_name(name, status)
         local = _completed_migration(status, name)
+        _refuse_not_last(env, status, name)
         tested = _staging_tested(config, env, name)
         live = LiveImpact(conn, statement_timeout=config.sql_statement_timeout)
         plan = reverse_script(
@@ -157,6 +158,47 @@ def _completed_migration(status: MigrationStatus, name: str):
             "Restore the file as it was applied (from git), then try again.",
         )
     return local
+
+
+def later_migrations(status: MigrationStatus, name: str) -> list[str]:
+    """Migrations applied after ``name`` (later in the directory or in the history), in
+    the order they were applied, without any that a later revert already undid (it and its
+    revert cancel out)."""
+    applied = list(status.applied)
+    names = status.directory.names
+    position = names.index(name) if name in names else len(names)
+    after_in_directory = set(names[position + 1 :])
+    started = applied.index(name) if name in applied else len(applied)
+    later = [
+        n for i, n in enumerate(applied) if n != name and (i > started or n in after_in_directory)
+    ]
+    undone = {n for n in later for r in later if is_revert_of(r, n)}
+    return [n for n in later if n not in undone and not any(is_revert_of(n, u) for u in undone)]
+
+
+def _refuse_not_last(env: Environment, status: MigrationStatus, name: str) -> None:
+    """The reverse undoes ``name`` on the schema as ``name`` left it: on top of later
+    migrations it would ignore what they changed (a column it drops may carry their index
+    or foreign key; a table it drops may hold their columns)."""
+    later = later_migrations(status, name)
+    if not later:
+        return
+    listed = ", ".join(f"`{n}`" for n in later)
+    were = "was" if len(later) == 1 else "were"
+    raise ConflictError(
+        f"`{name}` is not the last migration applied to {env.name}: {listed} {were} applied"
+        f" after it, and a reverse of `{name}` alone would ignore what "
+        + ("it" if len(later) == 1 else "they")
+        + " changed.",
+        (
+            f"Revert `{later[0]}` first (`/rollback revert {later[0]}`)"
+            if len(later) == 1
+            else f"Revert them first, newest first (`/rollback revert {later[-1]}`)"
+        )
+        + f", then `{name}`; or restore a point in time before `{name}` with `/rollback pitr`"
+        " (option 3).",
+        code="not_last",
+    )
 
 
 def _refuse_irreversible(name: str, plan: ReversePlan) -> None:

@@ -15,6 +15,7 @@ from bot.prisma.history import RecordState
 from bot.prisma.status import migration_status
 from bot.runbooks.revert.apply import apply_revert, check_reverted, write_migration
 from bot.runbooks.revert.params import RevertParams
+from bot.runbooks.revert.plan import later_migrations
 from bot.runbooks.status import migrations_dir, show_status
 from bot.sql.names import QualifiedName
 from bot.store.records import CardKind
@@ -87,6 +88,13 @@ def _apply(ctx: StepContext) -> str:
         if RecordState.APPLIED not in applied or local is None:
             raise ConflictError(
                 f"`{p['migration']}` or its reverse changed since the review; nothing ran.",
+                "Check `/rollback status` and start `/rollback revert` again.",
+            )
+        later = later_migrations(status, p["migration"])
+        if later:
+            raise ConflictError(
+                f"{', '.join(f'`{n}`' for n in later)} applied after `{p['migration']}` since"
+                " the review; its reverse would ignore that. Nothing ran.",
                 "Check `/rollback status` and start `/rollback revert` again.",
             )
         if local.checksum != p["sql_sha256"]:
