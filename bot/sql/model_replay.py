@@ -15,8 +15,9 @@ from pglast import ast
 from pglast.enums import ObjectType
 
 from bot.sql.do_blocks import read_do_block
+from bot.sql.model_constraints import column_refs
 from bot.sql.model_definitions import Definition
-from bot.sql.model_tables import ReplayError, TableReplay, column_refs, is_cascade
+from bot.sql.model_tables import ReplayError, TableReplay, is_cascade
 from bot.sql.names import QualifiedName, from_name_list, from_range_var
 from bot.sql.object_names import column_names_part, make_object_name
 from bot.sql.routines import (
@@ -404,11 +405,13 @@ class _Replay:
             owner = next((c for c in table.constraints if c.ident == index.constraint), None)
             if owner is not None:
                 self.violated(f"index {name.display()} belongs to constraint {owner.name}")
-                self.tables.drop_constraint_named(table, owner.name, cascade=True)
+                self.tables.constraints.drop_constraint_named(table, owner.name, cascade=True)
                 return
         self.model.drop_relation(index)
         if table is not None and is_cascade(node.behavior):
-            self.tables._drop_foreign_keys(table.ident, lambda fk: fk.ref_columns == index.columns)
+            self.tables.constraints.drop_foreign_keys(
+                table.ident, lambda fk: fk.ref_columns == index.columns
+            )
 
     def _drop_other_relation(self, obj, node: ast.DropStmt) -> None:
         name = self.model.resolve(from_name_list(obj))
