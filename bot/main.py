@@ -40,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--port", type=_port, default=3100, help="port of the Slack look-alike page (default 3100)"
     )
+    state = sub.add_parser("state", help="the state database: back it up, check it")
+    state_sub = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    state_backup = state_sub.add_parser(
+        "backup", help="copy the state database to FILE (safe while the bot runs)"
+    )
+    state_backup.add_argument("file", metavar="FILE", help="where to write the copy (a new file)")
+    state_check = state_sub.add_parser(
+        "check", help="integrity, schema version and the audit log's hash chain"
+    )
+    for action in (state_backup, state_check):
+        action.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
     from bot import terminal
 
     terminal.add_parser(sub)
@@ -65,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             return sandbox(args)
         if args.command == "cli":
             return break_glass(args)
+        if args.command == "state":
+            return state(args)
     except ConfigError as error:
         print(f"rollback-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -146,6 +159,26 @@ def break_glass(args) -> int:
     urls = [e.database_url.reveal() for e in config.environments.values() if e.database_url]
     logs.configure("warning", urls)
     return terminal.run(args, config)
+
+
+def state(args) -> int:
+    """``state backup FILE`` / ``state check``: each finding on its own line; exit 1 when
+    one fails."""
+    from pathlib import Path
+
+    from bot.settings import config_path, load_config
+    from bot.store import maintenance
+
+    config = load_config(config_path(args.config))
+    if args.state_command == "backup":
+        findings = maintenance.backup(config.state_db, Path(args.file))
+        print(f"Copied {config.state_db} to {args.file}; the copy:")
+    else:
+        findings = maintenance.check(config.state_db)
+        print(f"State database {config.state_db}:")
+    for finding in findings:
+        print(finding.line())
+    return 0 if all(f.ok for f in findings) else 1
 
 
 def sandbox(args) -> int:

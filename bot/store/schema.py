@@ -1,147 +1,30 @@
-"""The state store's tables (SQLite). Created when missing; a column or table added since an
-older state file was written is added to it at start-up (``upgrade``), never dropped."""
+"""The state schema, brought up to date at start-up by the numbered migrations in
+bot/store/migrations/. A file written by an earlier release is copied aside first
+(``<state_db>.schema-vN.bak``, SQLite's online backup), so an upgrade can be undone by
+running the earlier release on that copy."""
 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS operations (
-    id TEXT PRIMARY KEY,
-    runbook TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    status TEXT NOT NULL,
-    requester TEXT NOT NULL,
-    params TEXT NOT NULL DEFAULT '{}',
-    summary TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    finished_at TEXT,
-    result TEXT,
-    -- 1 while the operation holds its environment; the partial unique index below
-    -- makes "one active operation per environment" a database rule, not a hope.
-    holds_environment INTEGER,
-    incident_channel TEXT,
-    status_ts TEXT,
-    notify_channel TEXT,
-    notify_ts TEXT,
-    cancel_requested_by TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS one_active_operation_per_environment
-    ON operations(environment) WHERE holds_environment = 1;
-CREATE TABLE IF NOT EXISTS steps (
-    operation_id TEXT NOT NULL REFERENCES operations(id),
-    position INTEGER NOT NULL,
-    step_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    destructive INTEGER NOT NULL,
-    idempotent INTEGER NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    started_at TEXT,
-    finished_at TEXT,
-    detail TEXT NOT NULL DEFAULT '',
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (operation_id, step_id)
-);
-CREATE TABLE IF NOT EXISTS approvals (
-    id TEXT PRIMARY KEY,
-    operation_id TEXT NOT NULL REFERENCES operations(id),
-    step_id TEXT NOT NULL,
-    plan_text TEXT NOT NULL,
-    plan_hash TEXT NOT NULL,
-    requested_by TEXT NOT NULL,
-    requested_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    decided_by TEXT,
-    decided_at TEXT,
-    channel TEXT,
-    message_ts TEXT
-);
-CREATE INDEX IF NOT EXISTS approvals_by_operation ON approvals(operation_id, step_id);
-CREATE TABLE IF NOT EXISTS checklist_items (
-    operation_id TEXT NOT NULL REFERENCES operations(id),
-    checklist TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    label TEXT NOT NULL,
-    checked INTEGER NOT NULL DEFAULT 0,
-    checked_by TEXT,
-    checked_at TEXT,
-    by_bot INTEGER NOT NULL DEFAULT 0,
-    note TEXT,
-    PRIMARY KEY (operation_id, checklist, item_id)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    operation_id TEXT,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    event TEXT NOT NULL,
-    step_id TEXT,
-    message TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS audit_by_operation ON audit(operation_id, id);
-CREATE TRIGGER IF NOT EXISTS audit_is_append_only_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_is_append_only_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-CREATE TABLE IF NOT EXISTS scheduled_jobs (
-    id TEXT PRIMARY KEY,
-    operation_id TEXT,
-    kind TEXT NOT NULL,
-    run_at TEXT NOT NULL,
-    payload TEXT NOT NULL DEFAULT '{}',
-    done_at TEXT
-);
-CREATE TABLE IF NOT EXISTS decisions (
-    id TEXT PRIMARY KEY,
-    operation_id TEXT NOT NULL REFERENCES operations(id),
-    step_id TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    choices TEXT NOT NULL,
-    default_choice TEXT NOT NULL,
-    status TEXT NOT NULL,
-    asked_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    choice TEXT,
-    decided_by TEXT,
-    decided_at TEXT,
-    channel TEXT,
-    message_ts TEXT
-);
--- Slack event ids and request signatures, for de-duplication: pruned after a day.
-CREATE TABLE IF NOT EXISTS seen_events (
-    event_id TEXT PRIMARY KEY,
-    seen_at TEXT NOT NULL
-);
--- Things that happen once per operation ("checklist complete"): kept for good, unlike
--- seen_events.
-CREATE TABLE IF NOT EXISTS once_markers (
-    key TEXT PRIMARY KEY,
-    at TEXT NOT NULL
-);
-"""
-
-# Columns added after the first release: (table, column, definition).
-_ADDED_COLUMNS = (("operations", "cancel_requested_by", "TEXT"),)
+from bot.store import migrations
+from bot.store.migrations.sqlite_target import SqliteTarget, schema_version
 
 
-def upgrade(conn: sqlite3.Connection) -> None:
-    """Creates what is missing: tables and indexes, and columns added since (SQLite has no
-    ADD COLUMN IF NOT EXISTS)."""
-    conn.executescript(_SCHEMA)
-    for table, column, definition in _ADDED_COLUMNS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-    # Before once_markers, "checklist complete" markers were kept in seen_events.
-    conn.execute(
-        "INSERT OR IGNORE INTO once_markers (key, at) SELECT event_id, seen_at FROM seen_events"
-        " WHERE event_id LIKE 'checklist-complete:%'"
-    )
-    # sqlite3 opened a transaction for these statements: end it, or every later write would
-    # be a savepoint inside it and never committed.
-    conn.commit()
+def upgrade(conn: sqlite3.Connection, path: Path | str = ":memory:") -> int:
+    """Applies the pending migrations; returns the schema version the file is now at."""
+
+    def backup_first(todo: list[migrations.Migration]) -> None:
+        written = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name != ?",
+            (migrations.VERSION_TABLE,),
+        ).fetchone()[0]
+        if written and str(path) != ":memory:":
+            copy = Path(f"{path}.schema-v{schema_version(conn)}.bak")
+            with sqlite3.connect(copy) as target:
+                conn.backup(target)
+            target.close()
+
+    migrations.migrate(SqliteTarget(conn, path), before=backup_first)
+    return schema_version(conn)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.clock import iso, utcnow
+from bot.store import audit_chain
 from bot.store.records import (
     Approval,
     ApprovalStatus,
@@ -370,6 +371,8 @@ class Store(Transactions):
             "detail": _json(detail or {}),
         }
         with self.transaction() as db:
+            last = db.execute("SELECT chain FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+            row["chain"] = audit_chain.link(last[0] if last else audit_chain.GENESIS, row)
             db["audit"].insert(row)
             row["id"] = db["audit"].last_pk
         return AuditRecord.from_row(row)

@@ -30,7 +30,7 @@ class Transactions:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            upgrade(self.db.conn)
+            upgrade(self.db.conn, path)
 
     def close(self) -> None:
         with self._lock:
