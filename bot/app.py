@@ -18,6 +18,7 @@ import commands
 import handlers
 from bot.core import Core, build_core
 from bot.engine.engine import Engine
+from bot.metrics import SlackCallCounter
 from bot.scheduler import Scheduler
 from bot.settings import Config, Settings
 from bot.slack.directory import Directory
@@ -74,7 +75,11 @@ def web_client(settings: Settings) -> WebClient:
     # dropped connection; longer waits are the Outbox's job (bot/slack/outbox.py).
     kwargs = {
         "token": settings.slack.bot_token.reveal(),
-        "retry_handlers": [ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(1)],
+        "retry_handlers": [
+            SlackCallCounter(),  # first: it sees every answer, counts it, never retries
+            ConnectionErrorRetryHandler(),
+            RateLimitErrorRetryHandler(1),
+        ],
     }
     if settings.slack.api_url:
         kwargs["base_url"] = settings.slack.api_url

@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP listen address (default 0.0.0.0; 127.0.0.1 for local only)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line, with the operation id (default text)",
+    )
     sandbox = sub.add_parser(
         "sandbox",
         help="try the bot here: local PostgreSQL, AWS (moto) and a Slack look-alike page",
@@ -94,7 +100,9 @@ def load_settings(config_arg: str | None):
 
 def serve(args) -> int:
     settings = load_settings(args.config)
-    from bot import logs
+    from bot import logs, serving
+
+    serving.check_before_start(settings)
 
     secrets = [settings.slack.bot_token.reveal(), settings.slack.signing_secret.reveal()]
     if settings.slack.app_token:
@@ -102,7 +110,7 @@ def serve(args) -> int:
     secrets += [
         e.database_url.reveal() for e in settings.config.environments.values() if e.database_url
     ]
-    logs.configure(args.log_level, secrets)
+    logs.configure(args.log_level, secrets, args.log_format)
     # uvicorn re-raises a SIGTERM it caught once it has shut down; as SystemExit it then
     # unwinds through the finally below, so the services and the socket stop cleanly.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -116,20 +124,16 @@ def serve(args) -> int:
         socket = SocketModeRunner(settings.slack.app_token.reveal(), api_url=settings.slack.api_url)
         socket.start()
 
-    from slack_bolt.error import BoltError
-
-    from bot.app import build_app, build_services
+    from bot.app import build_services
 
     services = build_services(settings)
     try:
-        app = build_app(services)
-    except BoltError as error:
+        app = _build_app(services, settings)
+    except ConfigError:
         if socket:
             socket.stop()
-        raise ConfigError(
-            f"Slack rejected SLACK_BOT_TOKEN at start-up ({_reason(error)}); check the token"
-            " and SLACK_API_URL."
-        ) from None
+        services.core.store.close()
+        raise
     services.start()
     try:
         if socket:
@@ -137,17 +141,42 @@ def serve(args) -> int:
             from bot.socket_mode import socket_mode_probes
 
             socket.accept(app)
-            probe_server(socket_mode_probes(socket), args.host, args.port, args.log_level).run()
+            probes = serving.instrument(socket_mode_probes(socket), services)
+            probe_server(probes, args.host, args.port, args.log_level).run()
         else:
+            from bot.probes import Probes
             from bot.server import RollbackBotASGI, uvicorn_server
 
-            asgi = RollbackBotASGI(app, on_refused=services.refused_request)
+            probes = serving.instrument(Probes("http"), services)
+            asgi = RollbackBotASGI(app, probes, on_refused=services.refused_request)
             uvicorn_server(asgi, args.host, args.port, args.log_level).run()
     finally:
         if socket:
             socket.stop()
         services.stop()
     return 0
+
+
+def _build_app(services, settings):
+    """Bolt's App, which asks Slack's auth.test first: a refused token or an unreachable
+    Slack is one line and exit 2, like any other setting."""
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackClientError
+
+    from bot.app import build_app
+
+    try:
+        return build_app(services)
+    except BoltError as error:
+        raise ConfigError(
+            f"Slack rejected SLACK_BOT_TOKEN at start-up ({_reason(error)}); check the token"
+            " and SLACK_API_URL."
+        ) from None
+    except (OSError, SlackClientError) as error:
+        # serving.check_before_start asked Slack a moment ago; it went away since.
+        raise ConfigError(
+            f"lost Slack while starting ({type(error).__name__}); start again."
+        ) from None
 
 
 def break_glass(args) -> int:

@@ -7,6 +7,9 @@ no other HTTP port is open for a load balancer or Kubernetes to probe).
 - ``/readyz``: readiness. 200 only when every check passes, liveness and readiness alike;
   503 otherwise, so traffic (or a rollout) waits for a bot that can serve.
 
+- ``/metrics``: Prometheus's text format (bot/metrics.py), when ``probes.metrics`` is set.
+
+Checks run in a worker thread (one reads the state database), never on the event loop.
 A check is a function returning a dict with at least ``"ok": bool``; its other keys are
 shown as they are. Add one with ``probes.add("name", check)`` (readiness) or
 ``probes.add("name", check, liveness=True)``. Socket Mode adds ``socket_mode`` (a
@@ -16,6 +19,7 @@ one open is alive).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -23,6 +27,7 @@ import uvicorn
 
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
 
 Check = Callable[[], dict]
 
@@ -31,6 +36,8 @@ class Probes:
     def __init__(self, mode: str):
         self.mode = mode  # "http" or "socket_mode": shown in every answer
         self._checks: dict[str, tuple[Check, bool]] = {}
+        # (content type, body) of /metrics; None: no /metrics (bot/metrics.py sets it).
+        self.metrics: Callable[[], tuple[str, bytes]] | None = None
 
     def add(self, name: str, check: Check, *, liveness: bool = False) -> None:
         self._checks[name] = (check, liveness)
@@ -50,6 +57,17 @@ class Probes:
         if path == READY_PATH:
             return self.ready()
         return None
+
+    def respond(self, method: str, path: str) -> tuple[int, str, bytes] | None:
+        """(status, content type, body) for a probe or /metrics; None for any other path."""
+        if method in ("GET", "HEAD") and path == METRICS_PATH and self.metrics is not None:
+            content_type, body = self.metrics()
+            return 200, content_type, body
+        found = self.answer(method, path)
+        if found is None:
+            return None
+        status, body = found
+        return status, "application/json", json.dumps(body).encode()
 
     def _answer(self, *, liveness_only: bool) -> tuple[int, dict]:
         results = {
@@ -73,17 +91,19 @@ class ProbeApp:
             return
         if scope["type"] != "http":
             return
-        found = self.probes.answer(scope["method"], scope["path"])
-        status, body = found if found else (404, {"ok": False, "error": "not found"})
-        payload = json.dumps(body).encode()
+        found = await asyncio.to_thread(self.probes.respond, scope["method"], scope["path"])
+        status, content_type, payload = found or (404, "application/json", _NOT_FOUND)
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", content_type.encode()),
             (b"content-length", b"%d" % len(payload)),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if scope["method"] == "HEAD":
             payload = b""
         await send({"type": "http.response.body", "body": payload})
+
+
+_NOT_FOUND = json.dumps({"ok": False, "error": "not found"}).encode()
 
 
 async def _lifespan(receive, send) -> None:
@@ -97,7 +117,15 @@ async def _lifespan(receive, send) -> None:
 
 
 def probe_server(probes: Probes, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+    # log_config=None: uvicorn's lines go through the root logger (bot/logs.py: the secret
+    # filter and --log-format) instead of handlers of its own.
     config = uvicorn.Config(
-        ProbeApp(probes), host=host, port=port, log_level=log_level, lifespan="on", access_log=False
+        ProbeApp(probes),
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        access_log=False,
+        log_config=None,
     )
     return uvicorn.Server(config)

@@ -50,6 +50,10 @@ class Scheduler:
         if self._aps.running:
             self._aps.shutdown(wait=False)
 
+    def status(self) -> dict:
+        """For /readyz: approval expiry, reminders and cleanups only happen while it runs."""
+        return {"ok": bool(self._aps.running)}
+
     def on_event(self, event: Event) -> None:
         if event.kind in _KINDS_THAT_SCHEDULE:
             self.sync()

@@ -1,4 +1,5 @@
-"""HTTP mode: Bolt's ASGI adapter under uvicorn, plus GET /healthz and /readyz (bot/probes.py).
+"""HTTP mode: Bolt's ASGI adapter under uvicorn, plus /healthz, /readyz and /metrics
+(bot/probes.py).
 
 Bolt's adapter calls the (synchronous) App.dispatch on the event loop; we run it in a
 worker thread instead, so one slow request never delays another's 3-second ack.
@@ -7,7 +8,6 @@ worker thread instead, so one slow request never delays another's 3-second ack.
 from __future__ import annotations
 
 import asyncio
-import json
 
 import uvicorn
 from slack_bolt import App
@@ -44,17 +44,24 @@ class RollbackBotASGI(SlackRequestHandler):
         return response
 
     async def _get_http_response(self, method, path, request) -> AsgiHttpResponse:
-        probe = self.probes.answer(method, path)
+        probe = await asyncio.to_thread(self.probes.respond, method, path)
         if probe is not None:
-            status, body = probe
+            status, content_type, body = probe
             return AsgiHttpResponse(
-                status=status, headers={"content-type": ["application/json"]}, body=json.dumps(body)
+                status=status, headers={"content-type": [content_type]}, body=body.decode()
             )
         return await super()._get_http_response(method, path, request)
 
 
 def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+    # log_config=None: uvicorn logs through the root logger (bot/logs.py), as in probes.py.
     config = uvicorn.Config(
-        asgi, host=host, port=port, log_level=log_level, lifespan="on", access_log=False
+        asgi,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        access_log=False,
+        log_config=None,
     )
     return uvicorn.Server(config)

@@ -29,7 +29,9 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.aws import region
 from bot.errors import ConflictError, NotFound, UserError
+from bot.metrics import watch_aws
 
 # The tag that marks an instance as restored by one operation: a rerun of the restore step
 # after a restart finds its own instance instead of failing with "already exists".
@@ -74,7 +76,9 @@ MAX_ATTEMPTS = 5
 
 def aws_client(service: str, max_attempts: int = MAX_ATTEMPTS) -> Any:
     retries = {"mode": "standard", "total_max_attempts": max_attempts}
-    return boto3.client(service, config=BotoConfig(retries=retries))
+    client = boto3.client(service, region_name=region(), config=BotoConfig(retries=retries))
+    watch_aws(client)  # failed calls counted on /metrics
+    return client
 
 
 def rds_client() -> Any:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot import logs
 from bot.clock import iso
 from bot.engine.model import (
     BOT_ACTOR,
@@ -66,7 +67,8 @@ class Walker:
                 self._again.add(op_id)
                 return
             self._running.add(op_id)
-        self._executor.submit(self._walk, op_id)
+        # Every line logged while walking it carries the operation id (--log-format json).
+        self._executor.submit(logs.with_operation(op_id, self._walk), op_id)
 
     def is_walking(self, op_id: str) -> bool:
         """Whether this process walks the operation right now (a front end waits for its

@@ -17,6 +17,8 @@ from urllib.error import URLError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -94,6 +96,7 @@ class Outbox:
                 log.warning("%s: network error %s", what, type(error).__name__)
                 delay, backoff = backoff, min(backoff * 2, self.max_backoff)
             log.info("%s: retrying in %.1fs (attempt %d)", what, delay, attempt)
+            metrics.SLACK_RETRIES.labels(what.split(" ", 1)[0]).inc()
             time.sleep(delay)
         raise SlackUnavailable(f"{what}: Slack did not answer after {self.max_attempts} tries")
 

@@ -418,3 +418,16 @@ class Store(Transactions):
             "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
             (event_id, iso(utcnow())),
         )
+
+    # --- counts (Prometheus /metrics, read at each scrape) ----------------------------
+
+    def operation_counts(self) -> list[tuple[str, str, int]]:
+        """(runbook, status, operations) for every pair that has any."""
+        rows = self._query(
+            "SELECT runbook, status, count(*) AS n FROM operations GROUP BY runbook, status"
+        )
+        return [(r["runbook"], r["status"], r["n"]) for r in rows]
+
+    def pending_approval_count(self) -> int:
+        rows = self._query("SELECT count(*) AS n FROM approvals WHERE status = 'pending'")
+        return rows[0]["n"]

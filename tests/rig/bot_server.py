@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from bot import serving
 from bot.app import Services, build_app, build_services
-from bot.probes import probe_server
+from bot.probes import Probes, probe_server
 from bot.server import RollbackBotASGI, uvicorn_server
 from bot.settings import Settings, load_config, slack_settings_from_env
 from bot.socket_mode import SocketModeRunner, socket_mode_probes
@@ -175,18 +176,20 @@ class _SocketModeBot:
 
     def __init__(self, settings: Settings, port: int):
         slack = settings.slack
+        self.port = port
         self.runner = SocketModeRunner(slack.app_token.reveal(), api_url=slack.api_url)
-        self.probes = _ServerThread(
-            probe_server(socket_mode_probes(self.runner), "127.0.0.1", port, "warning")
-        )
+        self.probes: _ServerThread | None = None
         self.runner.start()
 
-    def accept(self, app) -> None:
+    def accept(self, app, services: Services) -> None:
         self.runner.accept(app)
+        probes = serving.instrument(socket_mode_probes(self.runner), services)
+        self.probes = _ServerThread(probe_server(probes, "127.0.0.1", self.port, "warning"))
         self.probes.start()
 
     def stop(self) -> None:
-        self.probes.stop()
+        if self.probes:
+            self.probes.stop()
         self.runner.stop()
 
 
@@ -206,7 +209,9 @@ def _serve_http(settings: Settings, port: int) -> tuple[_ServerThread, Services]
     services = build_services(settings)
     app = build_app(services)
     services.start()
-    asgi = RollbackBotASGI(app, on_refused=services.refused_request)
+    asgi = RollbackBotASGI(
+        app, serving.instrument(Probes("http"), services), on_refused=services.refused_request
+    )
     server = _ServerThread(uvicorn_server(asgi, "127.0.0.1", port, "warning"))
     server.start()
     return server, services
@@ -217,7 +222,7 @@ def _serve_socket_mode(settings: Settings, port: int) -> tuple[_SocketModeBot, S
     services = build_services(settings)
     app = build_app(services)
     services.start()
-    server.accept(app)
+    server.accept(app, services)
     return server, services
 
 
