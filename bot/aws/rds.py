@@ -61,7 +61,10 @@ _HINTS = {
     "InsufficientDBInstanceCapacity": "Try another instance class.",
     "InvalidParameterCombination": "Check the instance class against the engine.",
     "InvalidDBInstanceState": "Wait until the instance is available and try again.",
-    "AccessDenied": "The bot's IAM role lacks this RDS permission.",
+    "AccessDenied": "The bot's IAM role lacks this permission: compare it with"
+    " docs/iam-policy.json (`rollback-bot doctor` checks it).",
+    "AccessDeniedException": "The bot's IAM role lacks this permission: compare it with"
+    " docs/iam-policy.json (`rollback-bot doctor` checks it).",
 }
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded"}
 
@@ -91,8 +94,7 @@ def aws_call(doing: str) -> Iterator[None]:
     try:
         yield
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "Error")
-        message = error.response.get("Error", {}).get("Message", "")
+        code, message = _code_and_message(error)
         base = code.removesuffix("Fault")
         if code in _THROTTLED:
             attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
@@ -114,6 +116,19 @@ def aws_call(doing: str) -> Iterator[None]:
             "Check the bot's AWS region, credentials and network.",
             code="aws_unreachable",
         ) from None
+
+
+def _code_and_message(error: ClientError) -> tuple[str, str]:
+    """AWS's error code and message. A 403 whose body botocore could not parse (moto answers
+    IAM denials of JSON-protocol services such as Secrets Manager in XML; botocore then
+    gives the status as the code and the body as the message) is an access denial."""
+    code = error.response.get("Error", {}).get("Code", "Error")
+    message = error.response.get("Error", {}).get("Message", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if status == 403 and code.isdigit():
+        found = re.search(r"<Message>(.*?)</Message>", message, re.S)
+        return "AccessDenied", found.group(1) if found else ""
+    return code, message
 
 
 # --- identifiers ----------------------------------------------------------------------

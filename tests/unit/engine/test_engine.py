@@ -16,6 +16,7 @@ from bot.engine.model import Runbook, Step
 from bot.errors import ConflictError, PermissionDenied, UserError
 from bot.settings import Config, Environment
 from bot.store import Store
+from tests.unit.store.test_state_schema import PREVIOUS_RELEASE
 
 
 def make_engine(tmp_path, runbook: Runbook, protected=False):
@@ -286,8 +287,12 @@ def test_checklist_complete_is_said_once_even_after_old_event_ids_are_pruned(tmp
 
 
 def test_markers_kept_in_seen_events_by_an_earlier_version_still_count(tmp_path):
-    store = Store(tmp_path / "s.db")
-    store.first_time_seen("checklist-complete:op-1:before")
-    store.close()
+    # A file as the release before schema versioning wrote it, with a marker where that
+    # release kept them (seen_events); the migration at start carries it over.
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.executescript(PREVIOUS_RELEASE.read_text())
+    conn.execute("INSERT INTO seen_events VALUES ('checklist-complete:op-1:before', 'x')")
+    conn.commit()
+    conn.close()
     again = Store(tmp_path / "s.db")
     assert not again.happens_once("checklist-complete:op-1:before", datetime.now(UTC))
