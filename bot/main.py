@@ -58,8 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     for action in (state_backup, state_check):
         action.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
     from bot import terminal
+    from bot.prevention import cli as prevention_cli
 
     terminal.add_parser(sub)
+    prevention_cli.add_parser(sub)
     return parser
 
 
@@ -84,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             return break_glass(args)
         if args.command == "state":
             return state(args)
+        if args.command == "check":
+            from bot.prevention import cli as prevention_cli
+
+            return prevention_cli.run(args)
     except ConfigError as error:
         print(f"rollback-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
