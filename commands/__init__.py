@@ -8,7 +8,19 @@ from typing import TYPE_CHECKING
 from bot import ack_first
 from bot.errors import CommandError, UserError
 from bot.slack import views
-from commands import cancel, checklist, deploy, drill, history, pitr, report, resolve, sql, status
+from commands import (
+    cancel,
+    check,
+    checklist,
+    deploy,
+    drill,
+    history,
+    pitr,
+    report,
+    resolve,
+    sql,
+    status,
+)
 from commands import help as help_command
 from commands import revert as revert_command
 from commands.parser import Parsed, closest, parse_arguments, split
@@ -36,6 +48,7 @@ SUBCOMMANDS = {
         cancel,
         sql,
         pitr,
+        check,
     )
 }
 

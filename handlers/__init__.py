@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from handlers import (
     app_home,
     approvals,
+    check,
     checklists,
     decisions,
     events,
@@ -35,5 +36,6 @@ def register(app: App, services: Services) -> None:
         revert,
         sql,
         pitr,
+        check,
     ):
         module.register(app, services)

@@ -15,6 +15,7 @@ class Action(StrEnum):
     PITR_CLEANUP = "pitr_cleanup"
     PITR_CLEANUP_CANCEL = "pitr_cleanup_cancel"
     PITR_CLEANUP_FINAL_SNAPSHOT = "pitr_cleanup_final_snapshot"  # value: {"op", "skip"}
+    CHECK_REVIEW = "check_review"  # value: CheckRef
 
 
 class Callback(StrEnum):
@@ -23,6 +24,7 @@ class Callback(StrEnum):
     PITR = "pitr_submit"
     SQL = "sql_submit"
     REVERT = "revert_submit"
+    CHECK = "check_submit"
 
 
 class Block(StrEnum):
@@ -38,3 +40,5 @@ class Block(StrEnum):
     REVERT_SQL = "revert_sql"
     SQL_HISTORY = "sql_history_migration"
     SQL_HISTORY_ACTION = "sql_history_action"
+    CHECK_CONFIRMED = "check_confirmed"
+    CHECK_NOTE = "check_note"

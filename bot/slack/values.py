@@ -105,3 +105,13 @@ class RevertModal(SlackValue):
     env: str
     migration: str
     stamp: str
+
+
+@dataclass(frozen=True)
+class CheckRef(SlackValue):
+    """A migration's check card: its "Answer the checklist" button and modal."""
+
+    env: str
+    migration: str
+    checksum: str
+    channel: str

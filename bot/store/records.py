@@ -86,6 +86,7 @@ class EventKind(StrEnum):
     CLEANUP_STARTED = "cleanup_started"
     CLEANUP_NOT_STARTED = "cleanup_not_started"
     CLEANUP_CANCELLED = "cleanup_cancelled"
+    CHECK_REVIEWED = "check_reviewed"  # a person reviewed a migration's check card
 
 
 class JobKind(StrEnum):

@@ -384,6 +384,10 @@ class Store(Transactions):
             rows = self._query("SELECT * FROM audit WHERE operation_id = ? ORDER BY id", (op_id,))
         return [AuditRecord.from_row(r) for r in rows]
 
+    def audit_of_kind(self, event: str) -> list[AuditRecord]:
+        rows = self._query("SELECT * FROM audit WHERE event = ? ORDER BY id", (str(event),))
+        return [AuditRecord.from_row(r) for r in rows]
+
     # --- scheduled jobs (the scheduler rebuilds from these at start-up) -------------
 
     def schedule_job(self, job: ScheduledJob) -> None:
