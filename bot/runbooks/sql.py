@@ -15,15 +15,9 @@ from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import UserError
 from bot.prisma.resolve import mark_rolled_back, remove_from_history
-from bot.sql.manual import (
-    ManualSql,
-    ManualSqlError,
-    RunResult,
-    Timeouts,
-    analyse,
-    apply,
-    dry_run,
-)
+from bot.sql.manual import ManualSql, ManualSqlError, analyse
+from bot.sql.manual_run import RunResult, apply, dry_run
+from bot.sql.session import Limits as Timeouts
 from bot.store.records import CardKind
 
 COMMIT_CHOICES = {"commit": "Commit", "rollback": "Roll back"}

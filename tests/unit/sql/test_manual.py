@@ -1,26 +1,24 @@
 """Manual SQL analysis, dry run, backups and the held transaction, against a real
-PostgreSQL."""
+PostgreSQL, with the bot connected as a role that is not a superuser (pg_role_url) unless a
+test says otherwise."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import psycopg
 import pytest
 
-from bot.sql.manual import (
-    IDENTIFIER_MAX_BYTES,
-    ManualSqlError,
-    SqlRunError,
-    Timeouts,
-    analyse,
-    apply,
-    dry_run,
-)
+from bot.sql.backups import IDENTIFIER_MAX_BYTES, BackupMismatch
+from bot.sql.manual import ManualSqlError, analyse
+from bot.sql.manual_run import CountsChanged, SqlRunError, apply, dry_run
+from bot.sql.session import Limits
+from tests.unit.sql.catalog_snapshot import catalog_snapshot_of
 
 STAMP = "20251208_120000"
-TIMEOUTS = Timeouts("2s", "5s")
+TIMEOUTS = Limits("2s", "5s")
 
 SCHEMA = """
 CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, legacy text,
@@ -32,16 +30,18 @@ INSERT INTO audit_log SELECT n, 'note ' || n FROM generate_series(1, 8) n;
 
 
 @pytest.fixture
-def db(conn: psycopg.Connection) -> psycopg.Connection:
-    conn.execute(SCHEMA)
-    return conn
+def db(pg_role_url: str) -> psycopg.Connection:
+    """The bot's role, owning the tables (as an application's migrations role would)."""
+    with psycopg.connect(pg_role_url, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+        yield conn
 
 
 @pytest.fixture
-def tx(pg_url: str):
+def tx(pg_role_url: str):
     """A connection like the bot's: autocommit off, so the bot's statements share one
     transaction."""
-    with psycopg.connect(pg_url, autocommit=False, application_name="manual-sql-test") as c:
+    with psycopg.connect(pg_role_url, autocommit=False, application_name="manual-sql") as c:
         yield c
 
 
@@ -61,8 +61,12 @@ def row_hashes(conn: psycopg.Connection) -> dict[str, str]:
     }
 
 
-def state(conn, catalog_snapshot):
-    return catalog_snapshot(), row_hashes(conn)
+def state(conn) -> tuple:
+    return catalog_snapshot_of(conn), row_hashes(conn)
+
+
+def rows(conn, sql: str) -> list[tuple]:
+    return conn.execute(sql).fetchall()
 
 
 # --- analysis -----------------------------------------------------------------------------
@@ -82,8 +86,8 @@ def state(conn, catalog_snapshot):
         ("VACUUM users", "VACUUM cannot run"),
         ("CREATE DATABASE x", "CREATE DATABASE cannot run"),
         ("ALTER SYSTEM SET work_mem = '8MB'", "ALTER SYSTEM cannot run"),
-        ("SET statement_timeout = 0", "SET/RESET statement_timeout"),
-        ("COPY users FROM STDIN", "COPY FROM STDIN"),
+        ("SET statement_timeout = 0", "SET/RESET is refused"),
+        ("COPY users FROM STDIN", "COPY reads or writes files"),
     ],
 )
 def test_refuses_what_cannot_run_in_the_bots_transaction(sql, words):
@@ -92,6 +96,7 @@ def test_refuses_what_cannot_run_in_the_bots_transaction(sql, words):
     assert error.value.field == "sql"
     assert words in error.value.message
     assert "statement" in error.value.message and "line 1" in error.value.message
+    assert "Instead:" in error.value.message
 
 
 @pytest.mark.parametrize(
@@ -121,6 +126,8 @@ def test_a_syntax_error_names_pglasts_message_and_position():
         "SELECT 1; SELECT 2",
         "SELECT * INTO copy FROM users",
         "WITH gone AS (DELETE FROM users RETURNING *) SELECT * FROM gone",
+        "SELECT pg_terminate_backend(1)",
+        "SELECT * FROM users FOR UPDATE",
     ],
 )
 def test_the_verification_query_must_be_one_read_only_select(query):
@@ -136,20 +143,27 @@ def test_the_verification_query_must_be_one_read_only_select(query):
         ("TRUNCATE users, audit_log", "destructive", ["table", "table"]),
         ("ALTER TABLE users DROP COLUMN legacy", "destructive", ["columns"]),
         ("ALTER TABLE users DROP CONSTRAINT email_not_blank", "destructive", []),
-        ("DELETE FROM users", "destructive", ["table"]),
-        ("UPDATE users SET legacy = NULL", "destructive", ["table"]),
+        ("DELETE FROM users", "destructive", ["rows"]),
+        ("UPDATE users SET legacy = NULL", "destructive", ["rows"]),
         ("DELETE FROM users WHERE id > 10", "changes data", ["rows"]),
         ("UPDATE users SET legacy = NULL WHERE id = 3", "changes data", ["rows"]),
         ("DROP INDEX users_pkey", "destructive", []),
         ("INSERT INTO audit_log VALUES (9, 'x')", "changes data", []),
         ("ALTER TABLE users ADD COLUMN x int", "changes schema", []),
         ("SELECT count(*) FROM users", "reads", []),
+        # Issue 14: a DELETE inside WITH is what it is, not "reads".
+        (
+            "WITH gone AS (DELETE FROM users WHERE id > 10 RETURNING id) SELECT count(*) FROM gone",
+            "changes data",
+            ["rows"],
+        ),
+        ("WITH gone AS (DELETE FROM users RETURNING id) SELECT 1", "destructive", ["rows"]),
     ],
 )
 def test_recognises_destructive_and_data_changing_statements(sql, effect, backup_kinds):
     (statement,) = analyse(sql, stamp=STAMP).statements
     assert statement.effect == effect
-    assert [b.kind for b in statement.backups] == backup_kinds
+    assert [b.kind for b in statement.all_backups] == backup_kinds
 
 
 def test_backup_names_carry_the_time_are_unique_and_fit_63_bytes():
@@ -164,6 +178,14 @@ def test_backup_names_carry_the_time_are_unique_and_fit_63_bytes():
     assert manual.backups[2].name.sql().startswith('"ü')
 
 
+def test_a_delete_after_120_harmless_statements_is_analysed_like_the_first():
+    sql = "SELECT 1;\n" * 120 + "DELETE FROM users"
+    manual = analyse(sql, stamp=STAMP)
+    last = manual.statements[-1]
+    assert last.statement.line == 121
+    assert last.effect == "destructive" and [b.kind for b in last.all_backups] == ["rows"]
+
+
 # --- dry run --------------------------------------------------------------------------------
 
 SCRIPT = (
@@ -174,15 +196,13 @@ SCRIPT = (
 )
 
 
-def test_dry_run_reports_counts_samples_and_verification_and_changes_nothing(
-    db, tx, catalog_snapshot
-):
-    before = state(db, catalog_snapshot)
+def test_dry_run_reports_counts_samples_and_verification_and_changes_nothing(db, tx):
+    before = state(db)
     manual = analyse(SCRIPT, "SELECT count(*) AS users FROM users", stamp=STAMP)
 
     result = dry_run(tx, manual, TIMEOUTS)
 
-    assert state(db, catalog_snapshot) == before
+    assert state(db) == before
     assert [s.rowcount for s in result.statements][:2] == [5, 2]
     deleted = result.statements[0].sample
     assert deleted.total == 5 and len(deleted.rows) == 5
@@ -190,11 +210,11 @@ def test_dry_run_reports_counts_samples_and_verification_and_changes_nothing(
     assert sorted(int(r[0]) for r in deleted.rows) == [16, 17, 18, 19, 20]
     assert [r[2] for r in result.statements[1].sample.rows] == ["new", "new"]
     assert result.verification.rows == [["15"]]
-    assert [(b.name, b.rows) for b in result.backups] == [
-        (f"users_backup_{STAMP}", 5),
-        (f"users_backup_{STAMP}_2", 2),
-        (f"users_backup_{STAMP}_3", 15),
-        (f"audit_log_backup_{STAMP}", 8),
+    assert [(b.name, b.rows, b.verified) for b in result.backups] == [
+        (f"users_backup_{STAMP}", 5, True),
+        (f"users_backup_{STAMP}_2", 2, True),
+        (f"users_backup_{STAMP}_3", 15, True),
+        (f"audit_log_backup_{STAMP}", 8, True),
     ]
 
 
@@ -204,47 +224,53 @@ def test_sample_is_capped_but_the_count_is_complete(db, tx):
     assert statement.rowcount == 20 and len(statement.sample.rows) == 5
 
 
+def test_counts_only_leave_out_every_sample_row_and_the_verification_rows(db, tx):
+    manual = analyse("SELECT email FROM users", "SELECT email FROM users", stamp=STAMP)
+    result = dry_run(tx, manual, TIMEOUTS)
+    assert "u1@example.com" in str(result.to_dict())
+    counts = result.to_dict(samples=False)
+    assert "@example.com" not in str(counts)
+    assert counts["statements"][0]["rowcount"] == 20
+    assert counts["verification"] == {"total": 20}
+
+
 # --- the real run ---------------------------------------------------------------------------
 
 
 def test_commit_applies_and_keeps_backups_holding_every_destroyed_value(db, tx):
     manual = analyse(SCRIPT, "SELECT count(*) FROM users", stamp=STAMP)
-    expected_deleted = db.execute("SELECT * FROM users WHERE id > 15 ORDER BY id").fetchall()
-    expected_legacy = db.execute("SELECT id, legacy FROM users WHERE id <= 15").fetchall()
+    expected_deleted = rows(db, "SELECT * FROM users WHERE id > 15 ORDER BY id")
+    expected_updated = rows(db, "SELECT * FROM users WHERE id <= 2 ORDER BY id")
+    expected_legacy = rows(db, "SELECT id, legacy FROM users WHERE id <= 15")
     dry = dry_run(tx, manual, TIMEOUTS)
     seen = []
 
-    result = apply(tx, manual, TIMEOUTS, lambda r: seen.append(r) or "commit")
+    result = apply(tx, manual, TIMEOUTS, lambda r: seen.append(r) or "commit", dry.counts())
 
     assert result.committed and seen[0].verification.rows == [["15"]]
-    assert [s.rowcount for s in result.statements] == [s.rowcount for s in dry.statements]
-    assert db.execute("SELECT count(*) FROM users").fetchone() == (15,)
-    columns = [
-        r[0]
-        for r in db.execute(
-            "SELECT attname FROM pg_attribute WHERE attnum > 0"
-            " AND attrelid = 'users'::regclass AND NOT attisdropped"
-        )
-    ]
+    assert result.counts() == dry.counts()
+    assert rows(db, "SELECT count(*) FROM users") == [(15,)]
+    columns = [c[2] for c in catalog_snapshot_of(db)["columns"] if c[1] == "users"]
     assert "legacy" not in columns
-    backup = f'"users_backup_{STAMP}"'
-    assert db.execute(f"SELECT * FROM {backup} ORDER BY id").fetchall() == expected_deleted
-    legacy = db.execute(f'SELECT id, legacy FROM "users_backup_{STAMP}_3" ORDER BY id').fetchall()
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == expected_deleted
+    # The UPDATE's backup holds the old values, read in the UPDATE's own statement.
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}_2" ORDER BY id') == expected_updated
+    legacy = rows(db, f'SELECT id, legacy FROM "users_backup_{STAMP}_3" ORDER BY id')
     # Backed up after the UPDATE ran: it holds what the DROP COLUMN destroyed.
     assert legacy == [(i, "new" if i <= 2 else v) for i, v in sorted(expected_legacy)]
-    assert db.execute(f'SELECT count(*) FROM "audit_log_backup_{STAMP}"').fetchone() == (8,)
+    assert rows(db, f'SELECT count(*) FROM "audit_log_backup_{STAMP}"') == [(8,)]
 
 
-def test_roll_back_at_the_decision_leaves_the_database_unchanged(db, tx, catalog_snapshot):
-    before = state(db, catalog_snapshot)
+def test_roll_back_at_the_decision_leaves_the_database_unchanged(db, tx):
+    before = state(db)
     manual = analyse(SCRIPT, "SELECT * FROM users LIMIT 10", stamp=STAMP)
     result = apply(tx, manual, TIMEOUTS, lambda r: "rollback")
     assert not result.committed
-    assert state(db, catalog_snapshot) == before
+    assert state(db) == before
 
 
-def test_an_error_rolls_back_and_reports_postgres_message_and_position(db, tx, catalog_snapshot):
-    before = state(db, catalog_snapshot)
+def test_an_error_rolls_back_and_reports_postgres_message_and_position(db, tx):
+    before = state(db)
     sql = "DELETE FROM users WHERE id = 1;\n\nUPDATE users\n   SET nope = 1 WHERE id = 2"
     with pytest.raises(SqlRunError) as error:
         apply(tx, analyse(sql, stamp=STAMP), TIMEOUTS, lambda r: "commit")
@@ -252,7 +278,7 @@ def test_an_error_rolls_back_and_reports_postgres_message_and_position(db, tx, c
     assert 'column "nope" of relation "users" does not exist' in message
     assert "Statement 2 (line 3), at line 4, column 8" in message
     assert "nothing was changed" in message
-    assert state(db, catalog_snapshot) == before
+    assert state(db) == before
 
 
 def test_a_table_that_does_not_exist_is_a_clear_error_in_the_dry_run(db, tx):
@@ -262,8 +288,8 @@ def test_a_table_that_does_not_exist_is_a_clear_error_in_the_dry_run(db, tx):
     assert "line 1, column 13" in error.value.message
 
 
-def test_a_connection_lost_while_the_transaction_is_held_commits_nothing(db, tx, catalog_snapshot):
-    before = state(db, catalog_snapshot)
+def test_a_connection_lost_while_the_transaction_is_held_commits_nothing(db, tx):
+    before = state(db)
     pid = tx.info.backend_pid
 
     def terminate_then_commit(result):
@@ -273,15 +299,15 @@ def test_a_connection_lost_while_the_transaction_is_held_commits_nothing(db, tx,
 
     with pytest.raises(SqlRunError, match="lost before COMMIT.*nothing was committed"):
         apply(tx, analyse(SCRIPT, stamp=STAMP), TIMEOUTS, terminate_then_commit)
-    assert state(db, catalog_snapshot) == before
+    assert state(db) == before
 
 
-def test_lock_timeout_against_a_locked_table_gives_a_clear_message(db, tx, pg_url):
+def test_lock_timeout_against_a_locked_table_gives_a_clear_message(db, tx, pg_role_url):
     locked = threading.Event()
     release = threading.Event()
 
     def hold_lock():
-        with psycopg.connect(pg_url) as other:
+        with psycopg.connect(pg_role_url) as other:
             other.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
             locked.set()
             release.wait(10)
@@ -293,7 +319,7 @@ def test_lock_timeout_against_a_locked_table_gives_a_clear_message(db, tx, pg_ur
         started = time.monotonic()
         with pytest.raises(SqlRunError) as error:
             dry_run(
-                tx, analyse("DELETE FROM users WHERE id = 1", stamp=STAMP), Timeouts("300ms", "5s")
+                tx, analyse("DELETE FROM users WHERE id = 1", stamp=STAMP), Limits("300ms", "5s")
             )
         assert time.monotonic() - started < 3
     finally:
@@ -304,18 +330,328 @@ def test_lock_timeout_against_a_locked_table_gives_a_clear_message(db, tx, pg_ur
 
 
 def test_statement_timeout_is_honoured(db, tx):
+    slow = "SELECT count(*) FROM generate_series(1, 200000000)"
     with pytest.raises(SqlRunError) as error:
-        dry_run(tx, analyse("SELECT pg_sleep(3)", stamp=STAMP), Timeouts("1s", "300ms"))
+        dry_run(tx, analyse(slow, stamp=STAMP), Limits("1s", "300ms"))
     assert "statement timeout" in error.value.message
 
 
-def test_a_verification_query_cannot_write(db, tx):
+def test_a_verification_query_calling_a_function_that_writes_is_refused(db, tx):
     db.execute(
         "CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS"
         " $$ INSERT INTO audit_log VALUES (99, 'sneaky') RETURNING 1 $$"
     )
     manual = analyse("UPDATE users SET legacy = 'x' WHERE id = 1", "SELECT sneaky()", stamp=STAMP)
+    with pytest.raises(ManualSqlError, match=r"sneaky\(\) is refused"):
+        apply(tx, manual, TIMEOUTS, lambda r: "commit")
+    assert rows(db, "SELECT count(*) FROM audit_log WHERE at = 99") == [(0,)]
+    assert rows(db, "SELECT legacy FROM users WHERE id = 1") == [("old-1",)]
+
+
+# --- issue 14: nothing before approval can leave a trace -------------------------------------
+
+
+def test_a_session_that_lexes_strings_differently_cannot_smuggle_a_commit(
+    db, tx, conn, pg_role_url
+):
+    """The reproduction: one harmless SELECT to pglast, three commands to a server with
+    standard_conforming_strings off (here the role's default). The bot sets it on for its
+    transaction and sends one statement per Parse message."""
+    role = psycopg.conninfo.conninfo_to_dict(pg_role_url)["user"]
+    conn.execute(f'ALTER ROLE "{role}" SET standard_conforming_strings = off')
+    with psycopg.connect(pg_role_url, autocommit=False) as fresh:
+        assert fresh.execute("SHOW standard_conforming_strings").fetchone() == ("off",)
+        fresh.rollback()
+        before = state(db)
+        text = "SELECT 'a\\', 'b; COMMIT; DELETE FROM users; DELETE FROM audit_log; --'"
+        manual = analyse(text, stamp=STAMP)
+        assert [s.effect for s in manual.statements] == ["reads"]
+        result = dry_run(fresh, manual, TIMEOUTS)
+    assert result.statements[0].sample.rows == [
+        ["a\\", "b; COMMIT; DELETE FROM users; DELETE FROM audit_log; --"]
+    ]
+    assert state(db) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SET standard_conforming_strings = off;\nSELECT 'a\\', 'b; COMMIT; DELETE FROM users; --'",
+        "SELECT set_config('standard_conforming_strings', 'off', false);\n"
+        "SELECT 'a\\', 'b; COMMIT; DELETE FROM users; --'",
+    ],
+)
+def test_the_text_cannot_turn_standard_conforming_strings_off(db, text):
+    with pytest.raises(ManualSqlError) as error:
+        analyse(text, stamp=STAMP)
+    assert "standard_conforming_strings" in error.value.message or "set_config" in (
+        error.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "COPY (SELECT email FROM users) TO PROGRAM 'touch {path}'",
+        "COPY (SELECT email FROM users) TO '{path}'",
+        "COPY users FROM PROGRAM 'touch {path}'",
+        "SELECT lo_export(lo_from_bytea(0, 'x'), '{path}')",
+        "SELECT lo_import('/etc/hostname')",
+        "SELECT pg_read_file('/etc/hostname')",
+        "SELECT pg_ls_dir('.')",
+    ],
+)
+def test_files_and_programs_on_the_server_are_refused(conn, text):
+    """As a superuser, who could otherwise run them (the issue's reproduction)."""
+    path = f"/tmp/rollback-bot-{time.monotonic_ns()}"
+    with pytest.raises(ManualSqlError) as error:
+        analyse(text.format(path=path), stamp=STAMP)
+    assert "Instead:" in error.value.message
+    assert not os.path.exists(path)
+
+
+def test_other_sessions_cannot_be_killed(db, tx, pg_role_url):
+    with psycopg.connect(pg_role_url, autocommit=True) as victim:
+        pid = victim.info.backend_pid
+        text = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = {pid}"
+        with pytest.raises(ManualSqlError, match="kills other sessions"):
+            dry_run(tx, analyse(text, stamp=STAMP), TIMEOUTS)
+        assert victim.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT set_config('statement_timeout', '0', true);\n"
+        "LOCK TABLE users IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(5)",
+        "SET LOCAL statement_timeout = 0;\nSELECT count(*) FROM users, pg_sleep(5)",
+        "SELECT pg_advisory_lock(42)",
+    ],
+)
+def test_locks_cannot_be_held_past_the_bots_timeout(db, text):
+    with pytest.raises(ManualSqlError):
+        analyse(text, stamp=STAMP)
+
+
+def test_a_statement_runs_no_longer_than_the_bots_statement_timeout_while_locking(
+    db, tx, pg_role_url
+):
+    """A heavy but accepted statement holding a table's lock is cancelled at the bot's
+    statement_timeout; another session gets the table right after."""
+    text = (
+        "UPDATE users SET legacy = legacy"
+        " WHERE id < (SELECT count(*) FROM generate_series(1, 300000000))"
+    )
+    started = time.monotonic()
+    with pytest.raises(SqlRunError, match="statement timeout"):
+        dry_run(tx, analyse(text, stamp=STAMP), Limits("1s", "500ms"))
+    assert time.monotonic() - started < 5
+    with psycopg.connect(pg_role_url, autocommit=False) as other:
+        other.execute("SET lock_timeout = '200ms'")
+        other.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+
+
+# --- issue 14: data-modifying WITH queries ----------------------------------------------------
+
+
+def test_a_delete_inside_with_is_counted_and_backed_up_exactly(db, tx):
+    text = "WITH gone AS (DELETE FROM users WHERE id > 17 RETURNING id) SELECT count(*) FROM gone"
+    expected = rows(db, "SELECT * FROM users WHERE id > 17 ORDER BY id")
+    manual = analyse(text, stamp=STAMP)
     result = apply(tx, manual, TIMEOUTS, lambda r: "commit")
-    assert result.verification.rows == [["1"]]
-    assert db.execute("SELECT count(*) FROM audit_log WHERE at = 99").fetchone() == (0,)
-    assert db.execute("SELECT legacy FROM users WHERE id = 1").fetchone() == ("x",)
+    (statement,) = result.statements
+    assert [(p.label, p.rows) for p in statement.parts] == [
+        ("WITH gone: DELETE users", 3),
+        ("SELECT", 1),
+    ]
+    assert statement.sample.rows == [["3"]]
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == expected
+    assert rows(db, "SELECT count(*) FROM users") == [(17,)]
+
+
+def test_with_queries_that_update_and_insert_are_backed_up_and_counted(db, tx):
+    text = (
+        "WITH moved AS (UPDATE users SET legacy = 'moved' WHERE id <= 3 RETURNING id),"
+        " logged AS (INSERT INTO audit_log SELECT id, 'moved' FROM moved RETURNING at)"
+        " SELECT count(*) FROM logged"
+    )
+    old = rows(db, "SELECT * FROM users WHERE id <= 3 ORDER BY id")
+    result = apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    parts = [(p.label, p.rows) for p in result.statements[0].parts]
+    assert parts == [
+        ("WITH moved: UPDATE users", 3),
+        ("WITH logged: INSERT audit_log", 3),
+        ("SELECT", 1),
+    ]
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == old
+    assert rows(db, "SELECT count(*) FROM audit_log WHERE note = 'moved'") == [(3,)]
+
+
+def test_an_update_with_from_backs_up_each_changed_row_once(db, tx):
+    db.execute("CREATE TABLE fixes (user_id int, note text)")
+    db.execute("INSERT INTO fixes VALUES (1, 'a'), (1, 'b'), (2, 'c')")
+    text = "UPDATE users u SET legacy = f.note FROM fixes f WHERE u.id = f.user_id"
+    old = rows(db, "SELECT * FROM users WHERE id IN (1, 2) ORDER BY id")
+    result = apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    assert result.statements[0].rowcount == 2
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == old
+
+
+# --- issue 14: the approval binds the counts -----------------------------------------------------
+
+
+def test_a_real_run_whose_counts_differ_from_the_dry_run_rolls_back(db, tx, pg_role_url):
+    db.execute("CREATE TABLE proposal (project_id int)")
+    text = "DELETE FROM users WHERE id IN (SELECT project_id FROM proposal)"
+    manual = analyse(text, stamp=STAMP)
+    with psycopg.connect(pg_role_url, autocommit=False) as first:
+        approved = dry_run(first, manual, TIMEOUTS).counts()
+    assert approved[0][1] == 0
+    db.execute("INSERT INTO proposal SELECT n FROM generate_series(1, 10) n")
+    before = state(db)
+    decided = []
+    with pytest.raises(CountsChanged) as error:
+        apply(tx, manual, TIMEOUTS, lambda r: decided.append(r) or "commit", approved)
+    assert not decided
+    assert error.value.approved == approved and error.value.now[0][1] == 10
+    assert state(db) == before
+
+
+# --- issue 14: backups are exact ------------------------------------------------------------------
+
+FAMILY = """
+CREATE TABLE projects (id int PRIMARY KEY, owner_id int REFERENCES users ON DELETE CASCADE);
+INSERT INTO projects SELECT n, n FROM generate_series(1, 20) n;
+CREATE TABLE tasks (id int PRIMARY KEY, project_id int REFERENCES projects ON DELETE CASCADE,
+    assignee_id int REFERENCES users ON DELETE SET NULL, title text);
+INSERT INTO tasks SELECT n, (n % 20) + 1, (n % 5) + 1, 't' || n FROM generate_series(1, 60) n;
+CREATE TABLE comments (id int PRIMARY KEY, task_id int REFERENCES tasks ON DELETE CASCADE,
+    author_id int REFERENCES users ON DELETE CASCADE, body text);
+INSERT INTO comments SELECT n, (n % 60) + 1, (n % 20) + 1, 'c' || n FROM generate_series(1, 120) n;
+"""
+
+
+def _destroyed(db, table: str, before: list[tuple]) -> list[tuple]:
+    """Rows of ``table`` (by primary key id) that are gone or different now."""
+    now = {r[0]: r for r in rows(db, f"SELECT * FROM {table}")}
+    return sorted(r for r in before if now.get(r[0]) != r)
+
+
+def _backed_up(db, source: str, result) -> list[tuple]:
+    names = [b.name for b in result.backups if b.source.split(".")[-1] == source and not b.skipped]
+    out = []
+    for name in names:
+        out += rows(db, f"SELECT * FROM {name}")
+    return sorted(out)
+
+
+def test_cascades_and_set_null_are_backed_up_exactly_through_every_path(db, tx):
+    db.execute(FAMILY)
+    tables = ("users", "projects", "tasks", "comments")
+    before = {t: rows(db, f"SELECT * FROM {t}") for t in tables}
+    text = "DELETE FROM users WHERE id IN (1, 2, 3)"
+    dry = dry_run(tx, analyse(text, stamp=STAMP), TIMEOUTS)
+    result = apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit", dry.counts())
+    for table in tables:
+        assert _backed_up(db, table, result) == _destroyed(db, table, before[table]), table
+    kinds = {(b.source.split(".")[-1], b.kind) for b in result.backups if not b.skipped}
+    assert kinds == {
+        ("users", "rows"),
+        ("projects", "dependents"),
+        ("tasks", "dependents"),
+        ("comments", "dependents"),
+    }
+    assert all(b.verified for b in result.backups)
+
+
+def test_truncate_cascade_backs_up_every_table_it_empties(db, tx):
+    db.execute(FAMILY)
+    before = {t: rows(db, f"SELECT * FROM {t}") for t in ("projects", "tasks", "comments")}
+    result = apply(
+        tx, analyse("TRUNCATE projects CASCADE", stamp=STAMP), TIMEOUTS, lambda r: "commit"
+    )
+    for table, old in before.items():
+        assert _backed_up(db, table, result) == sorted(old), table
+        assert rows(db, f"SELECT count(*) FROM {table}") == [(0,)]
+
+
+def test_a_self_referencing_cascade_is_refused_with_its_count_when_it_would_change_rows(db, tx):
+    db.execute(
+        "CREATE TABLE nodes (id int PRIMARY KEY, parent_id int REFERENCES nodes ON DELETE CASCADE);"
+        " INSERT INTO nodes VALUES (1, NULL), (2, 1), (3, 2), (4, NULL)"
+    )
+    before = state(db)
+    with pytest.raises(ManualSqlError) as error:
+        dry_run(tx, analyse("DELETE FROM nodes WHERE id = 1", stamp=STAMP), TIMEOUTS)
+    message = error.value.message
+    assert "nodes (parent_id) ON DELETE CASCADE" in message and "1 row(s)" in message
+    assert state(db) == before
+    # A row nothing refers to is deleted and backed up.
+    result = apply(
+        tx, analyse("DELETE FROM nodes WHERE id = 4", stamp=STAMP), TIMEOUTS, lambda r: "commit"
+    )
+    assert rows(db, f'SELECT * FROM "nodes_backup_{STAMP}"') == [(4, None)]
+    assert result.statements[0].rowcount == 1
+
+
+def test_an_update_of_a_key_other_tables_follow_is_refused_with_counts(db, tx):
+    db.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users"
+        " ON UPDATE CASCADE); INSERT INTO orders VALUES (1, 5), (2, 5), (3, 6)"
+    )
+    with pytest.raises(ManualSqlError) as error:
+        dry_run(tx, analyse("UPDATE users SET id = id + 100 WHERE id = 5", stamp=STAMP), TIMEOUTS)
+    assert "orders (user_id) ON UPDATE CASCADE" in error.value.message
+    assert "2 row(s)" in error.value.message
+
+
+def test_a_random_predicate_is_refused(db):
+    with pytest.raises(ManualSqlError, match="random"):
+        analyse("DELETE FROM users WHERE random() < 0.3", stamp=STAMP)
+    with pytest.raises(ManualSqlError, match="TABLESAMPLE"):
+        analyse(
+            "DELETE FROM users WHERE id IN (SELECT id FROM users TABLESAMPLE BERNOULLI (30))",
+            stamp=STAMP,
+        )
+
+
+def test_a_before_trigger_that_skips_deletes_leaves_only_the_deleted_rows_in_the_backup(db, tx):
+    db.execute(
+        "CREATE FUNCTION keep_even() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN IF OLD.id % 2 = 0 THEN RETURN NULL; END IF; RETURN OLD; END $$;"
+        " CREATE TRIGGER keep_even BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCTION keep_even()"
+    )
+    result = apply(
+        tx, analyse("DELETE FROM users WHERE id <= 6", stamp=STAMP), TIMEOUTS, lambda r: "commit"
+    )
+    assert result.statements[0].parts[0].triggers == ["keep_even"]
+    assert [r[0] for r in rows(db, f'SELECT id FROM "users_backup_{STAMP}" ORDER BY id')] == [
+        1,
+        3,
+        5,
+    ]
+
+
+def test_an_update_a_trigger_skips_is_refused_because_its_backup_would_not_be_exact(db, tx):
+    db.execute(
+        "CREATE FUNCTION keep_even() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN IF OLD.id % 2 = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$;"
+        " CREATE TRIGGER keep_even BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION keep_even()"
+    )
+    before = state(db)
+    with pytest.raises(BackupMismatch, match="rows changed vs rows backed up differ"):
+        apply(
+            tx,
+            analyse("UPDATE users SET legacy = 'x' WHERE id <= 6", stamp=STAMP),
+            TIMEOUTS,
+            lambda r: "commit",
+        )
+    assert state(db) == before
+
+
+def test_a_backup_changed_after_it_was_taken_stops_the_commit(db, tx):
+    text = f'DELETE FROM users WHERE id = 1;\nDELETE FROM "users_backup_{STAMP}"'
+    before = state(db)
+    with pytest.raises(BackupMismatch, match="does not hold exactly what was destroyed"):
+        apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    assert state(db) == before
