@@ -21,6 +21,7 @@ from bot.prisma.status import migration_status
 from bot.runbooks.status import migrations_dir
 from bot.settings import Environment
 from bot.sql.diagnosis import Diagnosis, diagnose
+from bot.sql.session import check_lexing
 from bot.sql.statements import split_statements
 
 
@@ -57,6 +58,7 @@ def apply_revert(
 
     def statement_by_statement(conn: psycopg.Connection, migration: LocalMigration) -> None:
         statements = split_statements(migration.script)
+        check_lexing(conn)  # the server must read the script as the bot split it
         with conn.transaction():
             for done, statement in enumerate(statements):
                 on_progress(done, len(statements), _first_line(statement.text))

@@ -15,6 +15,7 @@ from pglast import ast
 from bot.errors import UserError
 from bot.prisma.migrations_dir import checksum
 from bot.runbooks.revert.plan import plan_revert
+from bot.sql.guard import migration_refusals
 from bot.sql.lint import lint
 from bot.sql.statements import split_statements
 
@@ -38,13 +39,9 @@ def check_sql(sql: str) -> str:
         statements = split_statements(sql)
     except UserError as error:
         raise SqlFieldError(error.message, error.hint) from None
-    for statement in statements:
-        if isinstance(statement.node, ast.TransactionStmt):
-            raise SqlFieldError(
-                f"Line {statement.line}: no BEGIN/COMMIT/ROLLBACK; the bot runs the whole"
-                " migration in one transaction.",
-                "Remove the transaction statements.",
-            )
+    refusals = migration_refusals(statements)  # typed SQL is guarded the same everywhere
+    if refusals:
+        raise SqlFieldError("\n".join(refusals), "Remove those statements.")
     if not any(not isinstance(s.node, ast.VariableSetStmt) for s in statements):
         raise SqlFieldError("The SQL only sets settings; it reverses nothing.")
     return sql if sql.endswith("\n") else sql + "\n"
