@@ -2,7 +2,8 @@
 clear error where the user is, and change nothing: the database's catalog and the hash of
 every table's rows are compared before and after, and no operation may start.
 
-Hand-written cases plus generated ones (hypothesis) for the slash command text."""
+Hand-written cases plus generated ones (hypothesis) for the slash command text, and
+(issue 14) the hostile SQL corpus of tests/faults/hostile_sql.py through the SQL modal."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.slack.ids import Block, Callback
+from tests.faults.hostile_sql import HOSTILE_SQL, HOSTILE_VERIFICATION
 from tests.scenario.test_resolve import BAD, GOOD, prisma  # noqa: F401 - the fixture
 from tests.unit.sql.catalog_snapshot import catalog_snapshot_of
 
@@ -172,6 +174,12 @@ SQL_CASES = [
     ("DELETE FROM users WHERE id = 1;", "", "", Block.SQL_REASON),
     ("DELETE FROM users WHERE id = 1;", "", "   ", Block.SQL_REASON),
 ]
+# Issue 14: what a careless or hostile requester may try, refused before anything runs.
+SQL_CASES += [(sql, "", "r", Block.SQL_TEXT) for sql in HOSTILE_SQL]
+SQL_CASES += [
+    ("DELETE FROM users WHERE id = 1;", query, "r", Block.SQL_VERIFICATION)
+    for query in HOSTILE_VERIFICATION
+]
 
 
 @pytest.fixture
@@ -247,6 +255,7 @@ def seen_count(bot) -> int:
 def test_corpus_is_at_least_200_cases():
     total = len(SLASH_CASES) + len(SQL_CASES) + GENERATED
     assert total >= 200, total
+    assert len(HOSTILE_SQL) + len(HOSTILE_VERIFICATION) >= 100
 
 
 def test_bad_slash_commands_get_a_clear_error_and_change_nothing(env):
