@@ -162,6 +162,24 @@ def dry_run(conn: psycopg.Connection, manual: ManualSql, limits: Limits) -> RunR
         _rollback_quietly(conn)
 
 
+def verify_after_commit(conn: psycopg.Connection, manual: ManualSql, limits: Limits) -> Rows | None:
+    """The verification query again, after COMMIT, guarded like everything typed: one
+    statement, extended protocol, in a READ ONLY transaction that is rolled back."""
+    if manual.verification_statement is None:
+        return None
+    tx = GuardedTransaction(conn, limits, read_only=True)
+    run = _Run(tx, manual, set())
+    try:
+        tx.begin()
+        run.check_functions()
+        run.verification(manual.verification_statement)
+    except psycopg.Error as error:
+        raise _database_error(error) from None
+    finally:
+        _rollback_quietly(conn)
+    return run.result.verification
+
+
 Decide = Callable[[RunResult], str]
 
 

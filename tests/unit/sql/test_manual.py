@@ -13,7 +13,7 @@ import pytest
 
 from bot.sql.backups import IDENTIFIER_MAX_BYTES, BackupMismatch
 from bot.sql.manual import ManualSqlError, analyse
-from bot.sql.manual_run import CountsChanged, SqlRunError, apply, dry_run
+from bot.sql.manual_run import CountsChanged, SqlRunError, apply, dry_run, verify_after_commit
 from bot.sql.session import Limits
 from tests.unit.sql.catalog_snapshot import catalog_snapshot_of
 
@@ -655,3 +655,11 @@ def test_a_backup_changed_after_it_was_taken_stops_the_commit(db, tx):
     with pytest.raises(BackupMismatch, match="does not hold exactly what was destroyed"):
         apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
     assert state(db) == before
+
+
+def test_the_verification_after_commit_is_guarded_and_read_only(db, tx):
+    manual = analyse("DELETE FROM users WHERE id = 1", "SELECT count(*) FROM users", stamp=STAMP)
+    apply(tx, manual, TIMEOUTS, lambda r: "commit")
+    rows_now = verify_after_commit(tx, manual, TIMEOUTS)
+    assert rows_now.rows == [["19"]] and tx.info.transaction_status.name == "IDLE"
+    assert verify_after_commit(tx, analyse("SELECT 1", stamp=STAMP), TIMEOUTS) is None
