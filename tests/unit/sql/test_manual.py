@@ -663,3 +663,119 @@ def test_the_verification_after_commit_is_guarded_and_read_only(db, tx):
     rows_now = verify_after_commit(tx, manual, TIMEOUTS)
     assert rows_now.rows == [["19"]] and tx.info.transaction_status.name == "IDLE"
     assert verify_after_commit(tx, analyse("SELECT 1", stamp=STAMP), TIMEOUTS) is None
+
+
+# --- issue 14: what the rewrite must keep exactly ---------------------------------------------
+
+
+def test_a_delete_using_another_table_that_matches_a_row_twice_backs_it_up_once(db, tx):
+    db.execute("CREATE TABLE bad (user_id int); INSERT INTO bad VALUES (4), (4), (5)")
+    text = "DELETE FROM users u USING bad b WHERE u.id = b.user_id"
+    old = rows(db, "SELECT * FROM users WHERE id IN (4, 5) ORDER BY id")
+    result = apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    assert result.statements[0].rowcount == 2
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == old
+
+
+def test_a_with_update_whose_returning_is_read_keeps_its_columns(db, tx):
+    text = (
+        "WITH renamed AS (UPDATE users SET email = 'x' || id WHERE id <= 2"
+        " RETURNING id AS renamed_id, email)"
+        " INSERT INTO audit_log SELECT renamed_id, email FROM renamed"
+    )
+    old = rows(db, "SELECT * FROM users WHERE id <= 2 ORDER BY id")
+    result = apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    assert [p.rows for p in result.statements[0].parts] == [2, 2]
+    assert rows(db, "SELECT at, note FROM audit_log WHERE note LIKE 'x%' ORDER BY at") == [
+        (1, "x1"),
+        (2, "x2"),
+    ]
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == old
+
+
+def test_a_recursive_with_feeding_a_delete_is_run_as_written(db, tx):
+    text = (
+        "WITH RECURSIVE ids(n) AS (SELECT 18 UNION ALL SELECT n + 1 FROM ids WHERE n < 20)"
+        " DELETE FROM users WHERE id IN (SELECT n FROM ids)"
+    )
+    result = apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    assert result.statements[0].rowcount == 3
+    assert rows(db, f'SELECT id FROM "users_backup_{STAMP}" ORDER BY id') == [(18,), (19,), (20,)]
+
+
+def test_a_partitioned_table_is_backed_up_across_its_partitions(db, tx):
+    db.execute(
+        "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);"
+        " CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01')"
+        " TO ('2025-01-01');"
+        " CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01')"
+        " TO ('2026-01-01');"
+        " INSERT INTO events VALUES (1, '2024-05-01'), (2, '2025-05-01'), (3, '2025-06-01')"
+    )
+    apply(
+        tx, analyse("DELETE FROM events WHERE id <> 2", stamp=STAMP), TIMEOUTS, lambda r: "commit"
+    )
+    assert rows(db, f'SELECT id FROM "events_backup_{STAMP}" ORDER BY id') == [(1,), (3,)]
+
+
+@pytest.mark.parametrize(
+    ("setup", "text", "words"),
+    [
+        (
+            "CREATE VIEW active_users AS SELECT * FROM users",
+            "DELETE FROM active_users WHERE id = 1",
+            "is not a table",
+        ),
+        (
+            "CREATE TABLE kids (extra int) INHERITS (users)",
+            "DELETE FROM users WHERE id = 1",
+            "inheritance children",
+        ),
+        (
+            "CREATE RULE keep AS ON DELETE TO users DO INSTEAD NOTHING",
+            "DELETE FROM users WHERE id = 1",
+            r"rewrite rules \(keep\)",
+        ),
+    ],
+)
+def test_tables_the_rewrite_cannot_back_up_exactly_are_refused(db, tx, setup, text, words):
+    db.execute(setup)
+    before = state(db)
+    with pytest.raises(ManualSqlError, match=words):
+        dry_run(tx, analyse(text, stamp=STAMP), TIMEOUTS)
+    assert state(db) == before
+
+
+def test_only_skips_inheritance_children(db, tx):
+    db.execute("CREATE TABLE kids (extra int) INHERITS (users)")
+    result = apply(
+        tx,
+        analyse("DELETE FROM ONLY users WHERE id = 1", stamp=STAMP),
+        TIMEOUTS,
+        lambda r: "commit",
+    )
+    assert result.statements[0].rowcount == 1
+
+
+def test_drop_table_and_drop_column_backups_are_verified(db, tx):
+    text = "ALTER TABLE users DROP COLUMN legacy;\nDROP TABLE audit_log"
+    legacy = rows(db, "SELECT id, legacy FROM users ORDER BY id")
+    log = rows(db, "SELECT * FROM audit_log ORDER BY at")
+    result = apply(tx, analyse(text, stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    assert [(b.kind, b.rows, b.verified) for b in result.backups] == [
+        ("columns", 20, True),
+        ("table", 8, True),
+    ]
+    assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == legacy
+    assert rows(db, f'SELECT * FROM "audit_log_backup_{STAMP}" ORDER BY at') == log
+
+
+def test_rows_committed_by_another_session_before_the_run_are_in_a_truncate_backup(
+    db, tx, pg_role_url
+):
+    """The whole-table lock comes before the snapshot: nothing committed before the lock
+    can be destroyed without being backed up."""
+    with psycopg.connect(pg_role_url, autocommit=True) as other:
+        other.execute("INSERT INTO audit_log VALUES (100, 'late')")
+    apply(tx, analyse("TRUNCATE audit_log", stamp=STAMP), TIMEOUTS, lambda r: "commit")
+    assert rows(db, f'SELECT count(*) FROM "audit_log_backup_{STAMP}"') == [(9,)]
