@@ -1,7 +1,7 @@
 """A plan shown to the approver whole: never cut, never hidden behind Slack's limits.
 
 The approval is bound to the hash of the full plan text, so the approver must be able to
-read every character of it (issue 14: a DELETE after ~120 harmless statements was cut off
+read every character of it (a DELETE after ~120 harmless statements was once cut off
 an approval message cut at ~2,900 characters). Runbooks write their plans with what
 destroys or changes data first; this module lays the text out:
 

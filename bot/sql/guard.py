@@ -4,7 +4,7 @@ Prisma applies it: statements the server reads from one text).
 The bot splits and analyses a script with PostgreSQL's own grammar (pglast), which lexes
 strings with standard_conforming_strings on. A script that turns it off (or changes
 backslash_quote or the client encoding) makes the server read the rest differently: a
-string the bot saw could hide a COMMIT and a DELETE (issue 14). Such a script is refused,
+string the bot saw could hide a COMMIT and a DELETE. Such a script is refused,
 as is transaction control (Prisma runs a migration as one implicit transaction; a COMMIT
 inside would split it); before applying, bot/sql/session.check_lexing checks the session.
 """

@@ -4,7 +4,7 @@
   ``prepare=True``: Parse/Bind/Execute), so the server refuses a text that holds more than
   one command ("cannot insert multiple commands into a prepared statement"). With the simple
   protocol a text the bot's parser read as one SELECT could be three commands to a server
-  that lexes it differently, COMMIT included (issue 14).
+  that lexes it differently, COMMIT included.
 - The bot opens the transaction (REPEATABLE READ: every statement sees one snapshot, and a
   row another session changes under it is an error instead of silently re-read, which keeps
   the backups exact), sets lock_timeout, statement_timeout and the settings that decide how
