@@ -42,6 +42,24 @@ class StepInterrupted(Exception):  # noqa: N818 - reads as what happened
     'running' in the store; an idempotent one is rerun by recover() at the next start."""
 
 
+class PlanChanged(Exception):  # noqa: N818 - reads as what happened
+    """Raised by a step whose approved plan is no longer what it would do (option 4: the real
+    run's row counts differ from the dry run's). The step has undone its effects and
+    recorded what it found, which changes its plan text: the engine puts it back to pending
+    and its gate asks for a new approval of the new plan."""
+
+
+class RolledBack(Exception):  # noqa: N818 - reads as what happened
+    """Raised by a step whose work was rolled back on a person's word (option 4's Roll back):
+    nothing changed. ``by`` None: the person who answered the step's last question. The
+    operation ends as rolled back by them, not as failed; with nobody's word (no answer in
+    time), it fails with the message."""
+
+    def __init__(self, message: str, by: str | None = None):
+        super().__init__(message)
+        self.by = by
+
+
 @dataclass
 class StepContext:
     """What a step's action and check may use. No Slack in here."""
@@ -66,6 +84,10 @@ class StepContext:
     # (its state is recorded; recover() resumes it at the next start) instead of holding
     # the shutdown until RDS finishes.
     sleep: Callable[[float], bool] = lambda seconds: True
+    # for_requester(kind, title, data): a card only the requester sees (Slack: ephemeral in
+    # the incident channel; terminal: their own invocation), never audited: sample rows and
+    # results read from production before anyone approved.
+    for_requester: Callable[[str, str, dict], None] = lambda kind, title, data: None
 
 
 Action = Callable[[StepContext], "str | None"]

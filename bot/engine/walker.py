@@ -18,6 +18,8 @@ from bot import logs
 from bot.clock import iso
 from bot.engine.model import (
     BOT_ACTOR,
+    PlanChanged,
+    RolledBack,
     Runbook,
     Step,
     StepContext,
@@ -150,6 +152,12 @@ class Walker:
         except StepInterrupted:
             log.info("step %s of %s interrupted by shutdown; resumes at start", step.id, op.id)
             return False
+        except PlanChanged as exc:
+            self._plan_changed(op, step, str(exc))
+            return True  # walk on: the gate asks for a new approval of the new plan
+        except RolledBack as exc:
+            self._rolled_back(op, step, exc)
+            return False
         except UserError as exc:
             self._step_failed(op, step, str(exc))
             return False
@@ -177,6 +185,18 @@ class Walker:
             detail = {"card": kind, "data": data}
             self.emit(op_id, EventKind.CARD, BOT_ACTOR, title, step_id=step_id, detail=detail)
 
+        def for_requester(kind, title: str, data: dict) -> None:
+            detail = {"card": kind, "data": data, "user": op.requester}
+            self.emit(
+                op_id,
+                EventKind.FOR_REQUESTER,
+                BOT_ACTOR,
+                title,
+                step_id=step_id,
+                detail=detail,
+                audited=False,
+            )
+
         return StepContext(
             operation=op,
             environment=env,
@@ -196,7 +216,31 @@ class Walker:
             ),
             sleep=self.sleep,
             card=card,
+            for_requester=for_requester,
         )
+
+    def _plan_changed(self, op: Operation, step: Step, message: str) -> None:
+        self.store.rerun_step(op.id, step.id)
+        self.emit(
+            op.id,
+            EventKind.PLAN_CHANGED,
+            BOT_ACTOR,
+            f"{step.title}: {message}",
+            step_id=step.id,
+        )
+
+    def _rolled_back(self, op: Operation, step: Step, exc: RolledBack) -> None:
+        asked = [d for d in self.store.decisions(op.id) if d.step_id == step.id]
+        who = exc.by or (asked[-1].decided_by if asked else None)
+        if who is None:  # nobody's word: the safe default on time-out, reported as such
+            self._step_failed(op, step, str(exc))
+            return
+        message = f"Rolled back by <@{who}>. {exc}"
+        self.store.end_step(op.id, step.id, StepStatus.ROLLED_BACK, self.clock(), message)
+        self.emit(
+            op.id, EventKind.STEP_ROLLED_BACK, who, f"{step.title}: {message}", step_id=step.id
+        )
+        self.finish(self.store.operation(op.id), OperationStatus.ROLLED_BACK, message, actor=who)
 
     def _step_failed(self, op: Operation, step: Step, error: str) -> None:
         self.store.end_step(op.id, step.id, StepStatus.FAILED, self.clock(), "", error)

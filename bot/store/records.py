@@ -21,6 +21,9 @@ class OperationStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     STOPPED = "stopped"
+    # A step's work rolled back on purpose by a person (option 4's Roll back): nothing
+    # changed, and it is not a failure.
+    ROLLED_BACK = "rolled_back"
 
 
 # "Active" operations hold their environment's lock; final ones never change again.
@@ -36,6 +39,7 @@ class StepStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    ROLLED_BACK = "rolled_back"
 
 
 class ApprovalStatus(StrEnum):
@@ -64,6 +68,11 @@ class EventKind(StrEnum):
     STEP_SKIPPED = "step_skipped"
     STEP_RESUMED = "step_resumed"
     STEP_NOTE = "step_note"
+    STEP_ROLLED_BACK = "step_rolled_back"
+    # The step found its approved plan no longer true (undone; a new approval is needed).
+    PLAN_CHANGED = "plan_changed"
+    # Output only the requester may see (sample rows before approval): never audited.
+    FOR_REQUESTER = "for_requester"
     PROGRESS = "progress"  # not audited: it only moves the live status message
     CARD = "card"
     GATE_WAITING = "gate_waiting"
@@ -103,6 +112,7 @@ class CardKind(StrEnum):
     REVERT_REVIEW = "revert_review"
     SQL_DRY_RUN = "sql_dry_run"
     SQL_BEFORE_COMMIT = "sql_before_commit"
+    SQL_ROWS = "sql_rows"  # sample rows and the verification result, for the requester
     PITR_RECOVERY_POINT = "pitr_recovery_point"
     PITR_VERIFICATION = "pitr_verification"
     PITR_SWITCH = "pitr_switch"

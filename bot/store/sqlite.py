@@ -206,7 +206,8 @@ class Store(Transactions):
         )
 
     def rerun_step(self, op_id: str, step_id: str) -> None:
-        """A step a crash left running goes back to pending (it is safe to repeat)."""
+        """A step goes back to pending: a crash left it running (it is safe to repeat), or
+        it undid itself because its plan changed (it needs a new approval)."""
         self._change(
             "UPDATE steps SET status = 'pending' WHERE operation_id = ? AND step_id = ?",
             (op_id, step_id),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.engine.engine import Engine
-from bot.engine.model import Runbook, Step
+from bot.engine.model import PlanChanged, RolledBack, Runbook, Step
 from bot.errors import ConflictError, PermissionDenied, UserError
 from bot.settings import Config, Environment
 from bot.store import Store
@@ -296,3 +296,98 @@ def test_markers_kept_in_seen_events_by_an_earlier_version_still_count(tmp_path)
     conn.close()
     again = Store(tmp_path / "s.db")
     assert not again.happens_once("checklist-complete:op-1:before", datetime.now(UTC))
+
+
+def _counting_runbook(found: list[int], answers: list[str]) -> Runbook:
+    """A protected step whose plan shows a count; the run finds the next count in ``found``
+    and raises PlanChanged when it is not the approved one (as option 4 does)."""
+
+    def plan(op, env):
+        return f"delete {op.params.get('count', 0)} rows"
+
+    def act(ctx):
+        now = found.pop(0)
+        if now != ctx.params.get("count", 0):
+            ctx.record(count=now)
+            raise PlanChanged(f"found {now} rows")
+        choices = {"commit": "Commit", "rollback": "Roll back"}
+        if ctx.ask("Commit?", choices, timeout=10, default="rollback") == "rollback":
+            raise RolledBack("Nothing was committed.")
+        answers.append("committed")
+
+    return Runbook("t", "test", (Step("s", "S", act, destructive=True, plan=plan),))
+
+
+def _approve_pending(engine, store, op_id: str) -> None:
+    wait(lambda: store.operation(op_id).status == "waiting_approval")
+    pending = [a for a in store.approvals(op_id) if a.status == "pending"]
+    engine.decide_approval(pending[-1].id, "U_BOB", True)
+
+
+def _ready(engine, store, rb):
+    op = engine.start("t", None, "U_ALICE")
+    items = {i.item_id for i in store.checklist(op.id, "before") if not i.by_bot}
+    engine.tick_checklist(op.id, "before", items, "U_ALICE")
+    return op
+
+
+def test_a_changed_plan_puts_the_step_back_and_asks_for_a_new_approval(tmp_path):
+    answers: list[str] = []
+    rb = _counting_runbook([10, 10], answers)
+    engine, store, events = make_engine(tmp_path, rb, protected=True)
+    op = _ready(engine, store, rb)
+    _approve_pending(engine, store, op.id)  # approved: "delete 0 rows"; the run finds 10
+    wait(lambda: len(store.approvals(op.id)) == 2)
+    first, second = store.approvals(op.id)
+    assert first.plan_text == "delete 0 rows" and second.plan_text == "delete 10 rows"
+    assert second.status == "pending" and store.step(op.id, "s").status == "pending"
+    assert store.operation(op.id).status == "waiting_approval"
+    assert "plan_changed" in [a.event for a in store.audit(op.id)]
+    _approve_pending(engine, store, op.id)
+    decision = wait_for_event(events, "decision_requested")
+    engine.decide(decision.detail["decision_id"], "U_ALICE", "commit")
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    assert answers == ["committed"]
+
+
+def test_a_deliberate_roll_back_ends_the_operation_rolled_back_by_its_decider(tmp_path):
+    rb = _counting_runbook([0], [])
+    engine, store, events = make_engine(tmp_path, rb)
+    op = _ready(engine, store, rb)
+    decision = wait_for_event(events, "decision_requested")
+    engine.decide(decision.detail["decision_id"], "U_ALICE", "rollback")
+    wait(lambda: store.operation(op.id).status == "rolled_back")
+    assert store.operation(op.id).result.startswith("Rolled back by <@U_ALICE>.")
+    assert store.step(op.id, "s").status == "rolled_back"
+    finished = next(a for a in store.audit(op.id) if a.event == "finished")
+    assert finished.actor == "U_ALICE"
+    assert store.active_operation("dev") is None
+
+
+def test_a_roll_back_nobody_chose_is_a_failure(tmp_path):
+    def act(ctx):
+        raise RolledBack("Nothing was committed.")
+
+    rb = Runbook("t", "test", (Step("s", "S", act),))
+    engine, store, _ = make_engine(tmp_path, rb)
+    op = engine.start("t", None, "U_ALICE")
+    wait(lambda: store.operation(op.id).status == "failed")
+    assert store.step(op.id, "s").error == "Nothing was committed."
+
+
+def test_output_for_the_requester_reaches_listeners_but_never_the_audit_log(tmp_path):
+    def act(ctx):
+        ctx.for_requester("sql_rows", "rows", {"rows": [["secret@example.com"]]})
+
+    rb = Runbook("t", "test", (Step("s", "S", act),))
+    engine, store, events = make_engine(tmp_path, rb)
+    op = engine.start("t", None, "U_ALICE")
+    wait(lambda: store.operation(op.id).status == "succeeded")
+    shown = next(e for e in events if e.kind == "for_requester")
+    assert shown.detail["user"] == "U_ALICE" and not shown.audited
+    assert "secret@example.com" not in str([(a.message, a.detail) for a in store.audit(op.id)])
+
+
+def wait_for_event(events: list, kind: str):
+    wait(lambda: any(e.kind == kind for e in events))
+    return [e for e in events if e.kind == kind][-1]
