@@ -153,6 +153,8 @@ class Console:
     """Prints the engine's events; questions for this user are queued for the main thread."""
 
     out: object = sys.stdout
+    # Who runs this invocation: output only the requester may see is printed for them alone.
+    user: str | None = None
     questions: queue.Queue = field(default_factory=queue.Queue)
     _bar_open: bool = False
 
@@ -171,9 +173,11 @@ class Console:
         if event.kind == EventKind.PROGRESS:
             self._progress(event)
             return
+        if event.kind == EventKind.FOR_REQUESTER and event.detail.get("user") != self.user:
+            return
         stamp = event.at.astimezone(UTC).strftime("%H:%M:%S")
         self.line(f"{stamp}  {_plain(event.message)}")
-        if event.kind == EventKind.CARD:
+        if event.kind in (EventKind.CARD, EventKind.FOR_REQUESTER):
             self._card(event.detail)
         elif event.kind == EventKind.APPROVAL_REQUESTED:
             self.line(_indent(event.detail.get("plan", "")))
@@ -212,7 +216,7 @@ class Terminal:
         self.config = config
         self.user = user
         self.stdin = stdin
-        self.console = Console(out)
+        self.console = Console(out, user)
         # The same core as the Slack bot, without start(): the bot's process resumes
         # operations and runs the scheduled jobs (it picks up the rows written here).
         self.core = build_core(config, members_of=UserGroups.from_env().members_of)

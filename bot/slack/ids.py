@@ -16,6 +16,8 @@ class Action(StrEnum):
     PITR_CLEANUP_CANCEL = "pitr_cleanup_cancel"
     PITR_CLEANUP_FINAL_SNAPSHOT = "pitr_cleanup_final_snapshot"  # value: {"op", "skip"}
     CHECK_REVIEW = "check_review"  # value: CheckRef
+    VIEW_PLAN = "approval_view_plan"  # value: PlanPage; opens the whole plan
+    PLAN_PAGE = "approval_plan_page"  # suffixed with _previous / _next; value: PlanPage
 
 
 class Callback(StrEnum):
@@ -25,6 +27,7 @@ class Callback(StrEnum):
     SQL = "sql_submit"
     REVERT = "revert_submit"
     CHECK = "check_submit"
+    PLAN = "approval_plan"  # the whole plan, read-only
 
 
 class Block(StrEnum):

@@ -182,6 +182,8 @@ class IncidentLog:
         ):
             # After a crash before the incident was opened, the restart opens it.
             feed.put("task", lambda: self._open_incident(event))
+        elif event.kind == EventKind.FOR_REQUESTER:
+            feed.put("task", lambda: self._for_requester(event))
         elif event.audited:
             if event.kind != EventKind.CARD:  # a card is posted whole by its follow-up
                 feed.put(_LINE, (event.at, event.message))
@@ -350,6 +352,15 @@ class IncidentLog:
             self.outbox.post(op.notify_channel or env.notify_channel, message)
             return
         self.outbox.post(op.incident_channel, message, thread_ts=op.status_ts)
+
+    def _for_requester(self, event: Event) -> None:
+        """Output only the requester may see (sample rows before approval): ephemeral, in
+        the incident channel, never in its history or the audit log."""
+        op = self.store.operation(event.operation_id)
+        message = render_card(op, event.detail["card"], event.message, event.detail["data"])
+        self.outbox.ephemeral(
+            op.incident_channel, event.detail["user"], message, thread_ts=op.status_ts
+        )
 
     def _decision_requested(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)

@@ -107,6 +107,17 @@ class Outbox:
 
         return self.call(send, f"chat.postMessage {channel}")
 
+    def ephemeral(
+        self, channel: str, user: str, message: dict, thread_ts: str | None = None
+    ) -> SlackResponse:
+        """A message only ``user`` sees, in ``channel``; Slack keeps no copy for others."""
+        return self.call(
+            lambda: self.client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=thread_ts, **message
+            ),
+            f"chat.postEphemeral {channel}",
+        )
+
     def update(self, channel: str, ts: str, message: dict) -> SlackResponse:
         return self.call(
             lambda: self.client.chat_update(channel=channel, ts=ts, **message),

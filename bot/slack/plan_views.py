@@ -18,9 +18,9 @@ a channel and ``<https://x|harmless>`` would show other words than the plan hold
 
 from __future__ import annotations
 
-import json
-
 from bot.slack.blocks import actions, button, context, modal, section
+from bot.slack.ids import Action, Callback
+from bot.slack.values import PlanPage
 
 CODE_CHARS = 2_900  # a section's 3,000, less the code fences and some margin
 MESSAGE_BUDGET = 11_000  # characters of plan per message (see the module docstring)
@@ -32,10 +32,13 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def chunks(text: str, size: int = CODE_CHARS) -> list[str]:
+def chunks(text: str, size: int = CODE_CHARS, *, code: bool = True) -> list[str]:
     """The escaped text in pieces of at most ``size`` characters, cut at line ends where it
-    can and never inside an escape; joined, they are the whole escaped text."""
-    escaped = escape(text).replace("```", "`\u200b``")  # a ``` would end the code block
+    can and never inside an escape; joined, they are the whole escaped text. ``code``: the
+    pieces go in code blocks, which a ``` inside would end."""
+    escaped = escape(text)
+    if code:
+        escaped = escaped.replace("```", "`\u200b``")
     pieces: list[str] = []
     start = 0
     while start < len(escaped):
@@ -108,19 +111,14 @@ def pages(plan_text: str, budget: int = PAGE_BUDGET) -> list[list[str]]:
     return out
 
 
-def plan_modal(
-    callback_id: str,
-    title: str,
-    plan_text: str,
-    plan_hash: str,
-    page: int,
-    page_action: str,
-    metadata: dict,
-) -> dict:
-    """Page ``page`` (0-based) of the whole plan; "Previous/Next page" buttons carry
-    ``metadata`` plus the page to show."""
+def view_plan_button(approval_id: str) -> dict:
+    return button("View full plan", Action.VIEW_PLAN, PlanPage(approval_id, 0).encode())
+
+
+def plan_modal(plan_text: str, plan_hash: str, ref: PlanPage) -> dict:
+    """Page ``ref.page`` (0-based) of the whole plan, with "Previous/Next page" buttons."""
     every = pages(plan_text)
-    page = max(0, min(page, len(every) - 1))
+    page = max(0, min(ref.page, len(every) - 1))
     blocks = [
         context(
             f"The whole plan, {len(plan_text):,} characters, page {page + 1} of {len(every)}."
@@ -130,11 +128,12 @@ def plan_modal(
     ]
     moves = []
     if page > 0:
-        value = json.dumps({**metadata, "page": page - 1})
-        moves.append(button("Previous page", f"{page_action}_previous", value))
+        value = PlanPage(ref.approval, page - 1).encode()
+        moves.append(button("Previous page", f"{Action.PLAN_PAGE}_previous", value))
     if page < len(every) - 1:
-        value = json.dumps({**metadata, "page": page + 1})
-        moves.append(button("Next page", f"{page_action}_next", value, style="primary"))
+        value = PlanPage(ref.approval, page + 1).encode()
+        moves.append(button("Next page", f"{Action.PLAN_PAGE}_next", value, style="primary"))
     if moves:
         blocks.append(actions("plan_pages", *moves))
-    return modal(callback_id, title, blocks, close="Close", metadata={**metadata, "page": page})
+    metadata = PlanPage(ref.approval, page)
+    return modal(Callback.PLAN, "The whole plan", blocks, close="Close", metadata=metadata)

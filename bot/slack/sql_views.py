@@ -15,6 +15,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.cards import card_renderer
 from bot.slack.ids import Block, Callback
+from bot.slack.plan_views import escape
 from bot.slack.values import EnvironmentRef
 from bot.sql.manual import SQL_MAX_CHARS
 from bot.store.records import CardKind, Operation
@@ -131,31 +132,63 @@ def submitted_values(view: dict) -> dict[str, str]:
 
 # --- cards ------------------------------------------------------------------------------
 
+_SECTIONS_MAX = 40  # of a card's 50 blocks
+
 
 @card_renderer(CardKind.SQL_DRY_RUN)
 @card_renderer(CardKind.SQL_BEFORE_COMMIT)
 def sql_result_card(op: Operation, title: str, data: dict) -> dict:
+    """Counts only (it goes to the incident channel and its data to the audit log): each
+    statement's row counts, each backup and its check, how many rows the verification
+    query returned. The rows themselves go to the requester alone (sql_rows_card)."""
+    lines = [_statement_line(s) for s in data["statements"]]
+    lines.append(_backups_text(data["backups"]))
+    lines.append(_verification_line(data.get("verification_sql"), data.get("verification")))
     blocks = [
         header(title),
         context(f"Operation `{op.id}` on *{op.environment}* · SQL sha256 `{data['sha256'][:16]}`"),
+        *_packed(lines),
     ]
-    for statement in data["statements"]:
-        blocks += _statement_blocks(statement)
-    blocks.append(section(_backups_text(data["backups"])))
-    blocks += _verification_blocks(data.get("verification_sql"), data.get("verification"))
-    if not data.get("committed"):
-        blocks.append(context("Locks and changes are held until the transaction ends."))
     return {"text": title, "blocks": fit(blocks)}
 
 
-def _statement_blocks(statement: dict) -> list[dict]:
-    count = statement["rowcount"]
-    rows = "" if count is None else f" · *{count} row{'s' if count != 1 else ''}*"
-    head = f"*{statement['index'] + 1}.* line {statement['line']} · _{statement['effect']}_{rows}"
-    blocks = [section(f"{head}\n{_code(cut(statement['sql'], _STATEMENT_SQL_MAX))}")]
-    sample = statement.get("sample")
-    if sample and sample["rows"]:
-        blocks.append(section(_table_text(sample)))
+@card_renderer(CardKind.SQL_ROWS)
+def sql_rows_card(op: Operation, title: str, data: dict) -> dict:
+    """The sample rows of each statement and the verification query's result: for the
+    requester alone (an ephemeral message), never the channel or the audit log."""
+    blocks = [header(title), context("Only you can see this. The channel gets the counts.")]
+    shown = [s for s in data["statements"] if s.get("sample") and s["sample"]["rows"]]
+    for statement in shown[:_SECTIONS_MAX]:
+        head = f"*{statement['index'] + 1}.* line {statement['line']}"
+        blocks.append(section(f"{head}\n{_table_text(statement['sample'])}"))
+    if len(shown) > _SECTIONS_MAX:
+        blocks.append(context(f"{len(shown) - _SECTIONS_MAX} more statements' rows not shown."))
+    blocks += _verification_blocks(data.get("verification_sql"), data.get("verification"))
+    return {"text": title, "blocks": fit(blocks)}
+
+
+def _statement_line(statement: dict) -> str:
+    parts = [p for p in statement.get("parts", []) if p["verb"] != "SELECT"]
+    counts = "; ".join(f"{p['label']}: *{p['rows']} row(s)*" for p in parts)
+    if not counts and statement["rowcount"] is not None:
+        counts = f"*{statement['rowcount']} row(s)*"
+    sql = " ".join(statement["sql"].split())
+    preview = escape(sql if len(sql) <= 120 else sql[:119] + "…")
+    head = f"*{statement['index'] + 1}.* line {statement['line']} · _{statement['effect']}_"
+    return f"{head} · {counts or 'no row count'}\n`{preview}`"
+
+
+def _packed(lines: list[str]) -> list[dict]:
+    """Lines in as few sections as fit (3,000 characters each), at most _SECTIONS_MAX."""
+    sections: list[str] = []
+    for line in lines:
+        if sections and len(sections[-1]) + len(line) + 1 <= SECTION_TEXT_MAX - 100:
+            sections[-1] += "\n" + line
+        else:
+            sections.append(cut(line, SECTION_TEXT_MAX - 100))
+    blocks = [section(text) for text in sections[:_SECTIONS_MAX]]
+    if len(sections) > _SECTIONS_MAX:
+        blocks.append(context("More statements than a card holds: the plan has every one."))
     return blocks
 
 
@@ -164,20 +197,30 @@ def _backups_text(backups: list[dict]) -> str:
         return "*Backup tables:* none (nothing destructive to copy)"
     lines = []
     for b in backups:
+        checked = " (checked: exactly what was destroyed)" if b.get("verified") else ""
+        what = f", {escape(b['why'])}" if b.get("why") else ""
         if b["skipped"]:
-            lines.append(f"• `{b['name']}`: skipped, {b['skipped']}")
+            lines.append(f"• `{b['name']}`: not kept, {b['skipped']}{what}")
         else:
-            lines.append(f"• `{b['name']}`: {b['rows']} row(s) from `{b['source']}`")
-    return cut("*Backup tables:*\n" + "\n".join(lines), SECTION_TEXT_MAX)
+            lines.append(f"• `{b['name']}`: {b['rows']} row(s) from `{b['source']}`{what}{checked}")
+    return "*Backup tables:*\n" + "\n".join(lines)
+
+
+def _verification_line(query: str | None, rows: dict | None) -> str:
+    if not query:
+        return "_No verification query was given._"
+    total = (rows or {}).get("total")
+    got = f"{total} row(s)" if total is not None else "not run"
+    return f"*Verification query* `{escape(cut(query, _STATEMENT_SQL_MAX))}`: {got}"
 
 
 def _verification_blocks(query: str | None, rows: dict | None) -> list[dict]:
     if not query:
         return [context("No verification query was given.")]
-    head = f"*Verification query*\n{_code(cut(query, _STATEMENT_SQL_MAX))}"
+    head = f"*Verification query*\n{_code(cut(escape(query), _STATEMENT_SQL_MAX))}"
     if rows is None:
         return [section(head)]
-    return [section(head), section(_table_text(rows) if rows["rows"] else "_No rows._")]
+    return [section(head), section(_table_text(rows) if rows.get("rows") else "_No rows._")]
 
 
 def _table_text(rows: dict) -> str:
@@ -189,7 +232,7 @@ def _table_text(rows: dict) -> str:
     text = "\n".join(line.rstrip() for line in lines)
     more = rows["total"] - len(rows["rows"])
     note = f"\n_{more} more row(s) not shown._" if more > 0 else ""
-    return _code(cut(text, _CODE_MAX)) + note
+    return _code(cut(escape(text), _CODE_MAX)) + note
 
 
 def _code(text: str) -> str:

@@ -115,3 +115,12 @@ class CheckRef(SlackValue):
     migration: str
     checksum: str
     channel: str
+
+
+@dataclass(frozen=True)
+class PlanPage(SlackValue):
+    """A page of an approval's whole plan: the "View full plan" and page buttons, and the
+    plan modal."""
+
+    approval: str
+    page: int

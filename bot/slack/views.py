@@ -23,6 +23,7 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.ids import Action, Block, Callback
+from bot.slack.plan_views import chunks, plan_blocks, view_plan_button
 from bot.slack.values import ChecklistRef, DecisionChoice
 from bot.store.records import (
     Approval,
@@ -44,6 +45,7 @@ STATUS_EMOJI = {
     OperationStatus.FAILED: ":x:",
     OperationStatus.CANCELLED: ":no_entry_sign:",
     OperationStatus.STOPPED: ":warning:",
+    OperationStatus.ROLLED_BACK: ":leftwards_arrow_with_hook:",
 }
 STEP_EMOJI = {
     StepStatus.PENDING: ":white_circle:",
@@ -51,6 +53,7 @@ STEP_EMOJI = {
     StepStatus.SUCCEEDED: ":white_check_mark:",
     StepStatus.FAILED: ":x:",
     StepStatus.SKIPPED: ":fast_forward:",
+    StepStatus.ROLLED_BACK: ":leftwards_arrow_with_hook:",
 }
 STATUS_WORDS = {
     OperationStatus.RUNNING: "Running",
@@ -60,6 +63,7 @@ STATUS_WORDS = {
     OperationStatus.FAILED: "Failed",
     OperationStatus.CANCELLED: "Cancelled",
     OperationStatus.STOPPED: "Stopped",
+    OperationStatus.ROLLED_BACK: "Rolled back on purpose",
 }
 
 
@@ -160,6 +164,8 @@ def _step_line(step: StepRecord, progress: dict | None) -> str:
             line += f" {progress['message']}"
     elif step.status == StepStatus.FAILED and step.error:
         line += f"\n      {cut(step.error, 300)}"
+    elif step.status == StepStatus.ROLLED_BACK and step.detail:
+        line += f"\n      {cut(step.detail, 300)}"
     return line
 
 
@@ -185,11 +191,12 @@ def notify_message(op: Operation, incident_channel: str) -> dict:
 
 
 def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:
-    plan = approval.plan_text
     text = f":raised_hand: Approval needed for `{op.id}` on *{op.environment}*"
     blocks = [
         section(f"{text}, requested by <@{op.requester}>. Approvers: {approvers}"),
-        section(f"*Exact plan* (hash `{approval.plan_hash[:12]}`):\n```{cut(plan, 2900)}```"),
+        section(f"*Exact plan* (SHA-256 `{approval.plan_hash[:12]}`), what changes data first:"),
+        # Never cut: what does not fit is announced, one click away (bot/slack/plan_views).
+        *plan_blocks(approval.plan_text, view_plan_button(approval.id)),
     ]
     status = approval.status
     if status == ApprovalStatus.PENDING:
@@ -234,8 +241,12 @@ def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:
 
 def decision_message(op: Operation, decision: Decision) -> dict:
     choices = decision.choices
-    text = f":question: <@{op.requester}>, decide for `{op.id}`: {decision.prompt}"
+    first, _, rest = decision.prompt.partition("\n")
+    text = f":question: <@{op.requester}>, decide for `{op.id}`: {first}"
     blocks = [section(text)]
+    # The evidence the requester decides on (option 4: every statement's row count, the
+    # verification result), whole: in as many sections as it takes.
+    blocks += [section(piece) for piece in chunks(rest, code=False)][:40] if rest else []
     if decision.status == DecisionStatus.PENDING:
         default = choices[decision.default_choice]
         blocks.append(

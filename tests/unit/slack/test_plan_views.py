@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.slack.blocks import button
+from bot.slack.ids import Action
 from bot.slack.plan_views import (
     CODE_CHARS,
     MESSAGE_BUDGET,
@@ -18,6 +19,7 @@ from bot.slack.plan_views import (
     plan_blocks,
     plan_modal,
 )
+from bot.slack.values import PlanPage
 
 VIEW = button("View full plan", "plan_view", "apr-1")
 
@@ -68,8 +70,7 @@ def test_a_delete_anywhere_in_a_3000_character_text_is_in_what_the_approver_sees
     sql = sql[:position] + "\nDELETE FROM users;\n" + sql[position:]
     plan = "summary\n\nFULL SQL:\n" + sql
     every = "".join(
-        shown(plan_modal("plan", "Plan", plan, "h", n, "page", {"approval": "a"})["blocks"])
-        for n in range(len(pages(plan)))
+        shown(plan_modal(plan, "h", PlanPage("a", n))["blocks"]) for n in range(len(pages(plan)))
     )
     assert "DELETE FROM users;" in every
     assert every == plan
@@ -81,13 +82,14 @@ def test_the_modal_pages_hold_every_character_once():
     assert len(every) > 1
     text = ""
     for n in range(len(every)):
-        view = plan_modal("plan", "The whole plan", plan, "abc", n, "page", {"approval": "a"})
+        view = plan_modal(plan, "abc", PlanPage("a", n))
         View(**view).validate_json()
         assert len(view["blocks"]) <= 100 and len(str(view)) < 250_000
         text += shown(view["blocks"])
         moves = str(view["blocks"][-1])
-        assert ("page_next" in moves) == (n < len(every) - 1)
-        assert ("page_previous" in moves) == (n > 0)
+        assert (f"{Action.PLAN_PAGE}_next" in moves) == (n < len(every) - 1)
+        assert (f"{Action.PLAN_PAGE}_previous" in moves) == (n > 0)
+        assert PlanPage.parse(view["private_metadata"]) == PlanPage("a", n)
     assert text == plan
 
 

@@ -1,4 +1,5 @@
-"""The manual SQL cards stay within Block Kit limits and say what they left out."""
+"""The manual SQL cards stay within Block Kit limits and say what they left out; the channel's
+card holds counts, the requester's holds the rows."""
 
 from __future__ import annotations
 
@@ -40,11 +41,12 @@ def statement(index: int, rows: int = 0, width: int = 10) -> dict:
         "sql": f"DELETE FROM t WHERE id = {index}",
         "effect": "changes data",
         "rowcount": rows,
+        "parts": [{"label": "DELETE t", "verb": "DELETE", "rows": rows}],
         "sample": sample if rows else None,
     }
 
 
-def card(statements: list[dict]) -> dict:
+def card(statements: list[dict], kind: str = "sql_rows") -> dict:
     data = {
         "sha256": "ab" * 32,
         "verification_sql": "SELECT 1",
@@ -53,7 +55,7 @@ def card(statements: list[dict]) -> dict:
         "verification": {"columns": ["?column?"], "rows": [["1"]], "total": 1},
         "committed": False,
     }
-    return render_card(operation(), "sql_dry_run", "Dry run on staging", data)
+    return render_card(operation(), kind, "Dry run on staging", data)
 
 
 def section_texts(message: dict) -> list[str]:
@@ -63,16 +65,26 @@ def section_texts(message: dict) -> list[str]:
 def test_a_sample_is_a_monospace_table_with_the_rows_left_out_counted():
     message = card([statement(0, rows=12)])
     table = next(t for t in section_texts(message) if "payload" in t)
-    assert table.startswith("```id | payload\n---+-")
+    assert table.startswith("*1.* line 1\n```id | payload\n---+-")
     assert "_7 more row(s) not shown._" in table
 
 
 def test_many_statements_and_wide_rows_stay_within_slack_limits():
-    message = card([statement(i, rows=40, width=2000) for i in range(60)])
-    assert len(message["blocks"]) <= MESSAGE_BLOCKS_MAX
-    assert "more blocks left out" in str(message["blocks"][-1])
-    assert all(len(t) <= SECTION_TEXT_MAX for t in section_texts(message))
-    assert any("more characters" in t for t in section_texts(message))
+    for kind in ("sql_rows", "sql_dry_run"):
+        message = card([statement(i, rows=40, width=2000) for i in range(60)], kind)
+        assert len(message["blocks"]) <= MESSAGE_BLOCKS_MAX
+        assert all(len(t) <= SECTION_TEXT_MAX for t in section_texts(message))
+    rows = card([statement(i, rows=40, width=2000) for i in range(60)])
+    assert "more statements' rows not shown" in str(rows["blocks"])
+    assert any("more characters" in t for t in section_texts(rows))
+
+
+def test_the_channels_card_has_every_count_and_no_row():
+    message = card([statement(i, rows=i + 1, width=30) for i in range(3)], "sql_dry_run")
+    text = str(message["blocks"])
+    assert "xxxxxxxx" not in text and "payload" not in text
+    assert all(f"DELETE t: *{i + 1} row(s)*" in text for i in range(3))
+    assert "*Verification query* `SELECT 1`: 1 row(s)" in text
 
 
 def test_the_modal_takes_up_to_slacks_3000_characters_and_requires_a_reason():
