@@ -1,23 +1,27 @@
 """/rollback sql: runbook option 4, manual SQL, made safer than psql.
 
 The runbook's session (BEGIN; statements; SELECT * FROM affected_table LIMIT 10; COMMIT or
-ROLLBACK) becomes: a dry run rolled back (counts and sample rows on a card), the
-before-checklist, an approval bound to the SHA-256 of the exact SQL, then one transaction
-with backups of what is destroyed, held open until the requester clicks Commit or Roll back.
+ROLLBACK) becomes: a dry run rolled back (its counts on a card in the incident thread, its
+sample rows and verification result to the requester alone), the before-checklist, an
+approval bound to the SHA-256 of the exact SQL and to the dry run's row counts, then one
+transaction with exact backups of what is destroyed, held open until the requester clicks
+Commit or Roll back with the counts and the verification result in front of them. What the
+SQL may be and how it runs: bot/sql/manual.py and bot/sql/manual_run.py.
 """
 
 from __future__ import annotations
 
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.database import connect
-from bot.engine.model import Runbook, Step, StepContext
-from bot.errors import UserError
+from bot.engine.model import PlanChanged, RolledBack, Runbook, Step, StepContext
 from bot.prisma.resolve import mark_rolled_back, remove_from_history
 from bot.sql.manual import ManualSql, ManualSqlError, analyse
-from bot.sql.manual_run import RunResult, apply, dry_run
-from bot.sql.session import Limits as Timeouts
+from bot.sql.manual_plan import PlanContext, decision_text, plan_text
+from bot.sql.manual_run import CountsChanged, RunResult, apply, dry_run, verify_after_commit
+from bot.sql.session import Limits
 from bot.store.records import CardKind
 
 COMMIT_CHOICES = {"commit": "Commit", "rollback": "Roll back"}
@@ -36,9 +40,12 @@ class SqlParams:
     history_migration: str | None = None
     history_action: str | None = None  # "rolled_back" or "remove"
     # recorded by the steps
-    dry_run_rowcounts: list[int | None] = field(default_factory=list)
+    dry_run: dict[str, Any] = field(default_factory=dict)  # counts only: no row of data
+    dry_run_counts: list[Any] = field(default_factory=list)  # what the approval binds
+    previous_dry_run: dict[str, Any] | None = None  # the counts an earlier approval saw
     committed: bool = False
-    backup_tables: list[str] = field(default_factory=list)
+    backup_tables: list[str] = field(default_factory=list)  # as shown
+    backup_table_names: list[str] = field(default_factory=list)  # the same, as SQL
     history_updated: str | None = None
 
 
@@ -85,34 +92,22 @@ def manual_sql(params: dict) -> ManualSql:
     return analyse(params["sql"], params.get("verification"), stamp=params["backup_stamp"])
 
 
-def _timeouts(params: dict, *, holding: bool = False) -> Timeouts:
+def _limits(params: dict, *, holding: bool = False) -> Limits:
     idle = float(params["decision_timeout_seconds"]) + 60 if holding else None
-    return Timeouts(params["lock_timeout"], params["statement_timeout"], idle)
+    return Limits(params["lock_timeout"], params["statement_timeout"], idle)
 
 
 def plan_apply(op, env) -> str:
-    manual = manual_sql(op.params)
-    backups = [f"  {b.describe()}" for b in manual.backups] or ["  none"]
-    statements = [
-        f"  {s.statement.index + 1}. line {s.statement.line}: {s.effect} ({s.why})"
-        for s in manual.statements
-    ]
-    return "\n".join(
-        [
-            "MANUAL SQL in one transaction; commit only when the requester clicks Commit",
-            f"environment: {env.name}",
-            f"operation: {op.id}",
-            f"reason: {op.params.get('reason', '')}",
-            f"sql sha256: {manual.sha256}",
-            "statements:",
-            *statements,
-            "backup tables (created in the same transaction, before each statement):",
-            *backups,
-            f"verification query: {manual.verification or 'none'}",
-            f"then, after COMMIT: {_history_plan(op.params)}",
-            "sql:",
-            manual.sql,
-        ]
+    """The approval's text: what writes first, with the dry run's counts and backups, then
+    the full SQL; it binds the SQL's hash and the counts (bot/sql/manual_plan.py)."""
+    p = op.params
+    context = PlanContext(env.name, op.id, p.get("reason", ""), _history_plan(p))
+    return plan_text(
+        manual_sql(p),
+        context,
+        p.get("dry_run") or {},
+        p.get("dry_run_counts") or [],
+        p.get("previous_dry_run"),
     )
 
 
@@ -143,20 +138,26 @@ def _update_history(ctx: StepContext) -> str:
     return f"; {done}"
 
 
-def card_data(manual: ManualSql, result: RunResult) -> dict:
-    return {"sha256": manual.sha256, "verification_sql": manual.verification, **result.to_dict()}
+def card_data(manual: ManualSql, result: RunResult, *, rows: bool) -> dict:
+    """A result for a card: counts only for the channel and the audit log; with the sample
+    rows and the verification result (``rows``) for the requester alone."""
+    data = result.to_dict(samples=rows)
+    return {"sha256": manual.sha256, "verification_sql": manual.verification, **data}
 
 
 def _dry_run(ctx: StepContext) -> str:
     manual = manual_sql(ctx.params)
     with closing(connect(ctx.environment, autocommit=False)) as conn:
-        result = dry_run(conn, manual, _timeouts(ctx.params))
-    ctx.card(
-        CardKind.SQL_DRY_RUN,
-        f"Dry run on {ctx.environment.name}: rolled back, nothing was changed",
-        card_data(manual, result),
+        result = dry_run(conn, manual, _limits(ctx.params))
+    env = ctx.environment.name
+    counts = card_data(manual, result, rows=False)
+    ctx.card(CardKind.SQL_DRY_RUN, f"Dry run on {env}: rolled back, nothing was changed", counts)
+    ctx.for_requester(
+        CardKind.SQL_ROWS,
+        f"Dry run on {env}: its rows, for you only (rolled back)",
+        card_data(manual, result, rows=True),
     )
-    ctx.record(dry_run_rowcounts=[s.rowcount for s in result.statements])
+    ctx.record(dry_run=counts, dry_run_counts=result.counts())
     if manual.verification:
         ctx.tick_checklist("before", "verification", "verification query run in the dry run")
     return f"{_rows(result)}; rolled back"
@@ -165,24 +166,40 @@ def _dry_run(ctx: StepContext) -> str:
 def _apply(ctx: StepContext) -> str:
     manual = manual_sql(ctx.params)
     timeout = float(ctx.params["decision_timeout_seconds"])
+    env = ctx.environment
 
     def decide(result: RunResult) -> str:
-        ctx.card(
-            CardKind.SQL_BEFORE_COMMIT,
-            f"Ran on {ctx.environment.name}, not committed yet: check the result",
-            card_data(manual, result),
+        ctx.for_requester(
+            CardKind.SQL_ROWS,
+            f"Ran on {env.name}, not committed yet: its rows, for you only",
+            card_data(manual, result, rows=True),
         )
-        return ctx.ask("Commit or roll back?", COMMIT_CHOICES, timeout=timeout, default="rollback")
+        # Rows in the channel only once a second person approved (a protected environment).
+        text = decision_text(env.name, result.to_dict(), manual.verification, rows=env.protected)
+        return ctx.ask(
+            f"{text}\nCommit or roll back?", COMMIT_CHOICES, timeout=timeout, default="rollback"
+        )
 
-    with closing(connect(ctx.environment, autocommit=False)) as conn:
-        result = apply(conn, manual, _timeouts(ctx.params, holding=True), decide)
-    if not result.committed:
-        raise UserError(
-            "Rolled back: nothing was committed and no backup table was kept.",
-            "Start `/rollback sql` again when the SQL is ready.",
+    # In a protected environment the approver approved the dry run's counts too.
+    approved = ctx.params.get("dry_run_counts") if env.protected else None
+    try:
+        with closing(connect(env, autocommit=False)) as conn:
+            result = apply(conn, manual, _limits(ctx.params, holding=True), decide, approved)
+    except CountsChanged as changed:
+        ctx.record(
+            previous_dry_run=ctx.params.get("dry_run"),
+            dry_run=card_data(manual, changed.result, rows=False),
+            dry_run_counts=changed.now,
         )
-    backups = [b.name for b in result.backups if b.rows is not None]
-    ctx.record(committed=True, backup_tables=backups)
+        raise PlanChanged(
+            "the real run found other row counts than the approved dry run; it was rolled"
+            " back, nothing was committed. A new approval, showing both, is needed."
+        ) from None
+    if not result.committed:
+        raise RolledBack("Nothing was committed and no backup table was kept.")
+    kept = [b for b in result.backups if b.rows is not None and not b.skipped]
+    backups = [b.name for b in kept]
+    ctx.record(committed=True, backup_tables=backups, backup_table_names=[b.table for b in kept])
     history = _update_history(ctx)
     return (
         f"committed; {_rows(result)}"
@@ -194,17 +211,15 @@ def _apply(ctx: StepContext) -> str:
 def _verify(ctx: StepContext) -> str:
     manual = manual_sql(ctx.params)
     found = []
+    shown, tables = ctx.params.get("backup_tables", []), ctx.params.get("backup_table_names", [])
     with closing(connect(ctx.environment, autocommit=True)) as conn:
-        for name in ctx.params.get("backup_tables", []):
-            backup = next(b.name for b in manual.backups if b.name.display() == name)
-            rows = conn.execute(f"SELECT count(*) FROM {backup.sql()}").fetchone()[0]
+        for name, table in zip(shown, tables, strict=True):
+            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             found.append(f"{name}: {rows} rows")
-        if manual.verification:
-            # Read-only: the check after COMMIT must not change anything itself.
-            conn.execute("BEGIN READ ONLY")
-            rows = conn.execute(manual.verification.encode()).fetchall()
-            conn.execute("ROLLBACK")
-            found.append(f"verification query: {len(rows)} row(s)")
+    if manual.verification:
+        with closing(connect(ctx.environment, autocommit=False)) as conn:
+            result = verify_after_commit(conn, manual, _limits(ctx.params))
+        found.append(f"verification query: {result.total} row(s)")
     for line in found:
         ctx.say(f"After commit: {line}")
     return "; ".join(found) or "committed; no verification query given"

@@ -142,3 +142,44 @@ def _changed(previous: dict, now: dict) -> str:
                 f" row(s), now {backup.get('rows')} row(s)"
             )
     return "\n".join(lines)
+
+
+def decision_text(
+    environment: str, result: dict, verification: str | None, *, rows: bool = True
+) -> str:
+    """What the requester decides on (Commit / Roll back): each statement's row count, each
+    backup checked, the verification query's result. ``result``: RunResult.to_dict().
+    ``rows`` False (nobody approved: an unprotected environment): the verification's count
+    only, its rows go to the requester alone."""
+    lines = [f"Ran on {environment}, not committed yet. Row counts:"]
+    for statement in result.get("statements", []):
+        parts = ", ".join(f"{p['label']}: {p['rows']} row(s)" for p in statement.get("parts", []))
+        counted = parts or (
+            "no row count" if statement["rowcount"] is None else f"{statement['rowcount']} row(s)"
+        )
+        lines.append(
+            f"  statement {statement['index'] + 1} (line {statement['line']},"
+            f" {statement['effect']}): {counted}"
+        )
+    for backup in result.get("backups", []):
+        lines.append("  " + _backup_line(backup) + (", checked" if backup.get("verified") else ""))
+    if verification:
+        found = result.get("verification") or {}
+        lines.append(f"Verification query ({verification}): {found.get('total', 0)} row(s)")
+        table = _table(found) if rows else []
+        if table:
+            lines.append("```" + "\n".join(table).replace("```", "` ` `") + "```")
+    else:
+        lines.append("No verification query was given.")
+    return "\n".join(lines)
+
+
+def _table(rows: dict) -> list[str]:
+    if not rows.get("columns"):
+        return []
+    table = [rows["columns"], *rows.get("rows", [])]
+    widths = [max(len(r[i]) for r in table) for i in range(len(rows["columns"]))]
+    out = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    out.insert(1, "-+-".join("-" * w for w in widths))
+    more = rows.get("total", 0) - len(rows.get("rows", []))
+    return out + ([f"({more} more row(s) not shown)"] if more > 0 else [])

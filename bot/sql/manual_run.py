@@ -47,9 +47,10 @@ class SqlRunError(UserError):
 
 
 class CountsChanged(UserError):
-    """The real run changed other row counts than the dry run the approver saw."""
+    """The real run changed other row counts than the dry run the approver saw; ``result``
+    is what it found (rolled back)."""
 
-    def __init__(self, approved: list, now: list):
+    def __init__(self, approved: list, result: RunResult):
         super().__init__(
             "The real run's row counts differ from the dry run the approver saw; it was"
             " rolled back and nothing was committed.",
@@ -57,7 +58,8 @@ class CountsChanged(UserError):
             code="counts_changed",
         )
         self.approved = approved
-        self.now = now
+        self.result = result
+        self.now = result.counts()
 
 
 # --- results -------------------------------------------------------------------------------
@@ -118,6 +120,7 @@ class BackupResult:
     verified: bool = False
     why: str = ""
     statement: int | None = None
+    table: str = ""  # the name as SQL (quoted), for the bot's own statements
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -196,7 +199,7 @@ def apply(
     try:
         result = _run(conn, manual, limits)
         if approved_counts is not None and result.counts() != approved_counts:
-            raise CountsChanged(approved_counts, result.counts())
+            raise CountsChanged(approved_counts, result)
         choice = decide(result)
     except BaseException:
         _rollback_quietly(conn)
@@ -322,7 +325,12 @@ class _Run:
         """A whole-table or column backup, taken just before the statement: the table is
         locked since the transaction began, so this is exactly what it destroys."""
         result = BackupResult(
-            backup.name.display(), backup.source.display(), backup.kind, None, statement=index
+            backup.name.display(),
+            backup.source.display(),
+            backup.kind,
+            None,
+            statement=index,
+            table=backup.name.sql(),
         )
         self.result.backups.append(result)
         table = dependents.table(self.tx.conn, backup.source)
@@ -372,6 +380,7 @@ class _Run:
                     expected.checksum,
                     why=bp.backup.why,
                     statement=s.index,
+                    table=bp.backup.name.sql(),
                 )
             )
         parts = [

@@ -111,19 +111,29 @@ def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
     assert dry.args["thread_ts"] == bot.store.operation(op.id).status_ts
     dry_text = str(dry.args["blocks"])
     assert backup in dry_text and "3 row(s) from `users`" in dry_text
-    assert "b@example.com" in dry_text  # the verification result as a table
+    assert "`SELECT id, email FROM users ORDER BY id LIMIT 10`: 3 row(s)" in dry_text
+    assert "b@example.com" not in dry_text  # counts only in the channel
+    # The verification result as a table, for the requester alone, in the incident thread.
+    mine = bot.wait_until(lambda: bot.slack.ephemerals(user="U_ALICE"), what="ephemeral")
+    assert "b@example.com" in str(mine[-1]["blocks"]) and "Only you can see" in str(mine[-1])
+    assert mine[-1]["thread_ts"] == dry.args["thread_ts"]
     assert snapshot(db) == before  # the dry run was rolled back
 
     complete_checklist_in(bot, view_id)
     channel = approval_message(bot, op)
     plan = bot.store.approvals(op.id)[0].plan_text
     assert DROP_COLUMN in plan and op.params["sql_sha256"] in plan and backup in plan
-    assert "environment: staging" in plan and VERIFY in plan
+    assert plan.startswith(f"MANUAL SQL on staging, operation {op.id}") and VERIFY in plan
+    assert f"backup {backup} (columns of users): 3 row(s)" in plan
+    assert "b@example.com" not in plan  # no row of data in what the channel and log keep
 
     bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
-    before_commit = card(bot, "Ran on staging, not committed yet")
-    assert backup in str(before_commit.args["blocks"])
     decision_buttons(bot)
+    # The evidence is in the Commit / Roll back message itself: counts, backups, the result.
+    asked = str(decision_message(bot)["blocks"])
+    assert f"{backup} (columns of users): 3 row(s), checked" in asked
+    assert "Verification query (SELECT id, email FROM users ORDER BY id LIMIT 10)" in asked
+    assert "b@example.com" in asked  # approved by a second person: the result is shown
     # Not committed yet: another session still sees the column and no backup.
     assert db.execute("SELECT to_regclass(%s)", (backup,)).fetchone() == (None,)
 
@@ -142,13 +152,29 @@ def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
     assert bot.store.operation(op.id).params["backup_tables"] == [backup]
 
 
-def test_roll_back_leaves_the_database_unchanged(bot, db):
+def decision_message(bot) -> dict:
+    commit = f"{Action.DECIDE}_commit"
+    return bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: commit in str(c.args.get("blocks"))
+    )[-1].args
+
+
+def test_roll_back_leaves_the_database_unchanged_and_ends_rolled_back_by_the_requester(bot, db):
     before = snapshot(db)
     op, channel = until_decision(bot)
     bot.signer.block_action(f"{Action.DECIDE}_rollback", None, user="U_ALICE", channel=channel)
-    bot.wait_status(op.id, "failed")
-    assert "Rolled back: nothing was committed" in bot.store.step(op.id, "apply").error
+    bot.wait_status(op.id, "rolled_back")
+    ended = bot.store.operation(op.id)
+    assert ended.result.startswith("Rolled back by <@U_ALICE>.")
+    assert bot.store.step(op.id, "apply").status == "rolled_back"
     assert snapshot(db) == before
+    status = bot.wait_until(
+        lambda: [
+            m for m in bot.slack.messages(channel) if "Rolled back on purpose" in str(m["blocks"])
+        ],
+        what="the status message saying rolled back on purpose",
+    )
+    assert status
 
 
 def test_no_decision_in_time_rolls_back(bot_factory, db):
