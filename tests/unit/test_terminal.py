@@ -180,6 +180,9 @@ def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
     )
     assert started.code == 0, started.out
     op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    # The dry run's rows are printed in the requester's own invocation, never audited.
+    assert "its rows, for you only" in started.out, started.out
+    assert "for_requester" not in {event for _, event in _audit(cli.state_db, op_id)}
     # The checklist opens the gate; the apply step then holds its transaction and waits for
     # the requester's decision, given by a second invocation, as in an incident.
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_",))}
