@@ -23,7 +23,7 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.ids import Action, Block, Callback
-from bot.slack.plan_views import chunks, plan_blocks, view_plan_button
+from bot.slack.plan_views import chunks, escape, plan_blocks, view_plan_button
 from bot.slack.values import ChecklistRef, DecisionChoice
 from bot.store.records import (
     Approval,
@@ -242,8 +242,10 @@ def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:
 def decision_message(op: Operation, decision: Decision) -> dict:
     choices = decision.choices
     first, _, rest = decision.prompt.partition("\n")
-    text = f":question: <@{op.requester}>, decide for `{op.id}`: {first}"
-    blocks = [section(text)]
+    head = f":question: <@{op.requester}>, decide for `{op.id}`: {first}"
+    blocks = [section(head)]
+    # The notification's text: the whole question (within Slack's 40,000 characters).
+    text = cut(f"{head}\n{escape(rest)}" if rest else head, 39_000)
     # The evidence the requester decides on (option 4: every statement's row count, the
     # verification result), whole: in as many sections as it takes.
     blocks += [section(piece) for piece in chunks(rest, code=False)][:40] if rest else []

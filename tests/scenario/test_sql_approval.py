@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from bot.slack.ids import Action
+from bot.slack.ids import Action, Callback
 from tests.scenario.test_drill import approval_message
 from tests.scenario.test_sql import (  # noqa: F401 - db is a fixture
     complete_checklist_in,
@@ -83,7 +83,9 @@ def test_a_delete_after_120_harmless_statements_is_shown_to_the_approver_and_bac
 
     # "View full plan" opens every character of what the approval is bound to.
     bot.signer.block_action(Action.VIEW_PLAN, None, user="U_BOB", channel=channel)
-    opened = bot.slack.wait_for("views.open")[-1]
+    opened = bot.slack.wait_for(
+        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.PLAN
+    )[-1]
     view = opened.response["view"]
     text = _modal_text(view)
     while any(
@@ -92,8 +94,9 @@ def test_a_delete_after_120_harmless_statements_is_shown_to_the_approver_and_bac
         if b["type"] == "actions"
         for e in b["elements"]
     ):
+        updates = len(bot.slack.calls_to("views.update"))
         bot.signer.block_action(f"{Action.PLAN_PAGE}_next", None, user="U_BOB", view=view)
-        view = bot.slack.wait_for("views.update")[-1].response["view"]
+        view = bot.slack.wait_for("views.update", count=updates + 1)[-1].response["view"]
         text += _modal_text(view)
     assert text == approval.plan_text
     assert approval.plan_hash in json.dumps(view["blocks"])

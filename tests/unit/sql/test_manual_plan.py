@@ -8,7 +8,8 @@ import psycopg
 import pytest
 
 from bot.slack.blocks import button
-from bot.slack.plan_views import plan_blocks
+from bot.slack.plan_views import pages, plan_blocks, plan_modal
+from bot.slack.values import PlanPage
 from bot.sql.manual import analyse
 from bot.sql.manual_plan import PlanContext, counts_sha256, plan_text
 from bot.sql.manual_run import dry_run
@@ -69,3 +70,34 @@ def test_other_counts_make_another_plan_showing_both(db, conn):
     assert again != text and first.counts() != second.counts()
     assert "THE COUNTS CHANGED" in again
     assert "approved 5 row(s), now 4 row(s)" in again
+
+
+@pytest.mark.parametrize("before", [*range(0, 290, 41), 290])  # 290: the very end
+@pytest.mark.parametrize(
+    "destructive",
+    [
+        "DELETE FROM users WHERE id = 7;",
+        "WITH gone AS (DELETE FROM users WHERE id = 7 RETURNING id) SELECT * FROM gone;",
+    ],
+)
+def test_a_destructive_statement_anywhere_in_3000_characters_is_in_the_approval_message(
+    before, destructive
+):
+    """With the real analysis and plan (no dry run: its counts only add lines): wherever
+    the statement sits among harmless ones, the message itself names it, and the modal's
+    pages hold the whole plan."""
+    harmless = ["SELECT 1;"] * ((3000 - len(destructive)) // 10)
+    sql = "\n".join(harmless[:before] + [destructive] + harmless[before:])
+    assert 2990 <= len(sql) <= 3000
+    manual = analyse(sql, None, stamp=STAMP)
+    text = plan_text(manual, CONTEXT, {}, [])
+    message = html.unescape(str(plan_blocks(text, button("View full plan", "v", "a"))))
+    line = sql[: sql.index(destructive)].count("\n") + 1
+    assert f"line {line} [" in message and "DELETE FROM users WHERE id = 7" in message
+    pages_shown = "".join(
+        html.unescape("".join(b["text"]["text"].strip("`") for b in view if b["type"] == "section"))
+        for view in (
+            plan_modal(text, "h", PlanPage("a", n))["blocks"] for n in range(len(pages(text)))
+        )
+    )
+    assert pages_shown.replace("`\u200b``", "```") == text
