@@ -1,4 +1,4 @@
-"""Issue 14: SQL a careless or hostile requester may submit to /rollback sql. Every entry
+"""SQL a careless or hostile requester may submit to /rollback sql. Every entry
 parses (it reaches the analysis, not the parser) and must be refused when it is submitted,
 before anything runs: tests/unit/sql/test_allowlist.py checks each against the analysis,
 tests/faults/test_bad_input.py submits each through Slack's modal."""

@@ -3,7 +3,7 @@ clear error where the user is, and change nothing: the database's catalog and th
 every table's rows are compared before and after, and no operation may start.
 
 Hand-written cases plus generated ones (hypothesis) for the slash command text, and
-(issue 14) the hostile SQL corpus of tests/faults/hostile_sql.py through the SQL modal."""
+the hostile SQL corpus of tests/faults/hostile_sql.py through the SQL modal."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ SQL_CASES = [
     ("DELETE FROM users WHERE id = 1;", "", "", Block.SQL_REASON),
     ("DELETE FROM users WHERE id = 1;", "", "   ", Block.SQL_REASON),
 ]
-# Issue 14: what a careless or hostile requester may try, refused before anything runs.
+# What a careless or hostile requester may try, refused before anything runs.
 SQL_CASES += [(sql, "", "r", Block.SQL_TEXT) for sql in HOSTILE_SQL]
 SQL_CASES += [
     ("DELETE FROM users WHERE id = 1;", query, "r", Block.SQL_VERIFICATION)

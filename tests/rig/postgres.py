@@ -84,7 +84,7 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
 def pg_role_url(pg_url: str) -> Iterator[str]:
     """``pg_url`` as a role that is not a superuser and owns the database (so it may create
     tables in its public schema) and nothing more: the bot's connection when a test shows
-    what a requester can do to production (issue 14). The role is dropped after."""
+    what a requester can do to production. The role is dropped after."""
     role = f"rig_bot_{uuid.uuid4().hex[:12]}"
     password = secrets.token_urlsafe(18)
     name = database_name(pg_url)

@@ -1,4 +1,4 @@
-"""Issue 14: the plan an approver is shown is the whole plan, within Slack's limits."""
+"""The plan an approver is shown is the whole plan, within Slack's limits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 14: option 4's allow-list, read from the text alone (no database)."""
+"""Option 4's allow-list, read from the text alone (no database)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 14: typed SQL applied as a script (a reverse migration) may not change how the server
+"""Typed SQL applied as a script (a reverse migration) may not change how the server
 reads it, nor control the transaction."""
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def test_the_verification_query_must_be_one_read_only_select(query):
         ("INSERT INTO audit_log VALUES (9, 'x')", "changes data", []),
         ("ALTER TABLE users ADD COLUMN x int", "changes schema", []),
         ("SELECT count(*) FROM users", "reads", []),
-        # Issue 14: a DELETE inside WITH is what it is, not "reads".
+        # A DELETE inside WITH is what it is, not "reads".
         (
             "WITH gone AS (DELETE FROM users WHERE id > 10 RETURNING id) SELECT count(*) FROM gone",
             "changes data",
@@ -348,7 +348,7 @@ def test_a_verification_query_calling_a_function_that_writes_is_refused(db, tx):
     assert rows(db, "SELECT legacy FROM users WHERE id = 1") == [("old-1",)]
 
 
-# --- issue 14: nothing before approval can leave a trace -------------------------------------
+# --- nothing before approval can leave a trace -------------------------------------
 
 
 def test_a_session_that_lexes_strings_differently_cannot_smuggle_a_commit(
@@ -451,7 +451,7 @@ def test_a_statement_runs_no_longer_than_the_bots_statement_timeout_while_lockin
         other.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
 
 
-# --- issue 14: data-modifying WITH queries ----------------------------------------------------
+# --- data-modifying WITH queries ----------------------------------------------------
 
 
 def test_a_delete_inside_with_is_counted_and_backed_up_exactly(db, tx):
@@ -497,7 +497,7 @@ def test_an_update_with_from_backs_up_each_changed_row_once(db, tx):
     assert rows(db, f'SELECT * FROM "users_backup_{STAMP}" ORDER BY id') == old
 
 
-# --- issue 14: the approval binds the counts -----------------------------------------------------
+# --- the approval binds the counts -----------------------------------------------------
 
 
 def test_a_real_run_whose_counts_differ_from_the_dry_run_rolls_back(db, tx, pg_role_url):
@@ -517,7 +517,7 @@ def test_a_real_run_whose_counts_differ_from_the_dry_run_rolls_back(db, tx, pg_r
     assert state(db) == before
 
 
-# --- issue 14: backups are exact ------------------------------------------------------------------
+# --- backups are exact ------------------------------------------------------------------
 
 FAMILY = """
 CREATE TABLE projects (id int PRIMARY KEY, owner_id int REFERENCES users ON DELETE CASCADE);
@@ -665,7 +665,7 @@ def test_the_verification_after_commit_is_guarded_and_read_only(db, tx):
     assert verify_after_commit(tx, analyse("SELECT 1", stamp=STAMP), TIMEOUTS) is None
 
 
-# --- issue 14: what the rewrite must keep exactly ---------------------------------------------
+# --- what the rewrite must keep exactly ---------------------------------------------
 
 
 def test_a_delete_using_another_table_that_matches_a_row_twice_backs_it_up_once(db, tx):

@@ -1,4 +1,4 @@
-"""Issue 14: the plan an option 4 approver approves, from a real dry run."""
+"""The plan an option 4 approver approves, from a real dry run."""
 
 from __future__ import annotations
 

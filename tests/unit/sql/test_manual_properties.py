@@ -1,4 +1,4 @@
-"""Issue 14, properties (hypothesis) over generated statement mixes against a real PostgreSQL:
+"""Properties (hypothesis) over generated statement mixes against a real PostgreSQL:
 
 - nothing before approval (analysis and dry run) changes the catalog, a row, another
   session, the locks or the server's file system, even for a superuser's connection;

@@ -1,4 +1,4 @@
-"""Issue 14: the guarded transaction that runs typed SQL, against a real PostgreSQL as a role
+"""The guarded transaction that runs typed SQL, against a real PostgreSQL as a role
 that is not a superuser."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14: every function a typed statement calls, resolved against the live catalog."""
+"""Every function a typed statement calls, resolved against the live catalog."""
 
 from __future__ import annotations
 
