@@ -10,6 +10,7 @@ Constraints, and the indexes they own, are bot.sql.model_constraints'.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
@@ -44,7 +45,11 @@ class TableReplay:
         self.model = model
         self.strict = strict
         self.violations: list[str] = []
-        self.constraints = ConstraintReplay(self)
+
+    @cached_property
+    def constraints(self) -> ConstraintReplay:
+        # Made when first needed: most statements replayed touch no constraint.
+        return ConstraintReplay(self)
 
     def violated(self, message: str) -> None:
         """The statement would fail on the modelled schema: strict mode stops, lenient mode

@@ -7,7 +7,6 @@ on SQL anywhere in the bot).
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
 
 from pglast import ast, parse_sql
@@ -32,20 +31,20 @@ def split_statements(sql: str) -> tuple[Statement, ...]:
         raw_statements = parse_sql(sql)
     except ParseError as exc:
         raise _parse_error(sql, exc) from exc
-    # Line numbers by bisecting the newline offsets once: counting newlines from the start
-    # for every statement made a 5,000-statement migration quadratic (bench/: reverse).
-    newlines = [i for i, ch in enumerate(sql) if ch == "\n"]
-    return tuple(_statement(sql, i, raw, newlines) for i, raw in enumerate(raw_statements))
-
-
-def _statement(sql: str, index: int, raw: ast.RawStmt, newlines: list[int]) -> Statement:
-    # pglast reports stmt_location/stmt_len in characters, with leading comments and
-    # whitespace already skipped; stmt_len 0 means "up to the end of the script" (the
-    # last statement without a semicolon), as in PostgreSQL's RawStmt.
-    start = raw.stmt_location or 0
-    end = start + raw.stmt_len if raw.stmt_len else len(sql)
-    text = sql[start:end].strip()
-    return Statement(index, text, raw.stmt, bisect_left(newlines, start) + 1)
+    # Line numbers by a running count from one statement to the next (statements come in
+    # order): counting from the start of the script for every statement made a
+    # 5,000-statement migration quadratic, and a per-character scan cost 0.05 s (bench/).
+    statements, line, counted = [], 1, 0
+    for index, raw in enumerate(raw_statements):
+        # pglast reports stmt_location/stmt_len in characters, with leading comments and
+        # whitespace already skipped; stmt_len 0 means "up to the end of the script" (the
+        # last statement without a semicolon), as in PostgreSQL's RawStmt.
+        start = raw.stmt_location or 0
+        end = start + raw.stmt_len if raw.stmt_len else len(sql)
+        line += sql.count("\n", counted, start)
+        counted = start
+        statements.append(Statement(index, sql[start:end].strip(), raw.stmt, line))
+    return tuple(statements)
 
 
 def _parse_error(sql: str, exc: ParseError) -> UserError:
