@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pglast import parse_sql
 from pglast.parser import ParseError
 
+from bot.sql.gc_pause import gc_paused
 from bot.sql.model_replay import apply_script_statements, taint_everything
 from bot.sql.schema_model import SchemaModel
 
@@ -27,6 +28,7 @@ _cache: OrderedDict[bytes, SchemaModel] = OrderedDict()
 _lock = threading.Lock()
 
 
+@gc_paused
 def schema_before(earlier_sql: Sequence[str] | None, default_schema: str) -> SchemaModel:
     """The model of the schema the scripts leave, in order, on an empty ``default_schema``
     (Prisma deploys only onto an empty schema or a baseline, P3005). ``None``: the history

@@ -27,12 +27,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 from pglast import parse_sql
 
 from bot.sql.changes import Change, ChangeKind
 from bot.sql.diagnosis import Diagnosis, Verdict, judge
+from bot.sql.gc_pause import gc_paused
 from bot.sql.model_replay import ReplayError, apply_statement
 from bot.sql.names import QualifiedName, display_name, quote_identifier, quote_literal
 from bot.sql.observations import compatible, describe, facts_touched, model_value
@@ -104,7 +106,7 @@ class BackupTable:
         # kept, so each value stays identifiable. Listed only when some must become text.
         return known.columns if known.text_columns else ()
 
-    @property
+    @cached_property  # checked by parsing it: once, not at every read of the plan
     def sql(self) -> str:
         text_columns = self.contents.text_columns if self.contents else frozenset()
         selected = ", ".join(
@@ -255,6 +257,7 @@ def _comment(text: str) -> str:
 # ---------------------------------------------------------------------- generation
 
 
+@gc_paused
 def reverse_plan(
     diagnosis: Diagnosis,
     *,
@@ -295,6 +298,7 @@ def _ran(verdict: Verdict) -> bool | None:
     return {Verdict.APPLIED: True, Verdict.NOT_APPLIED: False}.get(verdict)
 
 
+@gc_paused
 def reverse_script(
     sql: str,
     *,
@@ -340,6 +344,7 @@ class _Planner:
         self.facts: set = set()
         self.markers: set = set()  # what the migration and its reverse touched in the model
 
+    @gc_paused
     def plan(self) -> ReversePlan:
         for position in range(len(self.ran) - 1, -1, -1):
             if self.ran[position] is False:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from bot.sql.changes import UNQUALIFIED_KINDS, Change, changes_of, resolved
+from bot.sql.gc_pause import gc_paused
 from bot.sql.model_cache import schema_before
 from bot.sql.model_replay import apply_statement
 from bot.sql.names import QualifiedName
@@ -87,6 +88,7 @@ def _resolved(change: Change, state: SchemaModel) -> Change:
     return resolved(change, state.default_schema)
 
 
+@gc_paused
 def migration_timeline(
     sql: str, *, default_schema: str, earlier_sql: Sequence[str] | None = None
 ) -> Timeline:
