@@ -205,6 +205,12 @@ def state(args) -> int:
     from bot.store import maintenance
 
     config = load_config(config_path(args.config))
+    if not isinstance(config.state_db, Path):
+        raise ConfigError(
+            f"state {args.state_command} reads a SQLite state file; this config's state is on"
+            " PostgreSQL: back it up with pg_dump (the audit log's append-only trigger and"
+            " grants are the database's own)."
+        )
     if args.state_command == "backup":
         findings = maintenance.backup(config.state_db, Path(args.file))
         print(f"Copied {config.state_db} to {args.file}; the copy:")

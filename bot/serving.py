@@ -17,7 +17,9 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from bot import metrics
 from bot.errors import ConfigError
 from bot.probes import Probes
+from bot.redaction import Secret
 from bot.settings import Config
+from bot.store.postgres import writable as postgres_writable
 
 # A probe must answer within a load balancer's few seconds, whatever holds the state file.
 STATE_LOCK_WAIT_SECONDS = 2
@@ -78,7 +80,7 @@ def instrument(probes: Probes, services) -> Probes:
     """/readyz: the state database takes writes, Slack accepts the bot token, the scheduler
     runs; /metrics: the store's counts, the process's counters and step durations."""
     services.engine.subscribe(metrics.step_timer(services.store))
-    probes.add("state_db", lambda: state_db_writable(services.store.path))
+    probes.add("state_db", lambda: state_db_writable(services.store.location))
     probes.add("slack_auth", SlackAuth(services.settings).check)
     probes.add("scheduler", services.scheduler.status)
     registry = metrics.registry_for(services.store)
@@ -86,9 +88,12 @@ def instrument(probes: Probes, services) -> Probes:
     return probes
 
 
-def state_db_writable(path: Path) -> dict:
+def state_db_writable(path: Path | Secret) -> dict:
     """Takes the state file's write lock on a connection of its own and lets it go: a
-    read-only file, a full lock or a missing file shows here, not at the next Approve."""
+    read-only file, a full lock or a missing file shows here, not at the next Approve.
+    (A PostgreSQL state: bot/store/postgres.py writable.)"""
+    if isinstance(path, Secret):
+        return postgres_writable(path)
     try:
         conn = sqlite3.connect(
             f"{Path(path).resolve().as_uri()}?mode=rw", uri=True, timeout=STATE_LOCK_WAIT_SECONDS

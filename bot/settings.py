@@ -65,7 +65,8 @@ class Config:
     path: Path
     default_environment: str
     environments: dict[str, Environment]
-    state_db: Path
+    # A SQLite file, or a PostgreSQL URL (a Secret: it may hold a password) shared by replicas.
+    state_db: Path | Secret
     approval_expiry_seconds: float = 30 * 60
     reminder_delay_seconds: float = 30 * 60
     usergroup_cache_seconds: float = 60
@@ -161,6 +162,7 @@ def _required_env(env, name: str, prefix: str, what: str) -> str:
 _TOP_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "default_environment": (str, True),
     "state_db": (str, False),
+    "state_db_env": (str, False),
     "environments": (dict, True),
     "approval_expiry_minutes": ((int, float), False),
     "reminder_delay_minutes": ((int, float), False),
@@ -218,6 +220,31 @@ def config_path(explicit: str | None = None, environ=None) -> Path:
     return Path(raw)
 
 
+def _state_db(path: Path, raw: dict, environ: dict | None = None) -> Path | Secret:
+    """``state_db`` (a SQLite file, or a ``postgresql://`` URL) or ``state_db_env`` (the
+    name of an environment variable holding either: keeps a password out of the file)."""
+    if "state_db" in raw and "state_db_env" in raw:
+        raise ConfigError(f"{path}: top level: set state_db or state_db_env, not both.")
+    value = raw.get("state_db", "./rollback-bot.db")
+    if "state_db_env" in raw:
+        name = raw["state_db_env"]
+        value = (os.environ if environ is None else environ).get(name, "")
+        if not value:
+            raise ConfigError(
+                f"{path}: top level: state_db_env = {name!r}, but {name} is not set: export"
+                f" {name} with the state database (postgresql://... or a SQLite file path)."
+            )
+    if value.startswith(("postgresql://", "postgres://")):
+        return Secret(value)
+    if "://" in value:
+        raise ConfigError(
+            f"{path}: top level: the state database must be a SQLite file path or a"
+            " postgresql:// URL; the value given is neither."
+        )
+    state_db = Path(value)
+    return state_db if state_db.is_absolute() else (Path.cwd() / state_db).resolve()
+
+
 def load_config(path: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
@@ -258,9 +285,7 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
             )
     pitr = raw.get("pitr", {})
     _check_table(path, "[pitr]", pitr, _PITR_KEYS)
-    state_db = Path(raw.get("state_db", "./rollback-bot.db"))
-    if not state_db.is_absolute():
-        state_db = (Path.cwd() / state_db).resolve()
+    state_db = _state_db(path, raw)
     minutes = 60.0
     return Config(
         path=path,

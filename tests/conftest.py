@@ -4,6 +4,8 @@
   throw-away database per test (tests/rig/postgres.py).
 - ``moto_server`` / ``aws``: moto's threaded server on 127.0.0.1, reached by boto3
   through AWS_ENDPOINT_URL (tests/rig/aws.py).
+- ``state_db``: the state store's location: SQLite under tmp_path, or a fresh PostgreSQL
+  database with ``--state-store postgresql`` (tests/rig/state_store.py).
 - ``fake_slack``: a fake Slack Web API on 127.0.0.1 that records and validates calls
   (tests/rig/fake_slack.py).
 - ``socket_mode``: Slack's side of Socket Mode on 127.0.0.1, whose URLs the fake's
@@ -19,5 +21,6 @@ pytest_plugins = [
     "tests.rig.aws",
     "tests.rig.fake_slack",
     "tests.rig.socket_mode",
+    "tests.rig.state_store",
     "tests.rig.bot_server",
 ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import queue
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from bot.slack.cards import is_notify_card, render_card
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
 from bot.slack.stream import StepStreams
-from bot.store import Store
+from bot.store import Store, StoreClosed
 from bot.store.records import EventKind, Operation, OperationStatus, StepStatus
 
 log = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ class OperationFeed:
             return fn()
         except (SlackApiError, SlackUnavailable) as error:
             log.error("operation %s: Slack call failed: %s", self.op_id, error)
-        except sqlite3.ProgrammingError:
+        except StoreClosed:
             # The bot is shutting down and closed the store under a feed that was still
             # sending: the store has the whole story; the thread line can wait.
             log.info("operation %s: store closed, feed stops", self.op_id)

@@ -1,27 +1,26 @@
-"""The state store on SQLite (sqlite-utils, WAL mode): every statement on the state tables.
+"""The state store: every statement on the state tables, written once for both databases
+(SQLite, the embedded default; PostgreSQL for more than one replica: bot/store/transactions.py).
 
-Every state change runs in one ``BEGIN IMMEDIATE`` transaction so that two threads (or two
-processes) can never both win a race such as two Approve clicks: the "check then change"
-is a conditional UPDATE whose row count says who won. Rows come back typed
-(bot/store/records.py).
+Every state change runs in one write transaction so that two threads (or two processes, or
+two replicas) can never both win a race such as two Approve clicks: the "check then change"
+is a conditional UPDATE whose row count says who won, or a read of rows locked for the
+change (``for_update``). Rows come back typed (bot/store/records.py).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from bot.clock import iso, utcnow
-from bot.store import audit_chain
+from bot.store.audit_log import AuditStatements
 from bot.store.records import (
     Approval,
     ApprovalStatus,
-    AuditRecord,
     ChecklistEntry,
     Decision,
     DecisionStatus,
@@ -31,7 +30,7 @@ from bot.store.records import (
     StepRecord,
     StepStatus,
 )
-from bot.store.transactions import Transactions
+from bot.store.transactions import Refused
 
 
 def new_operation_id(now: datetime | None = None) -> str:
@@ -52,8 +51,9 @@ def _row(record) -> dict:
     return values
 
 
-class Store(Transactions):
-    """Every statement on the state tables."""
+class Store(AuditStatements):
+    """Every statement on the state tables. ``location``: a SQLite file, or a PostgreSQL
+    URL (``postgresql://...``, best as a Secret: it may hold a password)."""
 
     # --- operations ---------------------------------------------------------------
 
@@ -65,10 +65,10 @@ class Store(Transactions):
         row = _row(op) | {"holds_environment": 1}
         try:
             with self.transaction() as db:
-                db["operations"].insert(row)
-                db["steps"].insert_all(_row(s) for s in steps)
-                db["checklist_items"].insert_all(_row(c) for c in checklists)
-        except sqlite3.IntegrityError:
+                db.insert("operations", row)
+                db.insert_all("steps", (_row(s) for s in steps))
+                db.insert_all("checklist_items", (_row(c) for c in checklists))
+        except Refused:
             return False
         return True
 
@@ -114,13 +114,16 @@ class Store(Transactions):
 
     def _update_operation(self, op_id: str, **columns: Any) -> None:
         with self.transaction() as db:
-            db["operations"].update(op_id, columns | {"updated_at": iso(utcnow())})
+            db.update("operations", op_id, columns | {"updated_at": iso(utcnow())})
 
     def merge_params(self, op_id: str, values: dict[str, Any]) -> dict[str, Any]:
         """Adds ``values`` to the operation's params (read and written under the lock)."""
         with self.transaction() as db:
-            params = json.loads(db["operations"].get(op_id)["params"] or "{}") | values
-            db["operations"].update(op_id, {"params": _json(params)})
+            rows = db.query(
+                f"SELECT params FROM operations WHERE id = ?{self._db.for_update}", (op_id,)
+            )
+            params = json.loads(rows[0]["params"] or "{}") | values
+            db.update("operations", op_id, {"params": _json(params)})
         return params
 
     def finish_operation(
@@ -138,9 +141,9 @@ class Store(Transactions):
                 "UPDATE operations SET status = ?, result = ?, finished_at = ?, updated_at = ?,"
                 " holds_environment = NULL WHERE id = ? AND holds_environment = 1",
                 (status, result, iso(at), iso(at), op_id),
-            ).rowcount
+            )
             if changed and then_schedule is not None:
-                db["scheduled_jobs"].insert(_row(then_schedule))
+                db.insert("scheduled_jobs", _row(then_schedule))
         return bool(changed)
 
     def approvers_by_operation(self, op_ids: list[str]) -> dict[str, str | None]:
@@ -171,15 +174,20 @@ class Store(Transactions):
         """pending -> running (one walker wins), and the operation is running again. Never
         for an operation that has ended (cancelled between the walker's read and now)."""
         with self.transaction() as db:
+            # The operation's row first, locked: a cancel ending it waits for this claim,
+            # or this claim sees it ended.
+            if not self._lock_active(db, op_id):
+                return False
             claimed = db.execute(
                 "UPDATE steps SET status = 'running', started_at = ?, attempts = attempts + 1"
-                " WHERE operation_id = ? AND step_id = ? AND status = 'pending' AND EXISTS"
-                " (SELECT 1 FROM operations WHERE id = ? AND holds_environment = 1)",
-                (iso(at), op_id, step_id, op_id),
-            ).rowcount
+                " WHERE operation_id = ? AND step_id = ? AND status = 'pending'",
+                (iso(at), op_id, step_id),
+            )
             if claimed:
-                db["operations"].update(
-                    op_id, {"status": str(OperationStatus.RUNNING), "updated_at": iso(at)}
+                db.update(
+                    "operations",
+                    op_id,
+                    {"status": str(OperationStatus.RUNNING), "updated_at": iso(at)},
                 )
         return bool(claimed)
 
@@ -231,7 +239,12 @@ class Store(Transactions):
         double-submitted modal changes each item once."""
         changes = []
         with self.transaction() as db:
-            for item in self.checklist(op_id, checklist):
+            rows = db.query(
+                "SELECT * FROM checklist_items WHERE operation_id = ? AND checklist = ?"
+                f" ORDER BY position{self._db.for_update}",
+                (op_id, checklist),
+            )
+            for item in map(ChecklistEntry.from_row, rows):
                 want = item.item_id in ticked
                 if item.by_bot or item.checked == want:
                     continue
@@ -258,7 +271,8 @@ class Store(Transactions):
     def happens_once(self, key: str, at: datetime) -> bool:
         """True the first time ``key`` is marked, ever (say "checklist complete" once)."""
         return self._change(
-            "INSERT OR IGNORE INTO once_markers (key, at) VALUES (?, ?)", (key, iso(at))
+            "INSERT INTO once_markers (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (key, iso(at)),
         )
 
     # --- approvals ----------------------------------------------------------------
@@ -276,13 +290,13 @@ class Store(Transactions):
     def add_approval(self, approval: Approval, expiry: ScheduledJob) -> None:
         """The request, the operation waiting for it and its expiry job: one transaction."""
         with self.transaction() as db:
-            db["approvals"].insert(_row(approval))
+            db.insert("approvals", _row(approval))
             db.execute(
                 "UPDATE operations SET status = ?, updated_at = ? WHERE id = ?"
                 " AND holds_environment = 1",
                 (OperationStatus.WAITING_APPROVAL, approval.requested_at, approval.operation_id),
             )
-            db["scheduled_jobs"].insert(_row(expiry))
+            db.insert("scheduled_jobs", _row(expiry))
 
     def decide_approval(
         self, approval_id: str, status: ApprovalStatus, user: str, at: datetime
@@ -309,7 +323,7 @@ class Store(Transactions):
 
     def set_approval_message(self, approval_id: str, channel: str, ts: str) -> None:
         with self.transaction() as db:
-            db["approvals"].update(approval_id, {"channel": channel, "message_ts": ts})
+            db.update("approvals", approval_id, {"channel": channel, "message_ts": ts})
 
     # --- decisions ----------------------------------------------------------------
 
@@ -327,7 +341,7 @@ class Store(Transactions):
 
     def add_decision(self, decision: Decision) -> None:
         with self.transaction() as db:
-            db["decisions"].insert(_row(decision))
+            db.insert("decisions", _row(decision))
 
     def answer_decision(self, decision_id: str, choice: str, user: str, at: datetime) -> bool:
         """pending -> decided; False when it was already decided or expired."""
@@ -347,54 +361,20 @@ class Store(Transactions):
 
     def set_decision_message(self, decision_id: str, channel: str, ts: str) -> None:
         with self.transaction() as db:
-            db["decisions"].update(decision_id, {"channel": channel, "message_ts": ts})
-
-    # --- audit --------------------------------------------------------------------
-
-    def append_audit(
-        self,
-        op_id: str | None,
-        actor: str,
-        event: str,
-        message: str = "",
-        *,
-        step_id: str | None = None,
-        detail: dict | None = None,
-        at: datetime | None = None,
-    ) -> AuditRecord:
-        row = {
-            "operation_id": op_id,
-            "at": iso(at or utcnow()),
-            "actor": actor,
-            "event": str(event),
-            "step_id": step_id,
-            "message": message,
-            "detail": _json(detail or {}),
-        }
-        with self.transaction() as db:
-            last = db.execute("SELECT chain FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            row["chain"] = audit_chain.link(last[0] if last else audit_chain.GENESIS, row)
-            db["audit"].insert(row)
-            row["id"] = db["audit"].last_pk
-        return AuditRecord.from_row(row)
-
-    def audit(self, op_id: str | None = None) -> list[AuditRecord]:
-        if op_id is None:
-            rows = self._query("SELECT * FROM audit ORDER BY id")
-        else:
-            rows = self._query("SELECT * FROM audit WHERE operation_id = ? ORDER BY id", (op_id,))
-        return [AuditRecord.from_row(r) for r in rows]
-
-    def audit_of_kind(self, event: str) -> list[AuditRecord]:
-        rows = self._query("SELECT * FROM audit WHERE event = ? ORDER BY id", (str(event),))
-        return [AuditRecord.from_row(r) for r in rows]
+            db.update("decisions", decision_id, {"channel": channel, "message_ts": ts})
 
     # --- scheduled jobs (the scheduler rebuilds from these at start-up) -------------
 
     def schedule_job(self, job: ScheduledJob) -> None:
         """Adds the job, or replaces a pending one with the same id (new time, payload)."""
+        row = _row(job)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "id")
         with self.transaction() as db:
-            db["scheduled_jobs"].upsert(_row(job), pk="id")
+            db.execute(
+                f"INSERT INTO scheduled_jobs ({', '.join(row)})"
+                f" VALUES ({', '.join('?' * len(row))}) ON CONFLICT (id) DO UPDATE SET {updates}",
+                row.values(),
+            )
 
     def job(self, job_id: str) -> ScheduledJob | None:
         rows = self._query("SELECT * FROM scheduled_jobs WHERE id = ?", (job_id,))
@@ -420,7 +400,7 @@ class Store(Transactions):
 
     def first_time_seen(self, event_id: str) -> bool:
         return self._change(
-            "INSERT OR IGNORE INTO seen_events (event_id, seen_at) VALUES (?, ?)",
+            "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (event_id, iso(utcnow())),
         )
 

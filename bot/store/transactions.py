@@ -1,64 +1,143 @@
-"""The state store's SQLite connection (WAL mode): one connection, one lock, and the write
-transaction every change runs in (``BEGIN IMMEDIATE``, so a read-then-write cannot
-interleave with another thread's or process's)."""
+"""How the store reaches its database, whichever it is: one connection guarded by a lock,
+the write transaction every change runs in, and one cursor wrapper (``Tx``) so that the
+store's statements are written once.
+
+The store's SQL is the subset SQLite and PostgreSQL both accept (``?`` placeholders,
+``INSERT ... ON CONFLICT``, ``RETURNING``); the two backends (bot/store/sqlite_db.py,
+bot/store/postgres.py) differ only in how they connect, how a write transaction takes its
+locks, and which errors mean "the database refused this".
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, Protocol
 
-import sqlite_utils
-
-from bot.store.schema import upgrade
+from bot.redaction import Secret
 
 
-class Transactions:
-    """One SQLite connection shared by the app's threads, serialised by a lock; other
-    processes (the terminal, a restarted bot) coordinate through SQLite's own locking."""
+class Refused(Exception):
+    """The database refused a change: a unique index (another operation holds the
+    environment), the audit log's append-only trigger, or a privilege the role lacks."""
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self.db = sqlite_utils.Database(conn)
-        self._lock = threading.RLock()
-        with self._lock:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            upgrade(self.db.conn, path)
+
+class StoreClosed(Exception):
+    """The store was used after ``close()`` (a feed still sending while the bot stops)."""
+
+
+class Tx:
+    """One transaction's cursor: ``?`` placeholders, rows as dicts, the backend's refusals
+    raised as ``Refused``."""
+
+    def __init__(self, cursor: Any, placeholder: str, refusals: tuple[type[Exception], ...]):
+        self._cursor = cursor
+        self._placeholder = placeholder
+        self._refusals = refusals
+
+    def _sql(self, sql: str) -> str:
+        if self._placeholder == "?":
+            return sql
+        return sql.replace("%", "%%").replace("?", self._placeholder)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Runs one statement; how many rows it changed."""
+        try:
+            # Flags are 0/1 integers in both databases (PostgreSQL will not cast a bool).
+            values = tuple(int(v) if isinstance(v, bool) else v for v in params)
+            self._cursor.execute(self._sql(sql), values)
+        except self._refusals as exc:
+            raise Refused(str(exc)) from exc
+        return self._cursor.rowcount
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        self.execute(sql, params)
+        if self._cursor.description is None:
+            return []
+        names = [d[0] for d in self._cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in self._cursor.fetchall()]
+
+    def insert(self, table: str, row: dict[str, Any], returning: str | None = None) -> Any:
+        """INSERT one row; the value of ``returning`` (the new row's id) when asked."""
+        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        if returning is None:
+            self.execute(sql, row.values())
+            return None
+        return self.query(f"{sql} RETURNING {returning}", row.values())[0][returning]
+
+    def insert_all(self, table: str, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.insert(table, row)
+
+    def update(self, table: str, key: str, columns: dict[str, Any]) -> int:
+        """UPDATE the row whose ``id`` is ``key``."""
+        sets = ", ".join(f"{name} = ?" for name in columns)
+        return self.execute(f"UPDATE {table} SET {sets} WHERE id = ?", [*columns.values(), key])
+
+
+class Database(Protocol):
+    """What the store needs of a backend."""
+
+    location: Path | Secret
+    # Appended to a SELECT that reads rows the same transaction then changes: row locks on
+    # PostgreSQL; nothing on SQLite, whose BEGIN IMMEDIATE already holds the write lock.
+    for_update: str
+    # Run first in a transaction that appends to the audit log (whose hash chain needs
+    # appends one at a time): PostgreSQL's advisory lock; nothing on SQLite.
+    audit_lock: str
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]: ...
+
+    def close(self) -> None: ...
+
+
+def open_database(location: Path | str | Secret) -> Database:
+    """A PostgreSQL URL (``postgresql://...``, plain or as a Secret) or a SQLite file."""
+    url = location.reveal() if isinstance(location, Secret) else str(location)
+    if is_postgres_url(url):
+        from bot.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(Secret(url))
+    from bot.store.sqlite_db import SqliteDatabase
+
+    return SqliteDatabase(Path(location) if not isinstance(location, Secret) else Path(url))
+
+
+def is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+class Connected:
+    """The store's hold on its database: the statements (bot/store/sqlite.py) call these."""
+
+    def __init__(self, location: Path | str | Secret):
+        self._db = open_database(location)
+        self.location = self._db.location
+        self.path = getattr(self._db, "path", None)  # the SQLite file (None on PostgreSQL)
 
     def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self._db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a
-        read-then-write (check a status, then change it) cannot interleave with another.
-        (Public for tests that set up a state no code path leaves, such as a crash.)"""
-        with self._lock:
-            if self.db.conn.in_transaction:
-                with self.db.atomic():
-                    yield self.db
-                return
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.conn.execute("ROLLBACK")
-                raise
-            self.db.conn.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One write transaction. (Public for tests that set up a state no code path
+        leaves, such as a crash.)"""
+        return self._db.transaction()
 
     def _query(self, sql: str, params: tuple = ()) -> list[dict]:
-        with self._lock:
-            return list(self.db.query(sql, params))
+        return self._db.query(sql, params)
 
     def _change(self, sql: str, params: tuple) -> bool:
         """One conditional UPDATE/INSERT; whether it changed a row (won the race)."""
         with self.transaction() as db:
-            return db.execute(sql, params).rowcount > 0
+            return db.execute(sql, params) > 0
+
+    def _lock_active(self, db: Tx, op_id: str) -> bool:
+        """Locks the operation's row (PostgreSQL) and says whether it is still active."""
+        rows = db.query(
+            f"SELECT holds_environment FROM operations WHERE id = ?{self._db.for_update}",
+            (op_id,),
+        )
+        return bool(rows) and rows[0]["holds_environment"] == 1

@@ -240,7 +240,9 @@ def bot_transport(request) -> str:
 
 
 @pytest.fixture
-def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot_transport):
+def bot_factory(
+    fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot_transport, state_db: str
+):
     started: list[tuple[_ServerThread, Services]] = []
     running: list[tuple[_ServerThread, Services]] = []
     capture = _LogCapture()
@@ -251,7 +253,7 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot
     def make(*, transport: str | None = None, **overrides) -> BotRig:
         transport = transport or bot_transport
         values = {
-            "state_db": str(tmp_path / "state.db"),
+            "state_db": state_db,
             "approval_expiry_minutes": 30,
             "reminder_delay_minutes": 30,
             "progress_edit_interval_seconds": 1.0,
@@ -317,10 +319,10 @@ def bot_factory(fake_slack: FakeSlack, tmp_path: Path, monkeypatch, request, bot
     if socket_servers:
         # Every envelope the bots were sent got its ack in time, naming its envelope_id.
         socket_servers[0].assert_every_envelope_acked()
-    if "pg_server" in request.fixturenames:
+    if "pg_server" in request.fixturenames or "://" in state_db:
         secrets_.append(request.getfixturevalue("pg_server").password)
     for store in stores or [None]:
-        reopened = Store(store.path) if store else None
+        reopened = Store(store.location) if store else None
         assert_no_secrets(secrets_, fake_slack, capture.lines, reopened)
         if reopened:
             reopened.close()

@@ -129,7 +129,7 @@ def test_a_changed_plan_needs_a_new_approval(bot):
     # The plan of the drill's destructive step names the operation; changing the plan text
     # the approval was bound to is what a changed plan looks like to the engine.
     with bot.store.transaction() as db:
-        db["approvals"].update(first.id, {"plan_hash": "0" * 64})
+        db.update("approvals", first.id, {"plan_hash": "0" * 64})
     bot.signer.block_action(
         Action.APPROVE,
         None,

@@ -9,6 +9,7 @@ from bot.clock import iso, utcnow
 from bot.scheduler import Scheduler
 from bot.store import Store
 from bot.store.records import ScheduledJob
+from tests.rig.state_store import state_db_for
 
 
 def job(job_id, op_id, kind, due_in: timedelta, payload=None) -> ScheduledJob:
@@ -16,14 +17,14 @@ def job(job_id, op_id, kind, due_in: timedelta, payload=None) -> ScheduledJob:
 
 
 def test_jobs_survive_a_restart_and_run_once(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = Store(state_db_for(tmp_path))
     store.schedule_job(
         job("reminder:op-1", None, "after_checklist_reminder", timedelta(hours=1), {"x": 1})
     )
     store.close()
 
     ran = []
-    store = Store(tmp_path / "s.db")  # "after the restart"
+    store = Store(state_db_for(tmp_path))  # "after the restart"
     scheduler = Scheduler(store, {"after_checklist_reminder": lambda op, p: ran.append(p)})
     scheduler.start()
     try:
@@ -37,7 +38,7 @@ def test_jobs_survive_a_restart_and_run_once(tmp_path):
 
 
 def test_a_job_due_while_the_bot_was_down_runs_at_start(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = Store(state_db_for(tmp_path))
     store.schedule_job(job("expiry:a", None, "approval_expiry", -timedelta(minutes=5)))
     ran = []
     scheduler = Scheduler(store, {"approval_expiry": lambda op, p: ran.append(op)})
@@ -54,13 +55,13 @@ def test_a_job_due_while_the_bot_was_down_runs_at_start(tmp_path):
 def test_a_job_another_process_wrote_is_picked_up_while_running(tmp_path):
     """A break-glass terminal writes a job row (a PITR's cleanup) into the shared store; the
     running bot's scheduler finds it on its next resync and runs it."""
-    store = Store(tmp_path / "s.db")
+    store = Store(state_db_for(tmp_path))
     ran = []
     scheduler = Scheduler(
         store, {"pitr_cleanup_due": lambda op, p: ran.append(p)}, resync_seconds=0.2
     )
     scheduler.start()
-    terminal = Store(tmp_path / "s.db")
+    terminal = Store(state_db_for(tmp_path))
     try:
         terminal.schedule_job(
             job(

@@ -161,3 +161,30 @@ def test_sql_pitr_and_query_errors(tmp_path, text, expected):
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, text))
     assert expected in str(error.value)
+
+
+def test_the_state_db_is_a_file_a_postgresql_url_or_named_by_an_env_var(tmp_path, monkeypatch):
+    url = "postgresql://bot:st4te-pw@state.internal/rollback"
+    config = load_config(write(tmp_path, f'state_db = "{url}"\n' + GOOD))
+    assert config.state_db.reveal() == url and "st4te-pw" not in repr(config)
+    monkeypatch.setenv("STATE_URL", url)
+    config = load_config(write(tmp_path, 'state_db_env = "STATE_URL"\n' + GOOD))
+    assert config.state_db.reveal() == url
+    monkeypatch.setenv("STATE_URL", str(tmp_path / "s.db"))
+    assert load_config(write(tmp_path, 'state_db_env = "STATE_URL"\n' + GOOD)).state_db == (
+        tmp_path / "s.db"
+    )
+
+
+@pytest.mark.parametrize(
+    ("top", "says"),
+    [
+        ('state_db_env = "NOT_SET_ANYWHERE"', "NOT_SET_ANYWHERE is not set"),
+        ('state_db = "a.db"\nstate_db_env = "X"', "not both"),
+        ('state_db = "mysql://u:pw@h/db"', "SQLite file path or a postgresql:// URL"),
+    ],
+)
+def test_a_bad_state_db_says_what_to_do(tmp_path, top, says):
+    with pytest.raises(ConfigError, match=says) as error:
+        load_config(write(tmp_path, top + "\n" + GOOD))
+    assert "pw@" not in str(error.value)

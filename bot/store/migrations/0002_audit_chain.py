@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import psycopg
+
 from bot.store import audit_chain
 from bot.store.migrations.sqlite_target import columns, run_script
 
@@ -25,3 +27,19 @@ def sqlite(conn: sqlite3.Connection) -> None:
         previous = audit_chain.link(previous, row)
         conn.execute("UPDATE audit SET chain = ? WHERE id = ?", (previous, row["id"]))
     run_script(conn, _UPDATE_TRIGGER)
+
+
+def postgres(conn: psycopg.Connection) -> None:
+    conn.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS chain TEXT")
+    rows = conn.execute(f"SELECT id, {', '.join(audit_chain.CHAINED)} FROM audit ORDER BY id")
+    names = ("id", *audit_chain.CHAINED)
+    previous, links = audit_chain.GENESIS, []
+    for values in rows.fetchall():
+        row = dict(zip(names, values, strict=True))
+        previous = audit_chain.link(previous, row)
+        links.append((previous, row["id"]))
+    if links:
+        # As on SQLite: the append-only trigger is lifted inside this transaction only.
+        conn.execute("ALTER TABLE audit DISABLE TRIGGER audit_is_append_only_row")
+        conn.cursor().executemany("UPDATE audit SET chain = %s WHERE id = %s", links)
+        conn.execute("ALTER TABLE audit ENABLE TRIGGER audit_is_append_only_row")

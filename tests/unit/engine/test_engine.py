@@ -15,7 +15,8 @@ from bot.engine.engine import Engine
 from bot.engine.model import PlanChanged, RolledBack, Runbook, Step
 from bot.errors import ConflictError, PermissionDenied, UserError
 from bot.settings import Config, Environment
-from bot.store import Store
+from bot.store import Refused, Store
+from tests.rig.state_store import state_db_for
 from tests.unit.store.test_state_schema import PREVIOUS_RELEASE
 
 
@@ -25,7 +26,7 @@ def make_engine(tmp_path, runbook: Runbook, protected=False):
         path=tmp_path / "c.toml",
         default_environment="dev",
         environments={"dev": env},
-        state_db=tmp_path / "s.db",
+        state_db=state_db_for(tmp_path),
     )
     store = Store(config.state_db)
     engine = Engine(store, config, {runbook.name: runbook}, members_of=lambda h: set())
@@ -164,11 +165,11 @@ def test_recover_stops_safely_when_a_step_is_not_idempotent(tmp_path):
 
 
 def test_audit_is_append_only(tmp_path):
-    store = Store(tmp_path / "s.db")
+    store = Store(state_db_for(tmp_path))
     store.append_audit(None, "U_ALICE", "x", "hello")
-    with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+    with pytest.raises(Refused), store.transaction() as db:
         db.execute("UPDATE audit SET message = 'forged'")
-    with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+    with pytest.raises(Refused), store.transaction() as db:
         db.execute("DELETE FROM audit")
     assert store.audit()[0].message == "hello"
 
