@@ -36,8 +36,8 @@ class Core:
 
     def start(self) -> None:
         """For the long-running bot: rebuilds what was in flight from the store, jobs first,
-        then operations. (A terminal invocation does not: it would resume operations the
-        running bot owns.)"""
+        then operations, and keeps resuming operations another replica stopped walking. (A
+        terminal invocation does not: it walks only the operations it starts.)"""
         self.store.forget_seen_before(utcnow() - SEEN_EVENTS_KEPT)
         self.scheduler.start()
         self.engine.recover()
@@ -52,12 +52,17 @@ class Core:
 
 
 def build_core(
-    config: Config, *, members_of: MembersOf, clock: Callable[[], datetime] = utcnow
+    config: Config,
+    *,
+    members_of: MembersOf,
+    clock: Callable[[], datetime] = utcnow,
+    replica: str | None = None,
 ) -> Core:
     """``members_of(handle)``: the members of a user group (Slack's directory, or the
-    terminal's $ROLLBACK_BOT_USERGROUPS)."""
+    terminal's $ROLLBACK_BOT_USERGROUPS); ``replica``: this process's name as the owner of
+    operations' leases (default: bot/engine/leases.py replica_name)."""
     store = Store(config.state_db)
-    engine = Engine(store, config, RUNBOOKS, members_of=members_of, clock=clock)
+    engine = Engine(store, config, RUNBOOKS, members_of=members_of, clock=clock, replica=replica)
     scheduler = Scheduler(
         store,
         {

@@ -71,6 +71,9 @@ class Config:
     reminder_delay_seconds: float = 30 * 60
     usergroup_cache_seconds: float = 60
     progress_edit_interval_seconds: float = 1.0
+    # How long a replica's lease on an operation lasts without a heartbeat: another replica
+    # resumes an operation at most this long (plus a third of it) after its walker died.
+    lease_seconds: float = 15
     drill_slow_step_seconds: float = 30
     drill_progress_events: int = 30
     # [sql]: timeouts the bot sets (SET lock_timeout / statement_timeout) around any SQL it
@@ -168,6 +171,7 @@ _TOP_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "reminder_delay_minutes": ((int, float), False),
     "usergroup_cache_seconds": ((int, float), False),
     "progress_edit_interval_seconds": ((int, float), False),
+    "lease_seconds": ((int, float), False),
     "drill": (dict, False),
     "sql": (dict, False),
     "pitr": (dict, False),
@@ -300,6 +304,7 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         progress_edit_interval_seconds=_positive(
             path, "top level", raw, "progress_edit_interval_seconds", 1.0
         ),
+        lease_seconds=_positive(path, "top level", raw, "lease_seconds", 15),
         drill_slow_step_seconds=_positive(path, "[drill]", drill, "slow_step_seconds", 30),
         drill_progress_events=int(_positive(path, "[drill]", drill, "progress_events", 30)),
         sql_lock_timeout=sql.get("lock_timeout", "5s"),

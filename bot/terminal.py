@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bot.clock import shown_utc, utcnow
 from bot.core import build_core
+from bot.engine.leases import replica_name
 from bot.engine.model import Event
 from bot.errors import ConfigError, UserError
 from bot.store.records import FINAL_STATES, ApprovalStatus, EventKind, OperationStatus
@@ -219,7 +220,9 @@ class Terminal:
         self.console = Console(out, user)
         # The same core as the Slack bot, without start(): the bot's process resumes
         # operations and runs the scheduled jobs (it picks up the rows written here).
-        self.core = build_core(config, members_of=UserGroups.from_env().members_of)
+        self.core = build_core(
+            config, members_of=UserGroups.from_env().members_of, replica=replica_name("cli")
+        )
         self.engine, self.store = self.core.engine, self.core.store
         self.engine.subscribe(self.console)
 

@@ -17,6 +17,7 @@ from bot.checklists import CHECKLISTS
 from bot.clock import iso, shown_utc, utcnow
 from bot.engine.decisions import Decisions
 from bot.engine.gates import Gates
+from bot.engine.leases import LeaseKeeper, replica_name
 from bot.engine.model import BOT_ACTOR, Event, Runbook, check_params
 from bot.engine.walker import Walker
 from bot.errors import ConflictError, NotFound, PermissionDenied
@@ -48,6 +49,7 @@ class Engine:
         members_of: MembersOf,
         clock: Callable[[], datetime] = utcnow,
         workers: int = 16,
+        replica: str | None = None,
     ):
         self.store = store
         self.config = config
@@ -56,6 +58,9 @@ class Engine:
         self.clock = clock
         self._listeners: list[Listener] = []
         self._delivering = threading.local()
+        # This process's name as the owner of operations' leases (bot/engine/leases.py).
+        self.replica = replica or replica_name()
+        self.keeper = LeaseKeeper(self)
         self.walker = Walker(self, workers)
         self.gates = Gates(self)
         self.decisions = Decisions(self)
@@ -184,48 +189,66 @@ class Engine:
         return "cancelled"
 
     def recover(self) -> None:
-        """At start-up: a step left 'running' by a crash is rerun when idempotent, else the
-        operation stops in a safe state with a clear message; waiting ones are resumed."""
+        """At start-up: every active operation this replica can take (its lease free, run
+        out, or its own previous process's) is resumed by the restart rule; then the lease
+        keeper resumes, every few seconds, operations another replica stopped walking."""
         for op in self.store.operations(active=True, limit=1000):
+            self.resume(op.id, restarted=True)
+        self.keeper.ensure_running(sweep=True)
+
+    def resume(self, op_id: str, *, restarted: bool) -> None:
+        """Takes the operation's lease and walks it again. A step left running (by a crash,
+        or by a replica that stopped renewing its lease) is rerun when idempotent, else the
+        operation stops in a safe state with a clear message. Nothing is said for an
+        operation that was merely waiting with nobody walking it."""
+        lease = self.store.take_lease(op_id, self.replica, self.clock(), self.config.lease_seconds)
+        if lease is None:
+            return  # another replica walks it, or it ended
+        op = self.operation(op_id)
+        running = [r for r in self.store.steps(op.id) if r.status == StepStatus.RUNNING]
+        who = "The bot restarted"
+        if lease.taken_over_from is not None:
+            who = "The replica running this operation stopped"
+        if restarted or running or lease.taken_over_from is not None:
             self.emit(
                 op.id,
                 EventKind.RESUMED,
                 BOT_ACTOR,
-                "The bot restarted; resuming this operation from its recorded state.",
+                f"{who}; resuming this operation from its recorded state"
+                + (" on another replica." if lease.taken_over_from else "."),
+                detail={"replica": self.replica, "after": lease.taken_over_from},
             )
-            runbook = self.runbooks.get(op.runbook)
-            if runbook is None:
-                self.walker.stop_unknown_runbook(op)
-                continue
-            for record in self.store.steps(op.id):
-                if record.status != StepStatus.RUNNING:
-                    continue
-                if runbook.step(record.step_id).idempotent:
-                    self.store.rerun_step(op.id, record.step_id)
-                    self.emit(
-                        op.id,
-                        EventKind.STEP_RESUMED,
-                        BOT_ACTOR,
-                        f"The bot restarted during '{record.title}'; it is safe to run"
-                        " again and will be rerun.",
-                        step_id=record.step_id,
-                    )
-                else:
-                    self.store.end_step(
-                        op.id,
-                        record.step_id,
-                        StepStatus.FAILED,
-                        self.clock(),
-                        "",
-                        "interrupted by a restart",
-                    )
-                    self.walker.finish(
-                        op,
-                        OperationStatus.STOPPED,
-                        f"The bot restarted while '{record.title}' was running and"
-                        " that step is not safe to repeat. Check its effect by hand.",
-                    )
-            self.walker.kick(op.id)
+        runbook = self.runbooks.get(op.runbook)
+        if runbook is None:
+            self.walker.stop_unknown_runbook(op)
+            return
+        for record in running:
+            if not self._rerun_or_stop(op, runbook.step(record.step_id).idempotent, record, who):
+                break
+        self.walker.kick(op.id)
+
+    def _rerun_or_stop(self, op: Operation, idempotent: bool, record, who: str) -> bool:
+        """The restart rule for one step left running; False when the operation stopped."""
+        if idempotent:
+            self.store.rerun_step(op.id, record.step_id)
+            self.emit(
+                op.id,
+                EventKind.STEP_RESUMED,
+                BOT_ACTOR,
+                f"{who} during '{record.title}'; it is safe to run again and will be rerun.",
+                step_id=record.step_id,
+            )
+            return True
+        self.store.end_step(
+            op.id, record.step_id, StepStatus.FAILED, self.clock(), "", "interrupted by a restart"
+        )
+        self.walker.finish(
+            op,
+            OperationStatus.STOPPED,
+            f"{who} while '{record.title}' was running and that step is not safe to repeat."
+            " Check its effect by hand.",
+        )
+        return False
 
     def operation(self, op_id: str) -> Operation:
         op = self.store.operation(op_id)
@@ -266,7 +289,8 @@ class Engine:
         return self.decisions.decide(decision_id, user, choice)
 
     def shutdown(self) -> None:
-        self.walker.shutdown()
+        self.walker.shutdown()  # lets a running step finish, its lease renewed meanwhile
+        self.keeper.stop()
 
 
 def _steps(op_id: str, runbook: Runbook) -> list[StepRecord]:

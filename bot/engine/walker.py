@@ -2,8 +2,13 @@
 the store before running it, stopping at the gates (bot/engine/gates.py), recording each
 outcome, and ending the operation.
 
+Across replicas, a walker walks an operation only while it holds the operation's lease
+(bot/store/leases.py), renewed by the lease keeper (bot/engine/leases.py); the lease's token
+fences the step's claim and its result.
+
 At shutdown it lets a running step finish (a polling step returns early through
-``sleep``) and starts no other; ``Engine.recover`` picks the operations up at the next start.
+``sleep``) and starts no other; ``Engine.recover`` picks the operations up at the next start
+(or another replica does, once the lease has run out).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from bot.engine.model import (
 from bot.errors import UserError
 from bot.faults import crash_point
 from bot.settings import Environment
+from bot.store.leases import Lease, LeaseLost
 from bot.store.records import (
     FINAL_STATES,
     EventKind,
@@ -58,6 +64,12 @@ class Walker:
         self._kick_lock = threading.Lock()
         self._running: set[str] = set()
         self._again: set[str] = set()
+        # The leases this process holds, and per operation what interrupts its polling
+        # step (a shutdown, or the lease lost to another replica).
+        self.owner = engine.replica
+        self.lease_seconds = engine.config.lease_seconds
+        self.leases: dict[str, Lease] = {}
+        self._interrupts: dict[str, threading.Event] = {}
 
     def kick(self, op_id: str) -> None:
         """Advance the operation on a worker; one walker per operation at a time, and a
@@ -81,15 +93,52 @@ class Walker:
 
     def _walk(self, op_id: str) -> None:
         while True:
-            try:
-                self.advance(op_id)
-            except Exception:  # noqa: BLE001 - the walker thread must never die silently
-                log.exception("engine: advancing %s failed", op_id)
+            lease = self._take(op_id)
+            if lease is not None:
+                try:
+                    self.advance(op_id)
+                except LeaseLost:
+                    log.warning("engine: %s was taken over by another replica", op_id)
+                except Exception:  # noqa: BLE001 - the walker thread must never die silently
+                    log.exception("engine: advancing %s failed", op_id)
+                finally:
+                    self._let_go(lease)
             with self._kick_lock:
                 if op_id not in self._again:
                     self._running.discard(op_id)
                     return
                 self._again.discard(op_id)
+
+    def _take(self, op_id: str) -> Lease | None:
+        """The operation's lease, or None while another replica holds it (it walks the
+        operation) or the operation has ended."""
+        lease = self.store.take_lease(op_id, self.owner, self.clock(), self.lease_seconds)
+        if lease is not None:
+            self.engine.keeper.ensure_running()
+            self._interrupts[op_id] = threading.Event()
+            self.leases[op_id] = lease
+            if self.stopping:
+                self._interrupts[op_id].set()
+        return lease
+
+    def _let_go(self, lease: Lease) -> None:
+        """Frees the lease, unless the bot is stopping: a step it interrupted is still
+        running, and whoever takes the lease next (this replica restarted, or another once
+        it ran out) resumes it by the restart rule."""
+        self.leases.pop(lease.operation_id, None)
+        self._interrupts.pop(lease.operation_id, None)
+        if self.stopping:
+            return
+        try:
+            self.store.release_lease(lease)
+        except Exception:  # noqa: BLE001 - the walker thread must never die; the lease expires
+            log.exception("engine: releasing the lease on %s failed", lease.operation_id)
+
+    def lease_lost(self, op_id: str) -> None:
+        """The heartbeat found the lease taken: a polling step stops, its result is fenced."""
+        interrupt = self._interrupts.get(op_id)
+        if interrupt is not None:
+            interrupt.set()
 
     def advance(self, op_id: str) -> None:
         while not self.stopping:
@@ -133,7 +182,8 @@ class Walker:
                 return
 
     def _run_step(self, op: Operation, env: Environment, runbook: Runbook, step: Step) -> bool:
-        if not self.store.claim_step(op.id, step.id, self.clock()):
+        lease = self.leases.get(op.id)
+        if not self.store.claim_step(op.id, step.id, self.clock(), lease):
             return False
         crash_point(op.runbook, step.id, "started")
         self.emit(
@@ -166,7 +216,7 @@ class Walker:
             self._step_failed(op, step, f"{type(exc).__name__}: {exc}")
             return False
         crash_point(op.runbook, step.id, "acted")
-        self.store.end_step(op.id, step.id, StepStatus.SUCCEEDED, self.clock(), result)
+        self.store.end_step(op.id, step.id, StepStatus.SUCCEEDED, self.clock(), result, lease=lease)
         crash_point(op.runbook, step.id, "finished")
         self.emit(
             op.id,
@@ -214,7 +264,7 @@ class Walker:
             say=lambda text: self.emit(
                 op_id, EventKind.STEP_NOTE, BOT_ACTOR, text, step_id=step_id
             ),
-            sleep=self.sleep,
+            sleep=lambda seconds: self.sleep(seconds, op_id),
             card=card,
             for_requester=for_requester,
         )
@@ -243,7 +293,9 @@ class Walker:
         self.finish(self.store.operation(op.id), OperationStatus.ROLLED_BACK, message, actor=who)
 
     def _step_failed(self, op: Operation, step: Step, error: str) -> None:
-        self.store.end_step(op.id, step.id, StepStatus.FAILED, self.clock(), "", error)
+        self.store.end_step(
+            op.id, step.id, StepStatus.FAILED, self.clock(), "", error, self.leases.get(op.id)
+        )
         self.emit(
             op.id,
             EventKind.STEP_FAILED,
@@ -317,12 +369,16 @@ class Walker:
     def record(self, op_id: str, values: dict) -> dict:
         return self.store.merge_params(op_id, values)
 
-    def sleep(self, seconds: float) -> bool:
-        """Waits, unless the engine is stopping; returns whether to carry on."""
-        return not self._stop_event.wait(seconds)
+    def sleep(self, seconds: float, op_id: str | None = None) -> bool:
+        """Waits, unless the engine is stopping or (for ``op_id``) its lease was lost;
+        returns whether to carry on."""
+        interrupt = self._interrupts.get(op_id or "", self._stop_event)
+        return not interrupt.wait(seconds)
 
     def shutdown(self) -> None:
         """Lets a running step finish (its state is then recorded) and starts no other."""
         self.stopping = True
         self._stop_event.set()
+        for interrupt in list(self._interrupts.values()):
+            interrupt.set()
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -52,6 +52,10 @@ def writable(url: Secret) -> dict:
 class PostgresDatabase:
     for_update = " FOR UPDATE"
     audit_lock = "SELECT pg_advisory_xact_lock(1635083369)"  # any fixed number: "audi"
+    after_copy = (
+        "SELECT setval(pg_get_serial_sequence('audit', 'id'),"
+        " coalesce((SELECT max(id) FROM audit), 0) + 1, false)",
+    )
 
     def __init__(self, url: Secret):
         self.location = url

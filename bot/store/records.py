@@ -163,6 +163,10 @@ class Operation(_Row):
     notify_ts: str | None = None
     # Set while a step runs; the walker cancels when that step ends.
     cancel_requested_by: str | None = None
+    # Which replica walks it, until when, and the fencing token (bot/store/leases.py).
+    lease_owner: str | None = None
+    lease_token: int = 0
+    lease_expires_at: str | None = None
 
     _json = ("params",)
     _enums = {"status": OperationStatus}

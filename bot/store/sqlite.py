@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.clock import iso, utcnow
 from bot.store.audit_log import AuditStatements
+from bot.store.leases import Lease, LeaseLost, LeaseStatements
 from bot.store.records import (
     Approval,
     ApprovalStatus,
@@ -51,7 +52,7 @@ def _row(record) -> dict:
     return values
 
 
-class Store(AuditStatements):
+class Store(AuditStatements, LeaseStatements):
     """Every statement on the state tables. ``location``: a SQLite file, or a PostgreSQL
     URL (``postgresql://...``, best as a Secret: it may hold a password)."""
 
@@ -170,13 +171,16 @@ class Store(AuditStatements):
         )
         return StepRecord.from_row(rows[0]) if rows else None
 
-    def claim_step(self, op_id: str, step_id: str, at: datetime) -> bool:
+    def claim_step(
+        self, op_id: str, step_id: str, at: datetime, lease: Lease | None = None
+    ) -> bool:
         """pending -> running (one walker wins), and the operation is running again. Never
-        for an operation that has ended (cancelled between the walker's read and now)."""
+        for an operation that has ended (cancelled between the walker's read and now), nor
+        under a ``lease`` another replica has taken since."""
         with self.transaction() as db:
             # The operation's row first, locked: a cancel ending it waits for this claim,
             # or this claim sees it ended.
-            if not self._lock_active(db, op_id):
+            if not self._fenced(db, op_id, lease, active=True):
                 return False
             claimed = db.execute(
                 "UPDATE steps SET status = 'running', started_at = ?, attempts = attempts + 1"
@@ -199,8 +203,13 @@ class Store(AuditStatements):
         at: datetime,
         detail: str = "",
         error: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
+        """Records a step's result; under a ``lease``, only while it is still the
+        operation's (else LeaseLost, nothing recorded: the replica that took it decides)."""
         with self.transaction() as db:
+            if lease is not None and not self._fenced(db, op_id, lease, active=False):
+                raise LeaseLost(f"{op_id}: lease {lease.token} of {lease.owner} was taken")
             db.execute(
                 "UPDATE steps SET status = ?, finished_at = ?, detail = ?, error = ?"
                 " WHERE operation_id = ? AND step_id = ?",

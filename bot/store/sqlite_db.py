@@ -19,6 +19,7 @@ from bot.store.transactions import StoreClosed, Tx
 class SqliteDatabase:
     for_update = ""
     audit_lock = ""
+    after_copy = ()
 
     def __init__(self, path: Path):
         self.location = self.path = path

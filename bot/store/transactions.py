@@ -86,6 +86,9 @@ class Database(Protocol):
     # Run first in a transaction that appends to the audit log (whose hash chain needs
     # appends one at a time): PostgreSQL's advisory lock; nothing on SQLite.
     audit_lock: str
+    # Run after rows were copied in with their ids (``state migrate``): PostgreSQL's
+    # identity must continue after the highest audit id; SQLite's AUTOINCREMENT already does.
+    after_copy: tuple[str, ...]
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
@@ -117,6 +120,7 @@ class Connected:
         self._db = open_database(location)
         self.location = self._db.location
         self.path = getattr(self._db, "path", None)  # the SQLite file (None on PostgreSQL)
+        self.after_copy = self._db.after_copy
 
     def close(self) -> None:
         self._db.close()
@@ -133,11 +137,3 @@ class Connected:
         """One conditional UPDATE/INSERT; whether it changed a row (won the race)."""
         with self.transaction() as db:
             return db.execute(sql, params) > 0
-
-    def _lock_active(self, db: Tx, op_id: str) -> bool:
-        """Locks the operation's row (PostgreSQL) and says whether it is still active."""
-        rows = db.query(
-            f"SELECT holds_environment FROM operations WHERE id = ?{self._db.for_update}",
-            (op_id,),
-        )
-        return bool(rows) and rows[0]["holds_environment"] == 1

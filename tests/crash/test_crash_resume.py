@@ -199,6 +199,9 @@ def bot_process(tmp_path, fake_slack, pg_url, project, pg_server):
         SLACK_API_URL=fake_slack.url,
         ROLLBACK_BOT_CONFIG=str(config),
         STAGING_DATABASE_URL=pg_url,
+        # The restarted process is the same replica (as a restarted container in its pod):
+        # it takes back the leases of the one that was killed at once.
+        ROLLBACK_BOT_REPLICA="crash-harness-bot",
     )
     port = free_port()
     bot = BotProcess(
