@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--port", type=_port, default=3100, help="port of the Slack look-alike page (default 3100)"
     )
-    state = sub.add_parser("state", help="the state database: back it up, check it")
+    state = sub.add_parser("state", help="the state database: back it up, check it, migrate it")
     state_sub = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
     state_backup = state_sub.add_parser(
         "backup", help="copy the state database to FILE (safe while the bot runs)"
@@ -57,12 +57,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     for action in (state_backup, state_check):
         action.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
+    _state_migrate_parser(state_sub)
     from bot import terminal
     from bot.prevention import cli as prevention_cli
 
     terminal.add_parser(sub)
     prevention_cli.add_parser(sub)
     return parser
+
+
+def _state_migrate_parser(state_sub) -> None:
+    migrate = state_sub.add_parser(
+        "migrate",
+        help="copy the whole state to an empty PostgreSQL database (stop every bot process first)",
+    )
+    migrate.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
+    target = migrate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", help="the target: postgresql://USER:PASSWORD@HOST/DB")
+    target.add_argument(
+        "--to-env", metavar="VAR", help="the environment variable holding the target URL"
+    )
 
 
 def _port(value: str) -> int:
@@ -85,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "cli":
             return break_glass(args)
         if args.command == "state":
-            return state(args)
+            return state_migrate(args) if args.state_command == "migrate" else state(args)
         if args.command == "check":
             from bot.prevention import cli as prevention_cli
 
@@ -220,6 +234,37 @@ def state(args) -> int:
     for finding in findings:
         print(finding.line())
     return 0 if all(f.ok for f in findings) else 1
+
+
+def state_migrate(args) -> int:
+    """Copies the configured state (e.g. the SQLite file) into an empty database (e.g. the
+    PostgreSQL the replicas will share); the config is then pointed at the new one."""
+    import os
+
+    from bot.redaction import Secret, redact_url
+    from bot.settings import config_path, load_config
+    from bot.store import Store, is_postgres_url
+    from bot.store.copy import copy_state
+
+    config = load_config(config_path(args.config))
+    url = args.to if args.to_env is None else os.environ.get(args.to_env, "")
+    if not is_postgres_url(url):
+        where = f"${args.to_env}" if args.to_env else "--to"
+        raise ConfigError(f"{where} must be a postgresql:// URL of an empty database.")
+    source, target = Store(config.state_db), Store(Secret(url))
+    try:
+        counts = copy_state(source, target)
+    finally:
+        source.close()
+        target.close()
+    print(f"Copied the state to {redact_url(url)}:")
+    for table, count in counts.items():
+        print(f"  {table}: {count} rows")
+    print(
+        'Now point the config at it (state_db_env = "VAR" holding the URL, or state_db ='
+        " the URL) and start the replicas."
+    )
+    return 0
 
 
 def sandbox(args) -> int:
