@@ -86,7 +86,7 @@ class BotProcess:
     proc: subprocess.Popen | None = None
     outputs: list[str] = field(default_factory=list)
 
-    def start(self, crash_at: str | None = None) -> None:
+    def start(self, crash_at: str | None = None, timeout: float = 20) -> None:
         env = dict(self.env)
         if crash_at:
             env["ROLLBACK_BOT_CRASH_AT"] = crash_at
@@ -108,7 +108,7 @@ class BotProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 with contextlib.closing(
