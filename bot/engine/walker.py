@@ -270,7 +270,7 @@ class Walker:
         )
 
     def _plan_changed(self, op: Operation, step: Step, message: str) -> None:
-        self.store.rerun_step(op.id, step.id)
+        self.store.rerun_step(op.id, step.id, self.leases.get(op.id))
         self.emit(
             op.id,
             EventKind.PLAN_CHANGED,
@@ -286,7 +286,15 @@ class Walker:
             self._step_failed(op, step, str(exc))
             return
         message = f"Rolled back by <@{who}>. {exc}"
-        self.store.end_step(op.id, step.id, StepStatus.ROLLED_BACK, self.clock(), message)
+        self.store.end_step(
+            op.id,
+            step.id,
+            StepStatus.ROLLED_BACK,
+            self.clock(),
+            message,
+            None,
+            self.leases.get(op.id),
+        )
         self.emit(
             op.id, EventKind.STEP_ROLLED_BACK, who, f"{step.title}: {message}", step_id=step.id
         )

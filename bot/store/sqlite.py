@@ -222,13 +222,17 @@ class Store(AuditStatements, LeaseStatements):
             (detail, op_id, step_id),
         )
 
-    def rerun_step(self, op_id: str, step_id: str) -> None:
+    def rerun_step(self, op_id: str, step_id: str, lease: Lease | None = None) -> None:
         """A step goes back to pending: a crash left it running (it is safe to repeat), or
-        it undid itself because its plan changed (it needs a new approval)."""
-        self._change(
-            "UPDATE steps SET status = 'pending' WHERE operation_id = ? AND step_id = ?",
-            (op_id, step_id),
-        )
+        it undid itself because its plan changed (it needs a new approval; under the
+        walker's ``lease``, fenced as ``end_step`` is)."""
+        with self.transaction() as db:
+            if lease is not None and not self._fenced(db, op_id, lease, active=False):
+                raise LeaseLost(f"{op_id}: lease {lease.token} of {lease.owner} was taken")
+            db.execute(
+                "UPDATE steps SET status = 'pending' WHERE operation_id = ? AND step_id = ?",
+                (op_id, step_id),
+            )
 
     # --- checklists ---------------------------------------------------------------
 
