@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--port", type=_port, default=3100, help="port of the Slack look-alike page (default 3100)"
     )
+    doctor = sub.add_parser(
+        "doctor",
+        help="check, per environment, what the runbooks will need (exit 1 when a check fails)",
+    )
+    doctor.add_argument("--env", help="one environment (default: every one)")
+    doctor.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
     state = sub.add_parser("state", help="the state database: back it up, check it, migrate it")
     state_sub = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
     state_backup = state_sub.add_parser(
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             from bot.prevention import cli as prevention_cli
 
             return prevention_cli.run(args)
+        if args.command == "doctor":
+            return doctor(args)
     except ConfigError as error:
         print(f"rollback-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -208,6 +216,27 @@ def break_glass(args) -> int:
     urls = [e.database_url.reveal() for e in config.environments.values() if e.database_url]
     logs.configure("warning", urls)
     return terminal.run(args, config)
+
+
+def doctor(args) -> int:
+    """Every check on its own line, by section; exit 1 when one fails."""
+    from bot import doctor as checks
+    from bot import logs
+    from bot.errors import UserError
+    from bot.settings import config_path, load_config, slack_settings_from_env
+
+    config = load_config(config_path(args.config))
+    logs.configure("error", [])
+    try:
+        slack = slack_settings_from_env()
+    except ConfigError as error:
+        slack = error
+    try:
+        sections = checks.run(config, slack, args.env)
+    except UserError as error:  # an unknown --env
+        raise ConfigError(str(error)) from None
+    print(checks.report(sections))
+    return 0 if all(section.ok for section in sections) else 1
 
 
 def state(args) -> int:

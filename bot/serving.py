@@ -39,14 +39,11 @@ def check_before_start(settings) -> None:
 def slack_accepts_token(settings) -> None:
     """auth.test before anything starts, on a client that logs nothing: the person starting
     the bot sees one line, not slack_sdk's retries."""
-    quiet = logging.getLogger("bot.serving.start")
-    quiet.propagate = False
-    quiet.handlers[:] = [logging.NullHandler()]
     client = WebClient(
         token=settings.slack.bot_token.reveal(),
         base_url=settings.slack.api_url or WebClient.BASE_URL,
         timeout=10,
-        logger=quiet,
+        logger=quiet_logger(),
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2)],
     )
     try:
@@ -64,6 +61,14 @@ def slack_accepts_token(settings) -> None:
             f"cannot reach Slack at {where} ({type(error).__name__}: {reason}): the bot needs"
             " HTTPS to slack.com (check DNS, proxy and egress rules) or a correct SLACK_API_URL."
         ) from None
+
+
+def quiet_logger() -> logging.Logger:
+    """For a WebClient whose failures the caller reports itself, in one line."""
+    quiet = logging.getLogger("bot.serving.quiet")
+    quiet.propagate = False
+    quiet.handlers[:] = [logging.NullHandler()]
+    return quiet
 
 
 def check_migrations_dirs(config: Config) -> None:

@@ -13,6 +13,7 @@ from commands import (
     check,
     checklist,
     deploy,
+    doctor,
     drill,
     history,
     pitr,
@@ -49,6 +50,7 @@ SUBCOMMANDS = {
         sql,
         pitr,
         check,
+        doctor,
     )
 }
 

@@ -62,6 +62,21 @@ def _flag(value: object) -> bool:
     return value in (True, 1, "1", "true", "True")
 
 
+# The bot token's scopes as manifest.yml asks for them (tests/unit/test_doctor.py compares).
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:manage",
+    "channels:join",
+    "channels:read",
+    "groups:write",
+    "users:read",
+    "usergroups:read",
+    "app_mentions:read",
+)
+
+
 @dataclass
 class Call:
     """One request the fake received, and what it answered."""
@@ -386,6 +401,9 @@ class FakeSlack:
             self.rate_limited: Counter[str] = Counter()
             # What the app-level token was created with (Basic Information > App-Level Tokens).
             self.app_token_scopes = {"connections:write"}
+            # What the bot token was installed with (manifest.yml's bot scopes); Slack names
+            # them in every answer's x-oauth-scopes header.
+            self.bot_token_scopes = set(BOT_SCOPES)
             self._reset_workspace()
 
     def _reset_workspace(self) -> None:
@@ -774,7 +792,9 @@ class FakeSlack:
         args: dict = {}
         try:
             args = parse_args(query, body, headers.get("Content-Type", ""))
-            return (args, 200, {"ok": True, **self._dispatch(method, args, headers, fault)}, {})
+            answer = {"ok": True, **self._dispatch(method, args, headers, fault)}
+            scopes = {} if method in APP_TOKEN_METHODS else self._scope_header()
+            return (args, 200, answer, scopes)
         except _Throttled as throttled:
             self.rate_limited[method] += 1
             # Slack: HTTP 429, Retry-After in seconds, body {"ok": false, "error": "ratelimited"}
@@ -782,6 +802,9 @@ class FakeSlack:
             return args, 429, {"ok": False, "error": "ratelimited"}, retry
         except SlackError as exc:
             return args, exc.status, exc.body(), {}
+
+    def _scope_header(self) -> dict:
+        return {"x-oauth-scopes": ",".join(sorted(self.bot_token_scopes))}
 
     def _dispatch(self, method: str, args: dict, headers: dict, fault: _Fault | None) -> dict:
         if fault and fault.fails:
