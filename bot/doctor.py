@@ -25,18 +25,10 @@ from bot.prisma.status import migration_status
 from bot.serving import quiet_logger, state_db_writable
 from bot.settings import Config, Environment, SlackSettings
 from bot.store import migrations
+from bot.store.maintenance import Finding as Check  # one PASS/FAIL line
 from bot.store.migrations.sqlite_target import schema_version
 
 MANIFEST = Path(__file__).parents[1] / "manifest.yml"
-
-
-@dataclass(frozen=True)
-class Check:
-    ok: bool
-    what: str
-
-    def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'}  {self.what}"
 
 
 @dataclass(frozen=True)

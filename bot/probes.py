@@ -117,10 +117,15 @@ async def _lifespan(receive, send) -> None:
 
 
 def probe_server(probes: Probes, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+    return uvicorn_server(ProbeApp(probes), host, port, log_level)
+
+
+def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+    """An ASGI app under uvicorn (HTTP mode's app, or the probes alone in Socket Mode)."""
     # log_config=None: uvicorn's lines go through the root logger (bot/logs.py: the secret
     # filter and --log-format) instead of handlers of its own.
     config = uvicorn.Config(
-        ProbeApp(probes),
+        asgi,
         host=host,
         port=port,
         log_level=log_level,

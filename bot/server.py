@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import uvicorn
 from slack_bolt import App
 from slack_bolt.adapter.asgi import SlackRequestHandler
 from slack_bolt.adapter.asgi.http_request import AsgiHttpRequest
@@ -18,7 +17,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import ack_first
-from bot.probes import HEALTH_PATH, Probes
+from bot.probes import HEALTH_PATH, Probes, uvicorn_server
 
 EVENTS_PATH = "/slack/events"
 __all__ = ["EVENTS_PATH", "HEALTH_PATH", "RollbackBotASGI", "uvicorn_server"]
@@ -51,17 +50,3 @@ class RollbackBotASGI(SlackRequestHandler):
                 status=status, headers={"content-type": [content_type]}, body=body.decode()
             )
         return await super()._get_http_response(method, path, request)
-
-
-def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
-    # log_config=None: uvicorn logs through the root logger (bot/logs.py), as in probes.py.
-    config = uvicorn.Config(
-        asgi,
-        host=host,
-        port=port,
-        log_level=log_level,
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-    )
-    return uvicorn.Server(config)

@@ -27,6 +27,14 @@ def _config(tmp_path, extra: str = "") -> str:
     return str(config)
 
 
+def _slack_env(fake_slack) -> dict:
+    return {
+        "SLACK_BOT_TOKEN": fake_slack.token,
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_API_URL": fake_slack.url,
+    }
+
+
 @pytest.mark.parametrize("mode", ["http", "socket_mode"])
 def test_slack_unreachable_at_start_is_one_line_and_exit_2(tmp_path, mode):
     closed = f"http://127.0.0.1:{free_port()}/api/"
@@ -44,12 +52,7 @@ def test_slack_unreachable_at_start_is_one_line_and_exit_2(tmp_path, mode):
 
 def test_a_missing_migrations_dir_is_refused_naming_the_environment(tmp_path, fake_slack):
     config = _config(tmp_path, f'migrations_dir = "{tmp_path}/nowhere"\n')
-    env = {
-        "SLACK_BOT_TOKEN": fake_slack.token,
-        "SLACK_SIGNING_SECRET": "s",
-        "SLACK_API_URL": fake_slack.url,
-    }
-    result = run_cli("serve", "--config", config, env=env)
+    result = run_cli("serve", "--config", config, env=_slack_env(fake_slack))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"rollback-bot: {config}: [environments.dev]: migrations_dir {tmp_path}/nowhere is not"
@@ -65,12 +68,7 @@ def test_a_state_file_from_a_newer_release_is_refused(tmp_path, fake_slack):
     conn.execute("INSERT INTO schema_version VALUES (999, 'future', 'x')")
     conn.commit()
     conn.close()
-    env = {
-        "SLACK_BOT_TOKEN": fake_slack.token,
-        "SLACK_SIGNING_SECRET": "s",
-        "SLACK_API_URL": fake_slack.url,
-    }
-    result = run_cli("serve", "--config", config, env=env)
+    result = run_cli("serve", "--config", config, env=_slack_env(fake_slack))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "has schema version 999, newer than this rollback-bot" in lines[0]
