@@ -22,6 +22,7 @@ from bot import aws, database
 from bot.aws import rds, secrets_manager
 from bot.errors import ConfigError, RollbackBotError, UserError
 from bot.prisma.status import migration_status
+from bot.redaction import Secret
 from bot.serving import quiet_logger, state_db_writable
 from bot.settings import Config, Environment, SlackSettings
 from bot.store import migrations
@@ -78,8 +79,11 @@ def _guarded(what: str, probe: Callable[[], str]) -> Check:
 # --- the state database -----------------------------------------------------------------
 
 
-def state_checks(path: Path) -> list[Check]:
-    if not Path(path).is_file():
+def state_checks(path: Path | Secret) -> list[Check]:
+    if not isinstance(path, Path):  # a PostgreSQL state (bot/store/postgres.py)
+        writable = state_db_writable(path)
+        return [Check(writable["ok"], "the PostgreSQL state takes writes" + _error(writable))]
+    if not path.is_file():
         return [Check(False, f"{path} does not exist yet (the bot creates it at start)")]
     writable = state_db_writable(path)
     checks = [Check(writable["ok"], f"{path} takes writes" + _error(writable))]
