@@ -35,6 +35,8 @@ def value(found: dict, name: str, **labels) -> float:
 
 @pytest.mark.both_transports
 def test_readyz_fails_while_the_state_file_cannot_take_writes(bot):
+    if bot.store.path is None:
+        pytest.skip("a SQLite state file's write lock; the state is on PostgreSQL here")
     status, body = ready(bot)
     assert status == 200, body
     assert {"state_db", "slack_auth", "scheduler"} <= set(body["checks"])
