@@ -151,6 +151,10 @@ class OperationFeed:
         return None
 
 
+# chat.postEphemeral's errors for a user it cannot show the message to in that channel.
+_NOT_SHOWN_THERE = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel"})
+
+
 class IncidentLog:
     def __init__(
         self, engine: Engine, store: Store, config: Config, outbox: Outbox, directory: Directory
@@ -354,12 +358,18 @@ class IncidentLog:
 
     def _for_requester(self, event: Event) -> None:
         """Output only the requester may see (sample rows before approval): ephemeral, in
-        the incident channel, never in its history or the audit log."""
+        the incident thread, never in its history or the audit log. Slack shows an
+        ephemeral message only to a member of the channel; a requester who is not in a
+        configured incident channel gets it as a direct message from the bot instead."""
         op = self.store.operation(event.operation_id)
         message = render_card(op, event.detail["card"], event.message, event.detail["data"])
-        self.outbox.ephemeral(
-            op.incident_channel, event.detail["user"], message, thread_ts=op.status_ts
-        )
+        user = event.detail["user"]
+        try:
+            self.outbox.ephemeral(op.incident_channel, user, message, thread_ts=op.status_ts)
+        except SlackApiError as error:
+            if error.response.get("error") not in _NOT_SHOWN_THERE:
+                raise
+            self.outbox.post(user, message)  # the app's DM with them: still theirs alone
 
     def _decision_requested(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)

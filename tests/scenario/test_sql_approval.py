@@ -152,3 +152,21 @@ def test_rows_added_after_the_dry_run_need_a_new_approval_showing_both(bot, db):
         "SELECT tablename FROM pg_tables WHERE tablename LIKE 'projects_backup_%'"
     ).fetchone()
     assert db.execute(f'SELECT count(*) FROM "{backup}"').fetchone() == (10,)
+
+
+def test_a_requester_outside_the_incident_channel_gets_the_rows_as_a_direct_message(
+    bot_factory,
+    db,  # noqa: F811
+):
+    bot = bot_factory(staging_extra='incident_channel = "#inc-db"')
+    members = {"U_BOB", "U_DAVE", bot.slack.bot_user_id}  # not the requester, U_ALICE
+    channel = bot.slack.add_channel("inc-db", members=members)
+    view_id = open_modal(bot)
+    submit(bot, view_id, "DELETE FROM users WHERE id = 2;", verification="SELECT email FROM users")
+    direct = bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: c.args.get("channel") == "U_ALICE"
+    )[-1]
+    assert "a@example.com" in json.dumps(direct.args["blocks"])
+    assert "@example.com" not in json.dumps(
+        [m.get("blocks") for m in bot.slack.messages(channel)] + bot.slack.ephemerals()
+    )
