@@ -80,6 +80,9 @@ class Config:
     # runs for a runbook, and how long a requester has to answer Commit / Roll back.
     sql_lock_timeout: str = "5s"
     sql_statement_timeout: str = "60s"
+    # Option 4's dry run runs before anyone approved: smaller limits by default.
+    sql_dry_run_lock_timeout: str = "2s"
+    sql_dry_run_statement_timeout: str = "15s"
     sql_decision_timeout_seconds: float = 300
     # [pitr]: restore point = the harmful migration's started_at minus this margin; a
     # manual snapshot newer than snapshot_max_age is reused; RDS polled this often.
@@ -179,6 +182,8 @@ _TOP_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
 _SQL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "lock_timeout": (str, False),
     "statement_timeout": (str, False),
+    "dry_run_lock_timeout": (str, False),
+    "dry_run_statement_timeout": (str, False),
     "decision_timeout_seconds": ((int, float), False),
 }
 _PITR_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -281,7 +286,8 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
     _check_table(path, "[drill]", drill, _DRILL_KEYS)
     sql = raw.get("sql", {})
     _check_table(path, "[sql]", sql, _SQL_KEYS)
-    for key in ("lock_timeout", "statement_timeout"):
+    durations = ("lock_timeout", "statement_timeout")
+    for key in (*durations, *(f"dry_run_{d}" for d in durations)):
         if key in sql and not _DURATION.match(sql[key]):
             raise ConfigError(
                 f'{path}: [sql]: {key} must be a PostgreSQL duration such as "5s",'
@@ -309,6 +315,8 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         drill_progress_events=int(_positive(path, "[drill]", drill, "progress_events", 30)),
         sql_lock_timeout=sql.get("lock_timeout", "5s"),
         sql_statement_timeout=sql.get("statement_timeout", "60s"),
+        sql_dry_run_lock_timeout=sql.get("dry_run_lock_timeout", "2s"),
+        sql_dry_run_statement_timeout=sql.get("dry_run_statement_timeout", "15s"),
         sql_decision_timeout_seconds=_positive(path, "[sql]", sql, "decision_timeout_seconds", 300),
         pitr_restore_margin_minutes=_positive(path, "[pitr]", pitr, "restore_margin_minutes", 5),
         pitr_snapshot_max_age_minutes=_positive(

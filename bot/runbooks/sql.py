@@ -37,6 +37,9 @@ class SqlParams:
     lock_timeout: str
     statement_timeout: str
     decision_timeout_seconds: float
+    # The dry run's own (smaller) limits; operations started before they existed use these.
+    dry_run_lock_timeout: str = "2s"
+    dry_run_statement_timeout: str = "15s"
     history_migration: str | None = None
     history_action: str | None = None  # "rolled_back" or "remove"
     # recorded by the steps
@@ -79,6 +82,8 @@ def start(
         "sql_sha256": manual.sha256,
         "lock_timeout": config.sql_lock_timeout,
         "statement_timeout": config.sql_statement_timeout,
+        "dry_run_lock_timeout": config.sql_dry_run_lock_timeout,
+        "dry_run_statement_timeout": config.sql_dry_run_statement_timeout,
         "decision_timeout_seconds": config.sql_decision_timeout_seconds,
     }
     if migration:
@@ -95,6 +100,13 @@ def manual_sql(params: dict) -> ManualSql:
 def _limits(params: dict, *, holding: bool = False) -> Limits:
     idle = float(params["decision_timeout_seconds"]) + 60 if holding else None
     return Limits(params["lock_timeout"], params["statement_timeout"], idle)
+
+
+def _dry_run_limits(params: dict) -> Limits:
+    """Before anyone approved: the dry run's own, smaller limits ([sql] dry_run_*)."""
+    return Limits(
+        params.get("dry_run_lock_timeout", "2s"), params.get("dry_run_statement_timeout", "15s")
+    )
 
 
 def plan_apply(op, env) -> str:
@@ -148,7 +160,7 @@ def card_data(manual: ManualSql, result: RunResult, *, rows: bool) -> dict:
 def _dry_run(ctx: StepContext) -> str:
     manual = manual_sql(ctx.params)
     with closing(connect(ctx.environment, autocommit=False)) as conn:
-        result = dry_run(conn, manual, _limits(ctx.params))
+        result = dry_run(conn, manual, _dry_run_limits(ctx.params))
     env = ctx.environment.name
     counts = card_data(manual, result, rows=False)
     ctx.card(CardKind.SQL_DRY_RUN, f"Dry run on {env}: rolled back, nothing was changed", counts)

@@ -227,3 +227,18 @@ def test_the_requester_cannot_approve_their_own_sql(bot, db):
     assert bot.store.operation(op.id).status == "waiting_approval"
     assert bot.store.step(op.id, "apply").status == "pending"
     assert snapshot(db) == before
+
+
+def test_the_dry_run_stops_at_its_own_statement_timeout(bot_factory, db):
+    """Before anyone approved, a costly read is cut at the dry run's limit, not the run's."""
+    bot = bot_factory(
+        tables_extra='[sql]\nstatement_timeout = "60s"\ndry_run_statement_timeout = "200ms"'
+    )
+    view_id = open_modal(bot)
+    costly = "SELECT count(*) FROM generate_series(1, 500000000) AS n;\n" + DROP_COLUMN
+    assert submit(bot, view_id, costly)["response_action"] == "update"
+    op = bot.wait_until(lambda: bot.store.operations(limit=1), what="operation")[0]
+    bot.wait_status(op.id, "failed", timeout=30)
+    error = bot.store.step(op.id, "dry_run").error
+    assert "statement_timeout" in error, error
+    assert op.params["dry_run_statement_timeout"] == "200ms"

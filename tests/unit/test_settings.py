@@ -129,6 +129,11 @@ def test_sql_pitr_tables_and_verification_queries(tmp_path):
     )
     config = load_config(write(tmp_path, text))
     assert config.sql_lock_timeout == "3s" and config.sql_statement_timeout == "60s"
+    # The dry run (before any approval) has its own, smaller limits.
+    assert (config.sql_dry_run_lock_timeout, config.sql_dry_run_statement_timeout) == (
+        "2s",
+        "15s",
+    )
     assert config.pitr_restore_margin_minutes == 10
     (query,) = config.environment("staging").verification_queries
     assert query.name == "recent users" and query.expect == "> 0"
@@ -146,6 +151,10 @@ def test_pitr_cleanup_delay_defaults_to_seven_days_and_must_be_positive(tmp_path
     ("text", "expected"),
     [
         (GOOD + '[sql]\nlock_timeout = "5 seconds"\n', "[sql]: lock_timeout must be"),
+        (
+            GOOD + '[sql]\ndry_run_statement_timeout = "soon"\n',
+            "[sql]: dry_run_statement_timeout must be",
+        ),
         (
             GOOD + '[[environments.staging.verification_queries]]\nname = "x"\n',
             "verification_queries[0]: missing required key 'sql'",
