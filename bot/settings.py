@@ -7,6 +7,7 @@ required keys and wrong types raise ``ConfigError`` naming the file, the table a
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -99,10 +100,23 @@ class Config:
         env = self.environments.get(name)
         if env is None:
             known = ", ".join(sorted(self.environments))
+            guess = _closest_environment(name, self.environments)
+            did_you_mean = f"Did you mean `--env {guess}`? " if guess else ""
             raise UserError(
-                f"Unknown environment `{name}`.", f"Known environments: {known}.", code="env"
+                f"Unknown environment `{name}`.",
+                f"{did_you_mean}Known environments: {known}.",
+                code="env",
             )
         return env
+
+
+def _closest_environment(name: str, known) -> str | None:
+    """`prod` means `production`: a unique prefix first, else the closest spelling."""
+    prefixed = [k for k in known if k.lower().startswith(name.lower())]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    match = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.5)
+    return match[0] if match else None
 
 
 @dataclass(frozen=True)

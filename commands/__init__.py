@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from bot.app import Services
 
-# Order is the order /rollback help lists them in.
+# Order is the order /rollback help lists them in: the runbook's options 1-4 first.
 SUBCOMMANDS = {
     m.NAME: m
     for m in (
@@ -41,15 +41,15 @@ SUBCOMMANDS = {
         status,
         resolve,
         revert_command,
+        pitr,
+        sql,
         deploy,
+        check,
         drill,
         history,
         report,
         checklist,
         cancel,
-        sql,
-        pitr,
-        check,
         doctor,
     )
 }

@@ -13,7 +13,7 @@ from commands.parser import Spec
 NAME = "pitr"
 SPEC = Spec(
     "pitr [--env NAME]",
-    "Point-in-time recovery on AWS RDS: restore, verify, switch traffic (undoable).",
+    "Option 3: point-in-time recovery on AWS RDS: restore, verify, switch traffic (undoable).",
     options=("env",),
 )
 

@@ -7,7 +7,7 @@ from commands.parser import Spec
 NAME = "sql"
 SPEC = Spec(
     "sql [--env NAME]",
-    "Manual SQL rollback: dry run, backups, approval, Commit or Roll back.",
+    "Option 4: manual SQL rollback: dry run, backups, approval, Commit or Roll back.",
     options=("env",),
 )
 

@@ -86,3 +86,6 @@ def test_manifest_has_the_scopes_and_settings_the_bot_needs():
     assert m["features"]["app_home"]["home_tab_enabled"] is True
     usage = m["features"]["slash_commands"][0]["usage_hint"]
     assert "drill" in usage and "help" in usage
+    # Slack shows the hint while one types: it lists every subcommand the bot answers.
+    hinted = {part.split()[0] for part in usage.split("|")}
+    assert hinted == set(commands.SUBCOMMANDS), set(commands.SUBCOMMANDS) ^ hinted

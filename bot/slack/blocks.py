@@ -14,6 +14,7 @@ HEADER_MAX = 150
 BUTTON_TEXT_MAX = 75
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
+MODAL_TITLE_MAX = 24  # title, submit and close of a modal
 OPTIONS_PER_CHECKBOX = 10
 CONTEXT_TEXT_MAX = 2000
 
@@ -110,12 +111,12 @@ def modal(
     view = {
         "type": "modal",
         "callback_id": callback_id,
-        "title": plain(title, 24),
-        "close": plain(close, 24),
+        "title": plain(title, MODAL_TITLE_MAX),
+        "close": plain(close, MODAL_TITLE_MAX),
         "blocks": fit(blocks, VIEW_BLOCKS_MAX),
     }
     if submit:
-        view["submit"] = plain(submit, 24)
+        view["submit"] = plain(submit, MODAL_TITLE_MAX)
     if metadata is not None:
         view["private_metadata"] = metadata.encode()
     return view

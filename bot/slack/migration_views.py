@@ -26,11 +26,11 @@ VERDICT_EMOJI = {
     "unknown": ":grey_question:",
 }
 NEXT_STEP_WORDS = {
-    "resolve_rolled_back": "Mark it rolled back: `/rollback resolve {name}`",
+    "resolve_rolled_back": "Mark it rolled back: `/rollback resolve {name} --env {env}`",
     "undo_then_resolve": "Undo what took effect, then mark it rolled back:"
-    " `/rollback resolve {name}`",
-    "revert": "Write a reverse migration: `/rollback revert {name}` (option 2)",
-    "pitr": "Point-in-time recovery: `/rollback pitr` (option 3)",
+    " `/rollback resolve {name} --env {env}`",
+    "revert": "Write a reverse migration: `/rollback revert {name} --env {env}` (option 2)",
+    "pitr": "Point-in-time recovery: `/rollback pitr --env {env}` (option 3)",
 }
 
 
@@ -51,7 +51,7 @@ def status_card(data: dict, title: str | None = None) -> dict:
     if data.get("lock_holder"):
         blocks.append(section(f":lock: Prisma's migration lock is held by {data['lock_holder']}"))
     for failed in data["failed"]:
-        blocks += _failed_blocks(failed)
+        blocks += _failed_blocks(failed, data["environment"])
     if data["pending"]:
         more = f"\n... and {data['more_pending']} more" if data["more_pending"] else ""
         blocks.append(
@@ -71,7 +71,7 @@ def status_card(data: dict, title: str | None = None) -> dict:
     return {"text": headline, "blocks": fit(blocks)}
 
 
-def _failed_blocks(failed: dict) -> list[dict]:
+def _failed_blocks(failed: dict, env: str) -> list[dict]:
     name = failed["name"]
     lines = "\n".join(
         f"{VERDICT_EMOJI.get(s['verdict'], '')} {s['description']}"
@@ -89,7 +89,7 @@ def _failed_blocks(failed: dict) -> list[dict]:
     if step in NEXT_STEP_WORDS:
         reasons = "\n".join(f"• {r}" for r in failed["reasons"])
         blocks.append(
-            section(f"*Recommended:* {NEXT_STEP_WORDS[step].format(name=name)}\n{reasons}")
+            section(f"*Recommended:* {NEXT_STEP_WORDS[step].format(name=name, env=env)}\n{reasons}")
         )
     return blocks
 

@@ -7,6 +7,7 @@ from bot.checklists import CHECKLISTS
 from bot.clock import shown_utc
 from bot.errors import UserError
 from bot.slack.blocks import (
+    MODAL_TITLE_MAX,
     OPTIONS_PER_CHECKBOX,
     VIEW_BLOCKS_MAX,
     actions,
@@ -66,6 +67,22 @@ STATUS_WORDS = {
     OperationStatus.ROLLED_BACK: "Rolled back on purpose",
 }
 
+# What people call each runbook (docs/messages.md: human names, never the internal id).
+RUNBOOK_NAMES = {
+    "drill": "Rollback drill",
+    "resolve": "Migration resolve (option 1)",
+    "revert": "Reverse migration (option 2)",
+    "pitr": "Point-in-time recovery (option 3)",
+    "sql": "Manual SQL (option 4)",
+    "deploy": "Re-run migrations",
+    "pitr_undo_switch": "Undo of the PITR traffic switch",
+    "pitr_cleanup": "PITR cleanup",
+}
+
+
+def runbook_name(runbook: str) -> str:
+    return RUNBOOK_NAMES.get(runbook, runbook.replace("_", " ").capitalize())
+
 
 # --- ephemeral replies ------------------------------------------------------------------
 
@@ -106,9 +123,10 @@ def status_message(
     progress: dict | None = None,
 ) -> dict:
     status = STATUS_WORDS.get(op.status, op.status)
-    title = f"{STATUS_EMOJI.get(op.status, '')} {op.runbook} on {op.environment}: {status}"
+    name = runbook_name(op.runbook)
+    title = f"{STATUS_EMOJI.get(op.status, '')} {name} on {op.environment}: {status}"
     blocks = [
-        header(f"{op.runbook.capitalize()} on {op.environment}: {status}"),
+        header(f"{name} on {op.environment}: {status}"),
         section(
             op.summary or f"Operation `{op.id}`",
             fields=[
@@ -184,7 +202,8 @@ def timeline_line(at: str, text: str) -> str:
 
 def notify_message(op: Operation, incident_channel: str) -> dict:
     text = (
-        f":rotating_light: <@{op.requester}> started *{op.runbook}* on *{op.environment}*"
+        f":rotating_light: <@{op.requester}> started *{runbook_name(op.runbook)}*"
+        f" on *{op.environment}*"
         f" (`{op.id}`). Follow in <#{incident_channel}>."
     )
     return {"text": text, "blocks": [section(text)]}
@@ -304,6 +323,13 @@ def checklist_prompt(op: Operation, name: str, why: str) -> dict:
 # --- modals -----------------------------------------------------------------------------
 
 
+def checklist_title(title: str) -> str:
+    # Slack cuts a modal title at 24 characters ("Before rollback checklis"): the word
+    # "checklist" goes when the whole would not fit.
+    whole = f"{title} checklist"
+    return whole if len(whole) <= MODAL_TITLE_MAX else title[:MODAL_TITLE_MAX]
+
+
 def checklist_modal(op: Operation, name: str, items: list[ChecklistEntry]) -> dict:
     checklist = CHECKLISTS[name]
     human = [i for i in items if not i.by_bot]
@@ -340,8 +366,7 @@ def checklist_modal(op: Operation, name: str, items: list[ChecklistEntry]) -> di
         )
     return modal(
         Callback.CHECKLIST,
-        # "Migration safety checklist" is 26 characters: the title keeps its first 24.
-        f"{checklist.title} checklist"[:24],
+        checklist_title(checklist.title),
         blocks,
         submit="Save",
         metadata=ChecklistRef(op.id, name),
@@ -356,7 +381,8 @@ def _operation_line(op: Operation, approver: str | None) -> str:
     who = f"<@{op.requester}>" + (f", approved by <@{approver}>" if approver else "")
     end = f" - {shown_utc(op.finished_at)}" if op.finished_at else ""
     return (
-        f"{STATUS_EMOJI.get(op.status, '')} `{op.id}` *{op.runbook}* on {op.environment}:"
+        f"{STATUS_EMOJI.get(op.status, '')} `{op.id}` *{runbook_name(op.runbook)}*"
+        f" on {op.environment}:"
         f" {STATUS_WORDS.get(op.status, op.status)} - {who} - {shown_utc(op.created_at)}{end}"
     )
 

@@ -76,7 +76,7 @@ def test_full_drill_with_two_person_rule(bot):
     notice = bot.slack.wait_for(
         "chat.postMessage", where=lambda c: c.args.get("channel") == "#engineering"
     )[0]
-    assert "<@U_ALICE> started *drill* on *staging*" in notice.args["text"]
+    assert "<@U_ALICE> started *Rollback drill* on *staging*" in notice.args["text"]
 
     # Destructive step: approval requested in the incident channel.
     channel = approval_message(bot, op)
