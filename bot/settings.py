@@ -92,6 +92,11 @@ class Config:
     pitr_poll_seconds: float = 30
     # after a traffic switch, deleting the old instance is proposed this many days later
     pitr_cleanup_delay_days: float = 7
+    # the cleanup refuses an old instance with connections within this many minutes
+    pitr_connections_window_minutes: float = 15
+    # "module:function" resolving host names for the cleanup's checks (bot/aws/addresses.py);
+    # None: the system's resolver (DNS)
+    pitr_resolver: str | None = None
 
     def environment(self, name: str | None) -> Environment:
         from bot.errors import UserError
@@ -205,6 +210,8 @@ _PITR_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "snapshot_max_age_minutes": ((int, float), False),
     "poll_seconds": ((int, float), False),
     "cleanup_delay_days": ((int, float), False),
+    "connections_window_minutes": ((int, float), False),
+    "resolver": (str, False),
 }
 _QUERY_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "name": (str, True),
@@ -338,7 +345,17 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         ),
         pitr_poll_seconds=_positive(path, "[pitr]", pitr, "poll_seconds", 30),
         pitr_cleanup_delay_days=_positive(path, "[pitr]", pitr, "cleanup_delay_days", 7),
+        pitr_connections_window_minutes=_positive(
+            path, "[pitr]", pitr, "connections_window_minutes", 15
+        ),
+        pitr_resolver=_resolver(path, pitr.get("resolver")),
     )
+
+
+def _resolver(path: Path, spec: str | None) -> str | None:
+    if spec is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", spec):
+        raise ConfigError(f'{path}: [pitr]: resolver must be "module:function", got {spec!r}.')
+    return spec
 
 
 def _positive(path: Path, table: str, raw: dict, key: str, default: float) -> float:

@@ -419,7 +419,9 @@ class Terminal:
         self.say(f"  suggested because: {choices.suggestion.reason}")
         self.say(f"  new instance: {form['target']} ({form['instance_class']})")
         try:
-            params = pitr.restore_params(env, form, now) | pitr.pitr_settings(self.config)
+            params = pitr.restore_params(
+                env, form, now, self.config.pitr_snapshot_max_age_minutes
+            ) | pitr.pitr_settings(self.config)
         except pitr.FormErrors as error:
             raise UserError("; ".join(f"{k}: {v}" for k, v in error.errors.items())) from None
         return self._start("pitr", env, user, params, args.yes)

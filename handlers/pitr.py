@@ -27,7 +27,9 @@ def register(app: App, services) -> None:
         env = config.environment(EnvironmentRef.parse(view["private_metadata"]).env)
         form = pitr_views.form_values(view["state"]["values"])
         try:
-            params = choices.restore_params(env, form, utcnow())
+            params = choices.restore_params(
+                env, form, utcnow(), config.pitr_snapshot_max_age_minutes
+            )
             params |= choices.pitr_settings(config)
             op = engine.start("pitr", env.name, body["user"]["id"], params)
         except choices.FormErrors as error:

@@ -528,3 +528,25 @@ def delete_instance(instance_id: str, snapshot_id: str | None, client: Any = Non
 
 def _utc(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    name: str
+    endpoint: str | None
+
+
+def proxies_routing_to(instance_id: str, client: Any = None) -> list[Proxy]:
+    """Every RDS Proxy with the instance among its targets: applications that connect to
+    the proxy reach the instance whatever the secret's URL says. moto serves DescribeDBProxies
+    and DescribeDBProxyTargets (targets registered with RegisterDBProxyTargets)."""
+    client = client or rds_client()
+    found = []
+    with aws_call("list the RDS proxies"):
+        for page in client.get_paginator("describe_db_proxies").paginate():
+            for proxy in page.get("DBProxies", []):
+                name = proxy["DBProxyName"]
+                targets = client.describe_db_proxy_targets(DBProxyName=name)["Targets"]
+                if any(t.get("RdsResourceId") == instance_id for t in targets):
+                    found.append(Proxy(name, proxy.get("Endpoint")))
+    return found

@@ -15,7 +15,7 @@ from bot.errors import UserError
 from bot.store.records import EventKind
 
 if TYPE_CHECKING:
-    from bot.settings import Environment
+    from bot.settings import Config, Environment
     from bot.store.records import Operation
 
 # Who the audit log names for what the bot does on its own.
@@ -80,6 +80,12 @@ class StepContext:
     # card(kind, title, data): a rich result (a status card, a dry-run review...) that front
     # ends render by kind (Slack: bot/slack/cards.py); audited with its title and data.
     card: Callable[[str, str, dict], None]
+    # The bot's whole configuration, read-only: a check that must know every environment
+    # (PITR's cleanup refuses an instance any environment is configured to use).
+    config: Config
+    # cancel_job(job_id) -> False when it had already run or been cancelled: an undo of a
+    # traffic switch cancels the cleanup the switch scheduled.
+    cancel_job: Callable[[str], bool]
     # sleep(seconds) -> False when the bot is shutting down: a polling step then returns
     # (its state is recorded; recover() resumes it at the next start) instead of holding
     # the shutdown until RDS finishes.

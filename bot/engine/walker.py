@@ -267,6 +267,8 @@ class Walker:
             sleep=lambda seconds: self.sleep(seconds, op_id),
             card=card,
             for_requester=for_requester,
+            config=self.config,
+            cancel_job=self.store.finish_job,
         )
 
     def _plan_changed(self, op: Operation, step: Step, message: str) -> None:

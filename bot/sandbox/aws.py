@@ -11,9 +11,11 @@ endpoint reaches the local server too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,25 @@ INSTANCE_ID = "sandbox-production"
 SECRET_ID = "sandbox/production/database"
 # moto accepts any credentials; these are its documented dummies.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+# Host names the sandbox (and the tests) resolve without DNS: PITR's cleanup compares the
+# secret's URL with the old instance's endpoint by address (bot/aws/addresses.py). A test
+# adds names here (an IP-address URL, a CNAME-like name) for its own case.
+HOSTS: dict[str, str] = {"localhost": "127.0.0.1"}
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """``[pitr] resolver = "bot.sandbox.aws:resolve"``: a name in HOSTS, or one of moto's
+    RDS endpoint names (``<id>.aaaaaaaaaa.<region>.rds.amazonaws.com``, ``<proxy>.db-proxy-
+    ...``) as a loopback address of its own, stable for the name; anything else does not
+    resolve. Never real DNS."""
+    if host in HOSTS:
+        return [HOSTS[host]]
+    if host.endswith(".rds.amazonaws.com"):
+        digest = hashlib.sha256(host.encode()).digest()
+        return [f"127.{digest[0]}.{digest[1]}.{max(digest[2], 2)}"]
+    raise socket.gaierror(socket.EAI_NONAME, f"{host} is not a sandbox name")
 
 
 @dataclass

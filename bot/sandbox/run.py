@@ -43,6 +43,8 @@ progress_events = 10
 
 [pitr]
 poll_seconds = 2
+# moto's endpoint names resolved on loopback (the cleanup's "is it live?" check), never DNS
+resolver = "bot.sandbox.aws:resolve"
 
 # Production: the database URL lives in (moto's) Secrets Manager, the instance in RDS.
 [environments.production]

@@ -37,6 +37,7 @@ class Block(StrEnum):
     PITR_TIME = "pitr_time"
     PITR_TARGET = "pitr_target"
     PITR_CLASS = "pitr_instance_class"
+    PITR_BACKUP = "pitr_backup"
     SQL_TEXT = "sql_text"
     SQL_VERIFICATION = "sql_verification"
     SQL_REASON = "sql_reason"

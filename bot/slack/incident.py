@@ -354,7 +354,14 @@ class IncidentLog:
             env = self.config.environment(op.environment)
             self.outbox.post(op.notify_channel or env.notify_channel, message)
             return
-        self.outbox.post(op.incident_channel, message, thread_ts=op.status_ts)
+        key = event.detail["data"].get("card_key")
+        where = self.store.card_message(key) if key else None
+        if where is not None:  # a card that changes (the cleanup's, the switch's): edited
+            self.outbox.update(*where, message)
+            return
+        resp = self.outbox.post(op.incident_channel, message, thread_ts=op.status_ts)
+        if key and resp:
+            self.store.set_card_message(key, resp["channel"], resp["ts"])
 
     def _for_requester(self, event: Event) -> None:
         """Output only the requester may see (sample rows before approval): ephemeral, in

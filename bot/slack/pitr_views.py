@@ -3,9 +3,9 @@ its steps publish (recovery point, verification side by side, traffic switch wit
 
 from __future__ import annotations
 
-from bot.clock import shown_utc
+from bot.clock import shown_utc, utcnow
 from bot.errors import UserError
-from bot.runbooks.pitr.choices import MODES, RecoveryChoices
+from bot.runbooks.pitr.choices import FRESH, MODES, REUSE, RecoveryChoices, snapshot_age
 from bot.slack.blocks import (
     actions,
     button,
@@ -29,6 +29,7 @@ FIELD_BLOCKS = {
     "time": Block.PITR_TIME,
     "target": Block.PITR_TARGET,
     "instance_class": Block.PITR_CLASS,
+    "backup": Block.PITR_BACKUP,
 }
 _ELEMENT = "value"
 
@@ -118,6 +119,7 @@ def restore_modal(c: RecoveryChoices) -> dict:
             "Instance class",
             {"type": "plain_text_input", "initial_value": s.instance_class, "max_length": 40},
         ),
+        *_backup_choice(c),
         context(
             f"The new instance copies the source's VPC security groups ({groups}), subnet group"
             f" ({s.subnet_group or '-'}), parameter group ({s.parameter_group or '-'}), Multi-AZ"
@@ -126,6 +128,24 @@ def restore_modal(c: RecoveryChoices) -> dict:
         ),
     ]
     return _modal(c.environment, blocks, submit=True)
+
+
+def _backup_choice(c: RecoveryChoices) -> list[dict]:
+    """Backup current state: a fresh snapshot unless the requester picks a recent one."""
+    fresh = _option(FRESH, "Take a fresh snapshot now")
+    if c.reusable_snapshot is None:
+        return [context("Backup current state: a fresh manual snapshot is taken first.")]
+    r = c.reusable_snapshot
+    reuse = _option(f"{REUSE}{r.id}", f"Reuse {r.id}"[:75])
+    return [
+        _input(
+            Block.PITR_BACKUP,
+            "Backup current state",
+            {"type": "radio_buttons", "options": [fresh, reuse], "initial_option": fresh},
+            f"`{r.id}` was {snapshot_age(r, c.now or utcnow())}: changes since then are not in"
+            " it. Reuse it only if nothing changed since.",
+        )
+    ]
 
 
 def form_values(state: dict) -> dict[str, str | None]:
@@ -208,6 +228,14 @@ def verification_card(op: Operation, title: str, data: dict) -> dict:
 @card_renderer(CardKind.PITR_SWITCH)
 def switch_card(op: Operation, title: str, data: dict) -> dict:
     ref = OperationRef(data["operation"]).encode()
+    if data.get("undone_by"):  # the buttons go: nothing to undo, and the old one is live
+        text = (
+            f":leftwards_arrow_with_hook: *{title}*\nSecret `{data['secret_id']}` is back at"
+            f" version `{data['previous_version']}` (`{data['from']}`), undone by operation"
+            f" {data['undone_by']}. `{data['old_instance']}` serves traffic again and is not"
+            " deleted."
+        )
+        return {"text": f"{title} ({data['secret_id']})", "blocks": [section(text)]}
     blocks = [
         section(
             f":twisted_rightwards_arrows: *{title}*\nSecret `{data['secret_id']}`:"
@@ -262,6 +290,12 @@ def switch_notice(op: Operation, title: str, data: dict) -> dict:
 
 @card_renderer(CardKind.PITR_CLEANUP_SCHEDULED)
 def cleanup_card(op: Operation, title: str, data: dict) -> dict:
+    if data.get("cancelled"):
+        text = (
+            f":no_entry_sign: *{title}*\nThe deletion of `{data['old_instance']}` will not"
+            f" happen: {data['cancelled']}."
+        )
+        return {"text": title, "blocks": [section(text)]}
     skipped_by = data.get("skip_final_snapshot_by")
     if skipped_by:
         snapshot = (

@@ -404,6 +404,19 @@ class Store(AuditStatements, LeaseStatements):
             (iso(utcnow()), job_id),
         )
 
+    # --- cards updated in place -------------------------------------------------------
+
+    def set_card_message(self, key: str, channel: str, ts: str) -> None:
+        self._change(
+            "INSERT INTO card_messages (key, channel, ts) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
+            (key, channel, ts),
+        )
+
+    def card_message(self, key: str) -> tuple[str, str] | None:
+        rows = self._query("SELECT channel, ts FROM card_messages WHERE key = ?", (key,))
+        return (rows[0]["channel"], rows[0]["ts"]) if rows else None
+
     # --- Events API deduplication ---------------------------------------------------
 
     def forget_seen_before(self, cutoff: datetime) -> None:

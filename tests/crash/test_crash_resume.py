@@ -52,17 +52,31 @@ PITR_BOUNDARIES = [
     ("pitr", "switch_traffic", "finished"),
 ]
 
+# The undo of a switch (after a PITR run to its end): the moment the secret is back but the
+# scheduled deletion of the now live old instance is not cancelled yet, and the cancel.
+UNDO_BOUNDARIES = [
+    ("pitr_undo_switch", "undo_switch", "finished"),
+    ("pitr_undo_switch", "cancel_cleanup", "started"),
+    ("pitr_undo_switch", "cancel_cleanup", "finished"),
+]
+
+
+# The revert's file-write boundary: the reverse applied and recorded in Prisma's history,
+# its success not yet recorded by the bot (the rerun must find it applied, not run it again)
+# and the file not yet written into the migrations directory.
+EXTRA_BOUNDARIES = [("revert", "apply", "acted")]
+
 
 def boundaries() -> list[tuple[str, str, str]]:
     points = []
     for name in COVERED:
         if name == "pitr":
-            points += PITR_BOUNDARIES
+            points += PITR_BOUNDARIES + UNDO_BOUNDARIES
             continue
         for step in RUNBOOKS[name].steps:
             moments = ["started", "finished"] + ([] if step.idempotent else ["acted"])
             points += [(name, step.id, m) for m in moments]
-    return points
+    return points + EXTRA_BOUNDARIES
 
 
 BOUNDARIES = boundaries()
@@ -277,6 +291,24 @@ def start_pitr(bot):
     quietly(lambda: bot.signer.submit_view(view_id, user="U_ALICE", values={}))
 
 
+def start_undo_switch(bot):
+    """A PITR run to its end (restore, switch, cleanup scheduled), then "Undo switch"."""
+    start_pitr(bot)
+    pitr = bot.wait_until(lambda: bot.store.operations(limit=1), what="the recovery")[0]
+    answer_gates(bot, pitr.id, until_dead=False, timeout=90)
+    assert bot.store.operation(pitr.id).status == "succeeded"
+    channel = bot.store.operation(pitr.id).incident_channel
+    bot.wait_until(
+        lambda: any("Cleanup scheduled" in m["text"] for m in bot.slack.messages(channel)),
+        what="the cleanup card",
+    )
+    quietly(
+        lambda: bot.signer.block_action(
+            Action.PITR_UNDO_SWITCH, None, user="U_ALICE", channel=channel
+        )
+    )
+
+
 def start_sql(bot, pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
@@ -350,7 +382,7 @@ def test_killed_at_a_step_boundary_resumes_or_stops_safely(
     bot_process, request, runbook, step_id, moment, pg_url, project
 ):
     bot = bot_process
-    if runbook == "pitr":
+    if runbook.startswith("pitr"):
         # Only PITR needs moto's RDS: set it up (and its AWS settings) for it alone.
         request.getfixturevalue("rds")
         bot.env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
@@ -362,9 +394,13 @@ def test_killed_at_a_step_boundary_resumes_or_stops_safely(
         "revert": lambda: start_revert(bot, pg_url, project),
         "pitr": lambda: start_pitr(bot),
         "sql": lambda: start_sql(bot, pg_url),
+        "pitr_undo_switch": lambda: start_undo_switch(bot),
     }
     starters[runbook]()
-    op = bot.wait_until(lambda: bot.store.operations(limit=1), what="the operation")[0]
+    op = bot.wait_until(
+        lambda: [o for o in bot.store.operations(limit=1) if o.runbook == runbook],
+        what="the operation",
+    )[0]
     answer_gates(bot, op.id, until_dead=True)
     assert bot.wait_killed() == -signal.SIGKILL, "the crash point was not reached"
 
@@ -387,6 +423,24 @@ def test_killed_at_a_step_boundary_resumes_or_stops_safely(
         assert final.status == "stopped", final
         assert "not safe to repeat" in final.result
         assert row.attempts == 1
+    if runbook == "revert":  # written once, after it applied, exactly as approved
+        (written,) = project.glob(f"*_revert_{GOOD}")
+        assert (written / "migration.sql").read_text() == final.params["sql"]
+        assert not list(project.rglob("*.partial"))
+    if runbook == "pitr_undo_switch":  # the old instance is live again: never deleted
+        job = bot.store.job(f"pitr-cleanup:{final.params['pitr_operation']}")
+        assert job.done_at is not None
+        pitr_channel = bot.store.operation(final.params["pitr_operation"]).incident_channel
+        # Killed after the cancel was recorded, the card's edit may have died in the outbox
+        # with the process (nothing replays Slack calls); the job is cancelled regardless,
+        # and a deletion started from a stale button is refused (the secret's version).
+        if (step_id, moment) != ("cancel_cleanup", "finished"):
+            bot.wait_until(
+                lambda: any(
+                    "Cleanup cancelled" in m["text"] for m in bot.slack.messages(pitr_channel)
+                ),
+                what="the cleanup card edited",
+            )
     # Reported where people look: a thread line in the incident channel says so.
     channel = final.incident_channel
     bot.wait_until(

@@ -46,6 +46,7 @@ expect = "> 0"
 poll_seconds = 0.2
 restore_margin_minutes = 5
 snapshot_max_age_minutes = 60
+resolver = "bot.sandbox.aws:resolve"
 """
 
 
@@ -114,6 +115,24 @@ def tick_human_items(bot, view_id, user="U_ALICE", leave_out=("backup",)):
         for b in blocks
     }
     assert bot.signer.submit_view(view_id, user=user, values=values).status == 200
+
+
+def start_undo(bot, channel):
+    """Clicks "Undo switch" and completes the undo's before-checklist."""
+    bot.signer.block_action(Action.PITR_UNDO_SWITCH, None, user="U_ALICE", channel=channel)
+    undo = bot.wait_until(lambda: bot.store.active_operation("rds"), what="undo operation")
+    assert undo.runbook == "pitr_undo_switch"
+    checklist_view = bot.slack.wait_for(
+        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.CHECKLIST
+    )[-1].response["view"]["id"]
+    bot.wait_until(
+        lambda: any(
+            i.by_bot for i in bot.store.checklist(undo.id, "before") if i.item_id == "backup"
+        ),
+        what="undo backup tick",
+    )
+    tick_human_items(bot, checklist_view)
+    return undo
 
 
 def approve_next(bot, op_id, count):
@@ -246,19 +265,7 @@ def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypat
 
     # Undo: its own operation, checklist and approval; the exact previous version returns.
     bot.slack.wait_for("chat.postMessage", where=lambda c: "Traffic switched" in str(c.args))
-    bot.signer.block_action(Action.PITR_UNDO_SWITCH, None, user="U_ALICE", channel=channel)
-    undo = bot.wait_until(lambda: bot.store.active_operation("rds"), what="undo operation")
-    assert undo.runbook == "pitr_undo_switch"
-    checklist_view = bot.slack.wait_for(
-        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.CHECKLIST
-    )[-1].response["view"]["id"]
-    bot.wait_until(
-        lambda: any(
-            i.by_bot for i in bot.store.checklist(undo.id, "before") if i.item_id == "backup"
-        ),
-        what="undo backup tick",
-    )
-    tick_human_items(bot, checklist_view)
+    undo = start_undo(bot, channel)
     undo_plan = bot.wait_until(lambda: bot.store.approvals(undo.id), what="undo approval")[0]
     assert original["VersionId"] in undo_plan.plan_text
     assert current_secret(aws)["VersionId"] == switched["VersionId"]  # not before approval

@@ -11,6 +11,7 @@ PGHOSTADDR=127.0.0.1 makes libpq reach it whatever host name moto gave the endpo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -33,7 +34,7 @@ from tests.scenario.test_pitr import (
     tick_human_items,
 )
 from tests.unit.aws import aws_proxy as proxy_fixture
-from tests.unit.aws.source_instance import make_source
+from tests.unit.aws.source_instance import make_source, put_connections
 
 aws_proxy = proxy_fixture.aws_proxy  # the fixture, shared with tests/unit/aws
 
@@ -219,7 +220,7 @@ def rds_exists(aws, instance_id) -> bool:
 def test_reapply_safe_migrations_then_cleanup_when_due(
     bot_factory, aws, pg_url, restored_pg, monkeypatch, tmp_path
 ):
-    _, bot = rds_bot(bot_factory, aws, pg_url, restored_pg, monkeypatch, tmp_path)
+    extra, bot = rds_bot(bot_factory, aws, pg_url, restored_pg, monkeypatch, tmp_path)
     op, target = start_restore(bot)
     channel = approve_next(bot, op.id, 1)
     bot.wait_until(lambda: len(bot.store.approvals(op.id)) == 2, what="switch approval")
@@ -262,27 +263,32 @@ def test_reapply_safe_migrations_then_cleanup_when_due(
             == 1
         )
 
-    # Cleanup: scheduled 7 days out; when due (run now), an operation that needs the
-    # checklist and an approval deletes the old instance with a final snapshot.
+    # Cleanup: scheduled 7 days out. Due while the bot's config still names the old
+    # instance and CloudWatch shows no idle minute, it refuses with both reasons.
     job_id = pitr_cleanup.job_id(op.id)
     job = bot.store.job(job_id)
     run_at = datetime.fromisoformat(job.run_at)
     assert timedelta(days=6, hours=23) < run_at - datetime.now(UTC) <= timedelta(days=7)
     bot.services.scheduler.run_due_now(job_id)
+    refused = bot.wait_until(lambda: bot.store.active_operation("rds"), what="cleanup op")
+    run_cleanup_checklist(bot, refused)
+    bot.wait_status(refused.id, "failed")
+    error = bot.store.step(refused.id, "check_old_instance").error
+    assert f"`{SOURCE}` is the rds_instance_id of environment `rds`" in error
+    assert "no DatabaseConnections datapoint" in error and rds_exists(aws, SOURCE)
+
+    # The config now names the restored instance, and the old one has been idle: when the
+    # job is due again, an operation that needs the checklist and an approval deletes the
+    # old instance with a final snapshot.
+    bot.stop()
+    extra = extra.replace(f'rds_instance_id = "{SOURCE}"', f'rds_instance_id = "{target}"')
+    bot = bot_factory(tables_extra=extra)
+    put_connections(aws, SOURCE, 0, 0, 0)
+    bot.store.schedule_job(dataclasses.replace(job, done_at=None))
+    bot.services.scheduler.run_due_now(job_id)
     cleanup = bot.wait_until(lambda: bot.store.active_operation("rds"), what="cleanup op")
     assert cleanup.runbook == "pitr_cleanup" and cleanup.requester == "U_ALICE"
-    cleanup_channel = bot.wait_until(lambda: bot.store.operation(cleanup.id).incident_channel)
-    bot.slack.wait_for(
-        "chat.postMessage",
-        where=lambda c: c.args.get("channel") == cleanup_channel and "checklist" in str(c.args),
-    )
-    bot.signer.block_action(
-        f"{Action.OPEN_CHECKLIST}_before", None, user="U_ALICE", channel=cleanup_channel
-    )
-    view_id = bot.slack.wait_for(
-        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.CHECKLIST
-    )[-1].response["view"]["id"]
-    tick_human_items(bot, view_id)
+    run_cleanup_checklist(bot, cleanup)
     plan = bot.wait_until(lambda: bot.store.approvals(cleanup.id), what="cleanup approval")
     assert f"final snapshot: {cleanup.params['final_snapshot_id']}" in plan[0].plan_text
     assert rds_exists(aws, SOURCE)  # nothing deleted before the approval
@@ -293,6 +299,21 @@ def test_reapply_safe_migrations_then_cleanup_when_due(
         DBSnapshotIdentifier=cleanup.params["final_snapshot_id"]
     )["DBSnapshots"][0]
     assert snapshot["DBInstanceIdentifier"] == SOURCE
+
+
+def run_cleanup_checklist(bot, cleanup) -> None:
+    channel = bot.wait_until(lambda: bot.store.operation(cleanup.id).incident_channel)
+    bot.slack.wait_for(
+        "chat.postMessage",
+        where=lambda c: c.args.get("channel") == channel and "checklist" in str(c.args),
+    )
+    opened = len(bot.slack.calls_to("views.open"))
+    bot.signer.block_action(
+        f"{Action.OPEN_CHECKLIST}_before", None, user="U_ALICE", channel=channel
+    )
+    view = bot.slack.wait_for("views.open", count=opened + 1)[-1]
+    assert view.args["view"]["callback_id"] == Callback.CHECKLIST
+    tick_human_items(bot, view.response["view"]["id"])
 
 
 def test_aws_refusing_the_restore_fails_safely_with_a_clear_message(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from bot.errors import UserError
 from bot.prisma.deploy import deploy
 from bot.prisma.status import migration_status
 from bot.slack.ids import Action, Block, Callback
@@ -324,3 +325,53 @@ def test_later_migrations_leave_out_pairs_a_later_revert_undid():
     late = SimpleNamespace(applied=(INIT, b, ADD), directory=SimpleNamespace(names=(INIT, ADD, b)))
     assert later_migrations(late, ADD) == [b]
     assert later_migrations(late, b) == [ADD]
+
+
+def test_a_failed_migration_refuses_the_revert_before_review_checklist_or_approval(bot, prisma):
+    """Issue 15, reproduction 2: the revert went through the modal, the checklist and an
+    approval, then failed with "migrate found failed migrations" and left its file behind."""
+    failed = "20251210000000_add_project"
+    prisma.add(failed, 'CREATE TABLE "Project" ("id" TEXT);\nSELECT 1/0;\n')
+    with pytest.raises(UserError):
+        deploy(prisma.staging.url, prisma.path)
+    assert [r.migration_name for r in prisma.status(prisma.staging).failed] == [failed]
+
+    call = review(bot, f"revert {ADD} --env staging")
+    text = shown(call)
+    assert f"staging has a failed migration (`{failed}`)" in text
+    assert f"/rollback resolve {failed} --env staging" in text
+    assert not any(b.get("block_id") == Block.REVERT_SQL for b in call.args["view"]["blocks"])
+    assert bot.store.active_operation("staging") is None and not checklist_modals(bot)
+    assert not list(prisma.path.glob("*_revert_*"))
+    assert "bio" in prisma.staging.columns("User")
+
+
+def test_a_revert_that_fails_writes_no_file_and_names_the_failed_statement(bot, prisma):
+    edited = 'ALTER TABLE "User" DROP COLUMN "bio";\n\nUPDATE "User" SET "email" = "nope";\n'
+    _, op = run_revert(bot, "staging", {Block.REVERT_SQL: edited})
+    approve(bot, op)
+    bot.wait_status(op.id, "failed", timeout=30)
+
+    error = bot.store.step(op.id, "apply").error
+    assert 'Failed statement: line 3: UPDATE "User" SET "email" = "nope"' in error
+    assert "Nothing of it took effect" in error
+    # One script, one transaction, as Prisma runs it: the first statement is undone too.
+    assert "bio" in prisma.staging.columns("User")
+    # Recorded as Prisma records a failed migration (its logs), and no file anywhere.
+    ((name, _, finished, logs, _, steps),) = prisma.staging.history("_revert_%")
+    assert finished is None and steps == 0 and '"nope" does not exist' in logs
+    assert not list(prisma.path.glob("*_revert_*"))
+    assert bot.store.step(op.id, "write_migration").status == "pending"
+
+
+def test_the_written_file_is_named_with_the_git_command_to_commit_it(bot, prisma):
+    _, op = run_revert(bot, "staging")
+    approve(bot, op)
+    bot.wait_status(op.id, "succeeded", timeout=30)
+    (written,) = prisma.path.glob(f"*_revert_{ADD}")
+    line = next(a.message for a in bot.store.audit(op.id) if "written" in a.message)
+    assert str(written / "migration.sql") in line
+    assert f"git -C {prisma.path} add {written.name}/migration.sql" in line
+    # Applied before it was written: the apply step ended before the file step began.
+    apply, write = bot.store.step(op.id, "apply"), bot.store.step(op.id, "write_migration")
+    assert apply.finished_at <= write.started_at

@@ -79,6 +79,10 @@ class RecoveryChoices:
     suggestion: rds.RestorePoint
     suggested_snapshot: rds.Snapshot | None
     default_target: str
+    # a recent manual snapshot the requester may choose to reuse as the backup (never the
+    # default: a fresh one is taken unless the requester picks this one, its age shown)
+    reusable_snapshot: rds.Snapshot | None = None
+    now: datetime | None = None
 
 
 def default_target(source: str, now: datetime) -> str:
@@ -101,7 +105,35 @@ def recovery_choices(env: Environment, config: Config, now: datetime) -> Recover
         suggestion,
         rds.latest_snapshot_before(snapshots, suggestion.at),
         default_target(source.id, now),
+        rds.recent_manual_snapshot(snapshots, config.pitr_snapshot_max_age_minutes, now),
+        now,
     )
+
+
+FRESH = "fresh"
+REUSE = "reuse:"
+
+
+def snapshot_age(snapshot: rds.Snapshot, now: datetime) -> str:
+    if snapshot.created is None:
+        return "still being created"
+    minutes = max(0, int((now - snapshot.created).total_seconds() // 60))
+    return f"taken {minutes} min ago, {shown_utc(snapshot.created, 'minutes')}"
+
+
+def reused_snapshot(source: str, choice: str | None, max_age: float, now: datetime):
+    """The snapshot the requester chose to reuse as the backup (``reuse:<id>``), checked
+    again: a manual snapshot of the source, available or being created, recent enough.
+    None for the default, a fresh snapshot."""
+    if not choice or choice == FRESH:
+        return None
+    wanted = choice.removeprefix(REUSE)
+    recent = rds.recent_manual_snapshot(rds.list_snapshots(source), max_age, now)
+    if recent is None or recent.id != wanted:
+        raise FormErrors(
+            {"backup": f"`{wanted}` is not a recent manual snapshot of `{source}` any more."}
+        )
+    return recent
 
 
 class FormErrors(UserError):
@@ -112,9 +144,15 @@ class FormErrors(UserError):
         self.errors = errors
 
 
-def restore_params(env: Environment, form: dict[str, str | None], now: datetime) -> dict:
+def restore_params(
+    env: Environment,
+    form: dict[str, str | None],
+    now: datetime,
+    max_reuse_age_minutes: float = 60,
+) -> dict:
     """Checks the modal's choices against RDS and returns the operation's params. Field
-    names: mode, date, time, target, instance_class."""
+    names: mode, date, time, target, instance_class, backup ("fresh", the default, or
+    "reuse:<snapshot id>")."""
     errors: dict[str, str] = {}
     mode = form.get("mode") or ""
     if mode not in MODES:
@@ -136,6 +174,7 @@ def restore_params(env: Environment, form: dict[str, str | None], now: datetime)
     if errors:
         raise FormErrors(errors)
     source = rds.describe_instance(require_rds(env))
+    reuse = reused_snapshot(source.id, form.get("backup"), max_reuse_age_minutes, now)
     target = target.lower()
     if target == source.id or rds.find_instance(target) is not None:
         raise FormErrors({"target": f"An RDS instance `{target}` already exists."})
@@ -157,6 +196,7 @@ def restore_params(env: Environment, form: dict[str, str | None], now: datetime)
         "chosen_point": iso_seconds(point),
         "snapshot_id": snapshot.id if snapshot else None,
         "snapshot_created": iso_seconds(snapshot.created) if snapshot else None,
+        "backup_reuse_chosen": reuse.id if reuse else None,
     }
 
 

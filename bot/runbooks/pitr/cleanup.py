@@ -9,8 +9,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.aws import rds, secrets_manager
+from bot.aws.addresses import load_resolver
+from bot.clock import utcnow
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
+from bot.runbooks.pitr import liveness
 from bot.runbooks.pitr.params import CleanupParams
 from bot.settings import Environment
 
@@ -29,6 +32,14 @@ def cleanup_params(
             f"Operation {pitr_op.id} has not switched traffic: the old instance is still the"
             " live one and is not deleted."
         )
+    current = secrets_manager.current_version(p["switch_secret_id"])
+    if current.version_id != p["switch_version"]:
+        raise ConflictError(
+            f"Secret `{p['switch_secret_id']}` is not at the version operation {pitr_op.id}"
+            " switched it to (the switch was undone, or the secret changed since):"
+            f" `{p['source']}` may be live again and is not deleted.",
+            code="switch_undone",
+        )
     rds.describe_instance(p["source"])
     return {
         "pitr_operation": pitr_op.id,
@@ -38,29 +49,38 @@ def cleanup_params(
         else rds.final_snapshot_id(p["source"], now),
         "skip_final_snapshot_by": skip_final_snapshot_by,
         "switch_secret_id": p["switch_secret_id"],
+        "switch_previous_version": p["switch_previous_version"],
+        "switch_version": p["switch_version"],
     }
+
+
+def _refuse_if_live(ctx: StepContext) -> liveness.Verdict:
+    old = rds.describe_instance(ctx.params["old_instance"])
+    resolver = load_resolver(ctx.config.pitr_resolver)
+    verdict = liveness.check(old, ctx.params, ctx.config, resolver, utcnow())
+    if verdict.reasons:
+        raise ConflictError(
+            f"`{old.id}` is not deleted: "
+            + "; ".join(verdict.reasons)
+            + ". Nothing was deleted; start the cleanup again once it is no longer used."
+        )
+    return verdict
 
 
 def _check_old_instance(ctx: StepContext) -> str:
     p = ctx.params
-    old = rds.describe_instance(p["old_instance"])
-    url = secrets_manager.current_version(p["switch_secret_id"]).url.reveal()
-    if old.address and f"@{old.address}" in url:
-        raise ConflictError(
-            f"Secret `{p['switch_secret_id']}` points at `{old.id}` again (the switch was"
-            " undone?): it is live and is not deleted."
-        )
+    verdict = _refuse_if_live(ctx)
     if p.get("final_snapshot_id"):
         ctx.tick_checklist(
             "before", "backup", f"final snapshot {p['final_snapshot_id']} is taken by the deletion"
         )
     else:  # no bot-made backup: a person decides whether the retained backups are enough
         ctx.say(
-            f":warning: `{old.id}` will be deleted WITHOUT a final snapshot, as"
+            f":warning: `{p['old_instance']}` will be deleted WITHOUT a final snapshot, as"
             f" <@{p['skip_final_snapshot_by']}> chose. Its automated backups are kept until"
             " their retention ends."
         )
-    return f"{old.id} is not the instance the secret points at"
+    return f"{p['old_instance']} is not live: " + "; ".join(verdict.facts)
 
 
 def plan_cleanup(op: Operation, env: Environment) -> str:
@@ -88,6 +108,7 @@ def plan_cleanup(op: Operation, env: Environment) -> str:
 
 def _delete_old_instance(ctx: StepContext) -> str:
     p = ctx.params
+    _refuse_if_live(ctx)  # again: the approval may have taken hours
     rds.delete_instance(p["old_instance"], p.get("final_snapshot_id"))
     if p.get("final_snapshot_id"):
         return f"{p['old_instance']} deleting; final snapshot {p['final_snapshot_id']}"

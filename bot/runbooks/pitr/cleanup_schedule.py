@@ -84,6 +84,14 @@ def cancel(engine: Engine, pitr_op_id: str, user: str) -> None:
         f"<@{user}> cancelled the scheduled deletion of `{pitr_op.params['source']}`; it"
         " stays until someone deletes it.",
     )
+    _card(
+        engine,
+        pitr_op,
+        engine.store.job(job_id(pitr_op_id)),
+        "Cleanup cancelled",
+        actor=user,
+        cancelled=f"cancelled by <@{user}>",
+    )
 
 
 def set_skip_final_snapshot(engine: Engine, pitr_op_id: str, user: str, skip: bool) -> None:
@@ -124,8 +132,32 @@ def cleanup_due(engine: Engine, payload: dict) -> None:
     )
 
 
+def card_key(pitr_op_id: str) -> str:
+    """The cleanup card is posted once and edited after (cancelled, snapshot skipped)."""
+    return f"pitr-cleanup-card:{pitr_op_id}"
+
+
+def card_data(
+    pitr_op_id: str, old_instance: str, job: ScheduledJob | None, cancelled: str | None = None
+) -> dict:
+    """``cancelled``: why the deletion will not happen (the card then has no buttons)."""
+    return {
+        "operation": pitr_op_id,
+        "old_instance": old_instance,
+        "run_at": job.run_at if job else None,
+        "skip_final_snapshot_by": job.payload.get("skip_final_snapshot_by") if job else None,
+        "cancelled": cancelled,
+        "card_key": card_key(pitr_op_id),
+    }
+
+
 def _card(
-    engine: Engine, pitr_op: Operation, job: ScheduledJob, title: str, actor: str = BOT_ACTOR
+    engine: Engine,
+    pitr_op: Operation,
+    job: ScheduledJob,
+    title: str,
+    actor: str = BOT_ACTOR,
+    cancelled: str | None = None,
 ) -> None:
     engine.emit(
         pitr_op.id,
@@ -134,12 +166,7 @@ def _card(
         f"{title}: delete `{pitr_op.params['source']}`",
         detail={
             "card": CardKind.PITR_CLEANUP_SCHEDULED,
-            "data": {
-                "operation": pitr_op.id,
-                "old_instance": pitr_op.params["source"],
-                "run_at": job.run_at,
-                "skip_final_snapshot_by": job.payload.get("skip_final_snapshot_by"),
-            },
+            "data": card_data(pitr_op.id, pitr_op.params["source"], job, cancelled),
         },
     )
 

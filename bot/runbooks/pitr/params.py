@@ -27,7 +27,8 @@ class PitrParams:
     source_class: str | None = None
     harmful_migration: str | None = None
     harmful_migration_state: str | None = None
-    # backup current state
+    # backup current state: a fresh snapshot unless the requester chose to reuse this one
+    backup_reuse_chosen: str | None = None
     backup_snapshot_id: str | None = None
     backup_reused: bool = False
     # restore and wait
@@ -68,3 +69,6 @@ class CleanupParams:
     final_snapshot_id: str | None  # None: deleted without one, explicitly chosen by
     skip_final_snapshot_by: str | None
     switch_secret_id: str
+    # the bot's record of the switch: the secret must still be at switch_version
+    switch_previous_version: str | None = None
+    switch_version: str | None = None

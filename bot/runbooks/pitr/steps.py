@@ -36,6 +36,7 @@ from bot.errors import UserError
 from bot.runbooks.pitr.choices import harmful_migration, iso_seconds, parse_moment
 from bot.runbooks.pitr.params import PitrParams
 from bot.runbooks.pitr.reapply import CHOOSE_MIGRATIONS, REAPPLY_MIGRATIONS
+from bot.runbooks.pitr.undo_switch import switch_card_key
 from bot.runbooks.pitr.verify import VERIFY_RESTORED, restored_url
 from bot.settings import Environment
 from bot.store.records import CardKind
@@ -95,20 +96,18 @@ def _backup_current_state(ctx: StepContext) -> str:
     snapshot_id = p.get("backup_snapshot_id")
     if snapshot_id is None:  # not chosen yet (a rerun after a restart keeps the first choice)
         now = utcnow()
-        recent = rds.recent_manual_snapshot(
-            rds.list_snapshots(p["source"]), p["snapshot_max_age_minutes"], now
-        )
-        if recent is not None:
-            snapshot_id, reused = recent.id, True
-        else:
+        if p.get("backup_reuse_chosen"):  # only ever the requester's explicit choice
+            snapshot_id, reused = p["backup_reuse_chosen"], True
+        else:  # the default: the state as it is now, not an older snapshot of it
             snapshot_id, reused = rds.backup_snapshot_id(p["source"], now), False
             rds.create_snapshot(p["source"], snapshot_id)
         ctx.record(backup_snapshot_id=snapshot_id, backup_reused=reused)
         ctx.say(
-            f"Manual snapshot `{snapshot_id}` is newer than"
-            f" {p['snapshot_max_age_minutes']:g} min: reused."
+            f"Reusing manual snapshot `{snapshot_id}` as the backup, as"
+            f" <@{ctx.operation.requester}> chose: changes made after it was taken are not"
+            " in it."
             if reused
-            else f"Taking manual snapshot `{snapshot_id}` of `{p['source']}`."
+            else f"Taking a fresh manual snapshot `{snapshot_id}` of `{p['source']}`."
         )
     started = time.monotonic()
     while (status := rds.snapshot_status(snapshot_id)) != rds.READY:
@@ -252,6 +251,7 @@ def _switch_traffic(ctx: StepContext) -> str:
             "previous_version": switch.previous_version_id,
             "version": switch.switched_version_id,
             "old_instance": p["source"],
+            "card_key": switch_card_key(ctx.operation.id),
         },
     )
     ctx.say(

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from bot.aws import secrets_manager
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
+from bot.runbooks.pitr import cleanup_schedule
 from bot.runbooks.pitr.params import UndoSwitchParams
 from bot.settings import Environment
+from bot.store.records import CardKind
 
 if TYPE_CHECKING:
     from bot.store.records import Operation
@@ -82,6 +84,42 @@ def _undo_switch(ctx: StepContext) -> str:
     return secrets_manager.undo_switch(_switch_of(ctx.params))
 
 
+def switch_card_key(pitr_op_id: str) -> str:
+    return f"pitr-switch-card:{pitr_op_id}"
+
+
+def _cancel_cleanup(ctx: StepContext) -> str:
+    """The switch is undone, so the old instance is the live one again: the deletion the
+    switch scheduled is cancelled, its card and the switch card lose their buttons."""
+    p = ctx.params
+    pitr_op, old = p["pitr_operation"], p["source"]
+    cancelled = ctx.cancel_job(cleanup_schedule.job_id(pitr_op))
+    why = f"the traffic switch was undone by operation {ctx.operation.id}: `{old}` is live again"
+    ctx.card(
+        CardKind.PITR_CLEANUP_SCHEDULED,
+        f"Cleanup cancelled: delete `{old}`",
+        cleanup_schedule.card_data(pitr_op, old, None, cancelled=why),
+    )
+    ctx.card(
+        CardKind.PITR_SWITCH,
+        f"Traffic switch undone: `{p['switch_secret_id']}` points at `{old}` again",
+        {
+            "operation": pitr_op,
+            "secret_id": p["switch_secret_id"],
+            "from": p.get("switch_from"),
+            "to": p.get("switch_to"),
+            "previous_version": p["switch_previous_version"],
+            "version": p["switch_version"],
+            "old_instance": old,
+            "undone_by": ctx.operation.id,
+            "card_key": switch_card_key(pitr_op),
+        },
+    )
+    if cancelled:
+        return f"the scheduled deletion of {old} is cancelled"
+    return f"no deletion of {old} was pending"
+
+
 UNDO_SWITCH = Runbook(
     name="pitr_undo_switch",
     title="undo of the PITR traffic switch",
@@ -99,6 +137,12 @@ UNDO_SWITCH = Runbook(
             destructive=True,
             idempotent=True,
             plan=plan_undo,
+        ),
+        Step(
+            "cancel_cleanup",
+            "Cancel the old instance's scheduled deletion",
+            _cancel_cleanup,
+            idempotent=True,
         ),
     ),
     describe=lambda p: f"Undo the traffic switch of `{p.get('pitr_operation')}`.",

@@ -107,6 +107,7 @@ def plan_revert(config: Config, env: Environment, name: str, now: datetime) -> R
             statement_timeout=config.sql_statement_timeout,
             title=f"Reverse of {name}, written by rollback-bot at {shown_utc(now, 'minutes')}",
         )
+    _refuse_blocked(env, status, new_name)
     if len(new_name) > MIGRATION_NAME_MAX:
         raise UserError(
             f"The reverse migration's name would be longer than Prisma's {MIGRATION_NAME_MAX}"
@@ -116,6 +117,31 @@ def plan_revert(config: Config, env: Environment, name: str, now: datetime) -> R
     return RevertPlan(
         env.name, name, new_name, sql, rows, lint(sql).to_dict(), tested, now.isoformat()
     )
+
+
+def _refuse_blocked(env: Environment, status: MigrationStatus, new_name: str) -> None:
+    """What would make the deploy of the reverse fail, known before anyone reviews,
+    ticks a checklist or approves: a failed migration (Prisma refuses every deploy, P3009)
+    and other pending migrations (Prisma would apply them too, in name order)."""
+    if status.failed:
+        names = ", ".join(f"`{r.migration_name}`" for r in status.failed)
+        raise ConflictError(
+            f"{env.name} has a failed migration ({names}): `prisma migrate deploy` refuses"
+            " to apply anything until it is resolved (P3009), so the reverse could not be"
+            " applied. Nothing was started.",
+            f"Resolve it first: `/rollback resolve {status.failed[0].migration_name}"
+            f" --env {env.name}` (runbook option 1).",
+            code="failed_migration",
+        )
+    others = [n for n in status.pending if n != new_name]
+    if others:
+        raise ConflictError(
+            f"{env.name} has pending migrations ({', '.join(f'`{n}`' for n in others)}):"
+            " Prisma would apply them together with the reverse. Nothing was started.",
+            f"Deploy them (`/rollback deploy --env {env.name}`) or remove them from the"
+            " migrations directory, then try again.",
+            code="pending_migrations",
+        )
 
 
 def _completed_migration(status: MigrationStatus, name: str):

@@ -1,8 +1,9 @@
 """Runbook option 2, "Create Reverse Migration", the runbook's steps:
 1. create a new migration with reverse operations (reviewed and edited in Slack first);
 2. its SQL: generated, classified, checked against the live catalog, linted;
-testing: staging first (enforced for protected environments), then deploy, recorded in
-_prisma_migrations exactly as `prisma migrate deploy` records it; then the diagnosis of
+testing: staging first (enforced for protected environments), then deploy, applied and
+recorded in _prisma_migrations exactly as `prisma migrate deploy` applies and records it;
+the file is written into the migrations directory only once applied; then the diagnosis of
 the original must show every reversed statement as not applied.
 """
 
@@ -13,11 +14,17 @@ from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
 from bot.prisma.history import RecordState
 from bot.prisma.status import migration_status
-from bot.runbooks.revert.apply import apply_revert, check_reverted, write_migration
+from bot.runbooks.revert.apply import (
+    apply_revert,
+    check_reverted,
+    staged_directory,
+    write_migration,
+)
 from bot.runbooks.revert.params import RevertParams
 from bot.runbooks.revert.plan import later_migrations
 from bot.runbooks.status import migrations_dir, show_status
 from bot.sql.names import QualifiedName
+from bot.sql.statements import split_statements
 from bot.store.records import CardKind
 
 
@@ -43,10 +50,31 @@ def _review(ctx: StepContext) -> str:
 
 
 def _write(ctx: StepContext) -> str:
-    p = ctx.params
-    path = write_migration(migrations_dir(ctx.environment), p["revert_name"], p["sql"])
-    ctx.say(f"Reverse migration written: `{path}`")
+    """After the apply: the file goes into the migrations directory only if the history
+    shows the reverse applied with exactly the approved checksum."""
+    p, env = ctx.params, ctx.environment
+    directory = migrations_dir(env)
+    with connect(env) as conn:
+        status = migration_status(conn, directory)
+    if not _applied(status, p["revert_name"], p["sql_sha256"]):
+        raise ConflictError(
+            f"`{p['revert_name']}` is not applied with the approved SQL; no file was written."
+        )
+    path = write_migration(directory, p["revert_name"], p["sql"])
+    relative = f"{p['revert_name']}/migration.sql"
+    ctx.say(
+        f"Reverse migration written: `{path}`. Commit it to the application's repository,"
+        " or the next deploy from a checkout without it reports the migration as missing:\n"
+        f"`git -C {directory} add {relative} && git -C {directory} commit -m"
+        f' "Revert {p["migration"]} ({ctx.operation.id})"`'
+    )
     return str(path)
+
+
+def _applied(status, name: str, sha256: str) -> bool:
+    return any(
+        r.state == RecordState.APPLIED and r.checksum == sha256 for r in status.rows_for(name)
+    )
 
 
 def _apply_plan(op, env) -> str:
@@ -63,10 +91,12 @@ def _apply_plan(op, env) -> str:
         [
             f"REVERSE MIGRATION on environment {env.name} (operation {op.id})",
             f"original migration: {p['migration']}",
-            f"new migration: {env.migrations_dir}/{p['revert_name']}/migration.sql",
+            f"new migration: {env.migrations_dir}/{p['revert_name']}/migration.sql (written"
+            " there only after it applied)",
             f"sha256: {p['sql_sha256']}",
-            "recorded in _prisma_migrations as `prisma migrate deploy` records it; all"
-            " statements in one transaction, inside pg_advisory_lock(72707369)",
+            "applied as `prisma migrate deploy` applies it and recorded in _prisma_migrations"
+            " as it records it: the whole script as one simple query (one transaction),"
+            " inside pg_advisory_lock(72707369)",
             staging,
             "steps (last change first):",
             *steps,
@@ -78,16 +108,20 @@ def _apply_plan(op, env) -> str:
 
 
 def _apply(ctx: StepContext) -> str:
-    """Re-checks the live history first: the original still applied, the reverse the only
-    pending migration, the file exactly what was approved."""
+    """Re-checks the live history first (the original still applied, the file exactly what
+    was approved), then applies from a staged copy of the migrations directory. A rerun
+    after a crash finds the reverse applied and does nothing."""
     p, env = ctx.params, ctx.environment
+    directory = migrations_dir(env)
     with connect(env) as conn:
-        status = migration_status(conn, migrations_dir(env))
-        local = status.local(p["revert_name"])
+        status = migration_status(conn, directory)
+        if _applied(status, p["revert_name"], p["sql_sha256"]):
+            return f"{p['revert_name']} is already applied (a rerun): nothing ran again"
         applied = {r.state for r in status.rows_for(p["migration"])}
-        if RecordState.APPLIED not in applied or local is None:
+        local = status.local(p["revert_name"])
+        if RecordState.APPLIED not in applied:
             raise ConflictError(
-                f"`{p['migration']}` or its reverse changed since the review; nothing ran.",
+                f"`{p['migration']}` changed since the review; nothing ran.",
                 "Check `/rollback status` and start `/rollback revert` again.",
             )
         later = later_migrations(status, p["migration"])
@@ -97,15 +131,17 @@ def _apply(ctx: StepContext) -> str:
                 " the review; its reverse would ignore that. Nothing ran.",
                 "Check `/rollback status` and start `/rollback revert` again.",
             )
-        if local.checksum != p["sql_sha256"]:
+        if local is not None and local.checksum != p["sql_sha256"]:
             raise ConflictError(
-                f"`{local.path}/migration.sql` changed after approval; nothing ran.",
+                f"`{local.path}/migration.sql` is not the approved SQL; nothing ran.",
                 "Start `/rollback revert` again to review and approve the new file.",
             )
-        ran = apply_revert(conn, migrations_dir(env), p["revert_name"], ctx.progress)
+        with staged_directory(directory, p["revert_name"], p["sql"]) as staged:
+            apply_revert(conn, staged, p["revert_name"], ctx.progress)
         backups = _backup_counts(conn, p["rows"])
     for line in backups:
         ctx.say(f"Backup {line}")
+    ran = len(split_statements(p["sql"]))
     ctx.record(applied_statements=ran)
     return f"applied {p['revert_name']}: {ran} statement(s) in one transaction"
 
@@ -137,13 +173,21 @@ REVERT = Runbook(
     title="reverse migration (option 2)",
     steps=(
         Step("review", "Review the reverse migration", _review, idempotent=True),
-        Step("write_migration", "Create the reverse migration", _write, idempotent=True),
         Step(
             "apply",
             "Apply the reverse migration (backups first)",
             _apply,
             destructive=True,
+            # A rerun finds the reverse applied (Prisma's history, with its checksum) and
+            # does nothing; killed mid-script, Prisma's failed row makes deploy refuse.
+            idempotent=True,
             plan=_apply_plan,
+        ),
+        Step(
+            "write_migration",
+            "Write the reverse migration into the migrations directory",
+            _write,
+            idempotent=True,
         ),
         Step("verify", "Verify: the original's changes are gone", _verify, idempotent=True),
     ),

@@ -4,6 +4,7 @@ silently fell back to defaults is visible."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 
 @dataclass
@@ -50,3 +51,21 @@ def make_source(aws, instance_id: str = "skillancer-production", port: int = 543
         Tags=[{"Key": "team", "Value": "platform"}, {"Key": "env", "Value": "production"}],
     )
     return SourceInstance(instance_id, group, "skillancer-db-subnets", "skillancer-pg15", port)
+
+
+def put_connections(aws, instance_id: str, *values: float) -> None:
+    """CloudWatch's AWS/RDS DatabaseConnections of the instance, one value a minute back
+    from now (the newest first): what RDS publishes for a running instance."""
+    now = datetime.now(UTC)
+    aws.client("cloudwatch").put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": "DatabaseConnections",
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": instance_id}],
+                "Timestamp": now - timedelta(minutes=n + 1),
+                "Value": float(v),
+            }
+            for n, v in enumerate(values)
+        ],
+    )
