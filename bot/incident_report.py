@@ -24,6 +24,7 @@ def incident_report(store: Store, op_id: str) -> str:
         "",
         f"- **Status:** {op.status}" + (f": {op.result}" if op.result else ""),
         f"- **Requested by:** {_who(op.requester)}",
+        "- **Approved by:** " + _approvers(store, op_id),
         f"- **Started:** {shown_utc(op.created_at)}",
         f"- **Finished:** {shown_utc(op.finished_at)}",
     ]
@@ -73,6 +74,14 @@ def incident_report(store: Store, op_id: str) -> str:
         message = e.message.replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {e.at[:10]} {e.at[11:19]} | {_who(e.actor)} | {e.event} | {message} |")
     return "\n".join(lines) + "\n"
+
+
+def _approvers(store: Store, op_id: str) -> str:
+    """Every approver of every step, with the step each approved."""
+    granted = [a for a in store.approvals(op_id) if a.status == "approved" and a.decided_by]
+    if not granted:
+        return "nobody (no approval was granted)"
+    return "; ".join(f"{_who(a.decided_by)} ({a.step_id})" for a in granted)
 
 
 def _identifiers(params: dict) -> list[str]:

@@ -212,6 +212,10 @@ def _indent(text: str, by: str = "          ") -> str:
 # --------------------------------------------------------------------------- the front end
 
 
+# Every step ran (an approver may have declined an optional one: the report says which).
+_FINISHED = (OperationStatus.SUCCEEDED, OperationStatus.SUCCEEDED_WITH_DECLINED)
+
+
 class Terminal:
     def __init__(self, config, user: str | None, out=sys.stdout, stdin=sys.stdin):
         self.config = config
@@ -262,7 +266,7 @@ class Terminal:
             if op.status in FINAL_STATES:
                 self._wait_quiet(op_id)
                 self.say(f"{op.id}: {op.status}. {_plain(op.result or '')}")
-                return EXIT_OK if op.status == OperationStatus.SUCCEEDED else EXIT_FAILED
+                return EXIT_OK if op.status in _FINISHED else EXIT_FAILED
             if op.status in (
                 OperationStatus.WAITING_CHECKLIST,
                 OperationStatus.WAITING_APPROVAL,

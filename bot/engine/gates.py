@@ -235,6 +235,8 @@ class Gates:
         )
         if approve:
             self.engine.walker.kick(op.id)
+        elif step.optional:  # the operation does without it: declined, the rest goes on
+            self._decline(op, step, user)
         else:
             self.engine.walker.finish(
                 self.engine.operation(op.id),
@@ -243,6 +245,19 @@ class Gates:
                 actor=user,
             )
         return self.store.approval(approval_id)
+
+    def _decline(self, op: Operation, step, user: str) -> None:
+        self.store.end_step(
+            op.id, step.id, StepStatus.DECLINED, self.clock(), f"declined by <@{user}>"
+        )
+        self.emit(
+            op.id,
+            EventKind.STEP_DECLINED,
+            user,
+            f"Declined by <@{user}>: {step.title} (not run; the operation goes on without it)",
+            step_id=step.id,
+        )
+        self.engine.walker.kick(op.id)
 
     def _check_approver(
         self, op: Operation, env: Environment, approval: Approval, user: str, approve: bool

@@ -96,6 +96,18 @@ class StepContext:
     for_requester: Callable[[str, str, dict], None] = lambda kind, title, data: None
 
 
+class ToDo(str):
+    """What a step returns when its part is telling a person what to do next: the step is
+    shown as a to-do for ``person`` (not as done), and the operation still finishes."""
+
+    person: str
+
+    def __new__(cls, text: str, person: str) -> ToDo:
+        todo = super().__new__(cls, text)
+        todo.person = person
+        return todo
+
+
 Action = Callable[[StepContext], "str | None"]
 PlanText = Callable[["Operation", "Environment"], str]
 
@@ -114,6 +126,9 @@ class Step:
     # applies(params): False skips the step (recorded as skipped), e.g. "undo the applied
     # statements" when none were applied.
     applies: Callable[[dict[str, Any]], bool] | None = None
+    # A destructive step the operation can do without: a denied approval declines it (the
+    # operation goes on and ends "succeeded with steps declined") instead of cancelling.
+    optional: bool = False
 
 
 @dataclass(frozen=True)

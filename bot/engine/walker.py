@@ -29,8 +29,10 @@ from bot.engine.model import (
     Step,
     StepContext,
     StepInterrupted,
+    ToDo,
     check_params,
 )
+from bot.engine.outcome import CHANGED_STATES, outcome
 from bot.errors import UserError
 from bot.faults import crash_point
 from bot.settings import Environment
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+_DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.DECLINED, StepStatus.TODO)
 
 
 class Walker:
@@ -216,8 +218,21 @@ class Walker:
             self._step_failed(op, step, f"{type(exc).__name__}: {exc}")
             return False
         crash_point(op.runbook, step.id, "acted")
-        self.store.end_step(op.id, step.id, StepStatus.SUCCEEDED, self.clock(), result, lease=lease)
+        done = StepStatus.TODO if isinstance(result, ToDo) else StepStatus.SUCCEEDED
+        if done == StepStatus.TODO:
+            result = ToDo(f"to do for <@{result.person}>: {result}", result.person)
+        self.store.end_step(op.id, step.id, done, self.clock(), result, lease=lease)
         crash_point(op.runbook, step.id, "finished")
+        if done == StepStatus.TODO:
+            self.emit(
+                op.id,
+                EventKind.STEP_SUCCEEDED,
+                BOT_ACTOR,
+                f"{step.title}: {result}",
+                step_id=step.id,
+                detail={"todo_for": result.person},
+            )
+            return True
         self.emit(
             op.id,
             EventKind.STEP_SUCCEEDED,
@@ -336,10 +351,12 @@ class Walker:
         self, op: Operation, status: OperationStatus, message: str, actor: str = BOT_ACTOR
     ) -> bool:
         """Ends the operation and frees its environment; False when it had already ended.
-        A run that succeeded or failed gets its after-checklist reminder scheduled."""
+        The end state says what happened (outcome()); a run that changed something gets its
+        after-checklist reminder scheduled."""
         now = self.clock()
+        status, message = outcome(self.store.steps(op.id), status, message)
         reminder = None
-        if status in (OperationStatus.SUCCEEDED, OperationStatus.FAILED):
+        if status in CHANGED_STATES:
             reminder = ScheduledJob(
                 id=f"after-checklist-reminder:{op.id}",
                 operation_id=op.id,

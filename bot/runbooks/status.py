@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.database import connect
 from bot.errors import UserError
 from bot.prisma.recommendation import Recommendation, earlier_scripts, recommendation
-from bot.prisma.status import MigrationStatus, migration_status
+from bot.prisma.status import MigrationStatus, StatusVerdict, migration_status
 from bot.settings import Environment
 from bot.sql.diagnosis import Diagnosis, diagnose
 from bot.store.records import CardKind
@@ -82,6 +82,27 @@ def show_status(ctx, title_suffix: str = "") -> Assessment:
     return assessment
 
 
+def headline(status) -> tuple[str, bool]:
+    """The worst state the card shows, and whether all is well. Prisma says "up to date"
+    beside a migration that was rolled back and is still in the directory (it is pending:
+    deploy applies it again); the headline never contradicts the counts under it."""
+    failed = len({r.migration_name for r in status.failed})
+    problems = [
+        (failed, "failed"),
+        (len(status.pending), "pending"),
+        (len(status.edited), "edited after being applied"),
+        (len(status.missing), "in the database but not in the directory"),
+    ]
+    shown = [f"{n} {what}" for n, what in problems if n]
+    if shown:
+        return ", ".join(shown), False
+    if status.verdict != StatusVerdict.UP_TO_DATE:
+        return str(status.verdict).replace("_", " "), False
+    if status.warnings:
+        return f"up to date, {len(status.warnings)} warning(s)", False
+    return "up to date", True
+
+
 def status_card_data(env_name: str, assessment: Assessment) -> dict:
     status = assessment.status
     failed = []
@@ -109,6 +130,7 @@ def status_card_data(env_name: str, assessment: Assessment) -> dict:
     return {
         "environment": env_name,
         "verdict": str(status.verdict),
+        "headline": headline(status),
         "message": status.message,
         "counts": {
             "applied": len(status.applied),

@@ -23,6 +23,7 @@ from bot.checklists import CHECKLISTS
 from bot.clock import iso, shown_utc, utcnow
 from bot.engine.engine import Engine
 from bot.engine.model import Event
+from bot.engine.outcome import CHANGED_STATES
 from bot.settings import Config
 from bot.slack import views
 from bot.slack.cards import is_notify_card, render_card
@@ -407,8 +408,7 @@ class IncidentLog:
         op = self.store.operation(event.operation_id)
         if op.notify_ts:
             self.outbox.post(op.notify_channel, {"text": event.message}, thread_ts=op.notify_ts)
-        ended = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
-        if event.detail.get("status") in ended and self.store.checklist(op.id, "after"):
+        if event.detail.get("status") in CHANGED_STATES and self.store.checklist(op.id, "after"):
             msg = views.checklist_prompt(
                 op,
                 "after",

@@ -36,10 +36,14 @@ NEXT_STEP_WORDS = {
 
 def status_card(data: dict, title: str | None = None) -> dict:
     counts = data["counts"]
-    ok = data["verdict"] == "up_to_date"
+    # The worst state shown (bot.runbooks.status.headline); cards recorded before it
+    # existed carry Prisma's verdict only.
+    said, ok = data.get("headline") or (
+        data["verdict"].replace("_", " "),
+        data["verdict"] == "up_to_date",
+    )
     headline = (
-        f"{':white_check_mark:' if ok else ':warning:'} Migrations on"
-        f" {data['environment']}: {data['verdict'].replace('_', ' ')}"
+        f"{':white_check_mark:' if ok else ':warning:'} Migrations on {data['environment']}: {said}"
     )
     blocks = [
         header(title or f"Migration status: {data['environment']}"),

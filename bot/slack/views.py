@@ -43,10 +43,12 @@ STATUS_EMOJI = {
     OperationStatus.WAITING_CHECKLIST: ":clipboard:",
     OperationStatus.WAITING_APPROVAL: ":raised_hand:",
     OperationStatus.SUCCEEDED: ":white_check_mark:",
+    OperationStatus.SUCCEEDED_WITH_DECLINED: ":ballot_box_with_check:",
+    OperationStatus.ROLLED_BACK: ":leftwards_arrow_with_hook:",
     OperationStatus.FAILED: ":x:",
     OperationStatus.CANCELLED: ":no_entry_sign:",
+    OperationStatus.CANCELLED_AFTER_CHANGES: ":warning:",
     OperationStatus.STOPPED: ":warning:",
-    OperationStatus.ROLLED_BACK: ":leftwards_arrow_with_hook:",
 }
 STEP_EMOJI = {
     StepStatus.PENDING: ":white_circle:",
@@ -55,16 +57,20 @@ STEP_EMOJI = {
     StepStatus.FAILED: ":x:",
     StepStatus.SKIPPED: ":fast_forward:",
     StepStatus.ROLLED_BACK: ":leftwards_arrow_with_hook:",
+    StepStatus.DECLINED: ":no_entry_sign:",
+    StepStatus.TODO: ":memo:",
 }
 STATUS_WORDS = {
     OperationStatus.RUNNING: "Running",
     OperationStatus.WAITING_CHECKLIST: "Waiting for the before-rollback checklist",
     OperationStatus.WAITING_APPROVAL: "Waiting for approval",
     OperationStatus.SUCCEEDED: "Finished",
-    OperationStatus.FAILED: "Failed",
-    OperationStatus.CANCELLED: "Cancelled",
-    OperationStatus.STOPPED: "Stopped",
+    OperationStatus.SUCCEEDED_WITH_DECLINED: "Finished, with steps declined",
     OperationStatus.ROLLED_BACK: "Rolled back on purpose",
+    OperationStatus.FAILED: "Failed",
+    OperationStatus.CANCELLED: "Cancelled before any change",
+    OperationStatus.CANCELLED_AFTER_CHANGES: "Cancelled after changes",
+    OperationStatus.STOPPED: "Stopped",
 }
 
 # What people call each runbook (docs/messages.md: human names, never the internal id).
@@ -184,6 +190,8 @@ def _step_line(step: StepRecord, progress: dict | None) -> str:
         line += f"\n      {cut(step.error, 300)}"
     elif step.status == StepStatus.ROLLED_BACK and step.detail:
         line += f"\n      {cut(step.detail, 300)}"
+    elif step.status in (StepStatus.TODO, StepStatus.DECLINED) and step.detail:
+        line += f"\n      _{cut(step.detail, 300)}_"
     return line
 
 
@@ -377,17 +385,23 @@ def checklist_modal(op: Operation, name: str, items: list[ChecklistEntry]) -> di
 # --- history and home -------------------------------------------------------------------
 
 
-def _operation_line(op: Operation, approver: str | None) -> str:
-    who = f"<@{op.requester}>" + (f", approved by <@{approver}>" if approver else "")
+def _operation_line(op: Operation, approvers: list[str] | None) -> str:
+    people = ", ".join(f"<@{a}>" for a in approvers or [])
+    who = f"<@{op.requester}>" + (f", approved by {people}" if people else "")
     end = f" - {shown_utc(op.finished_at)}" if op.finished_at else ""
-    return (
+    line = (
         f"{STATUS_EMOJI.get(op.status, '')} `{op.id}` *{runbook_name(op.runbook)}*"
         f" on {op.environment}:"
         f" {STATUS_WORDS.get(op.status, op.status)} - {who} - {shown_utc(op.created_at)}{end}"
     )
+    # What happened, for an end that is not plain success ("traffic switched; re-apply
+    # declined", what changed before a failure or a cancel).
+    if op.result and op.status != OperationStatus.SUCCEEDED and op.finished_at:
+        line += f"\n      {cut(op.result, 300)}"
+    return line
 
 
-def history_message(ops: list[Operation], approvers: dict[str, str | None]) -> dict:
+def history_message(ops: list[Operation], approvers: dict[str, list[str]]) -> dict:
     if not ops:
         return info_message("No operations yet. Try `/rollback drill` to rehearse.")
     lines = [_operation_line(op, approvers.get(op.id)) for op in ops]
@@ -397,7 +411,7 @@ def history_message(ops: list[Operation], approvers: dict[str, str | None]) -> d
 
 
 def home_view(
-    active: list[Operation], recent: list[Operation], approvers: dict[str, str | None]
+    active: list[Operation], recent: list[Operation], approvers: dict[str, list[str]]
 ) -> dict:
     blocks = [
         header("rollback-bot"),

@@ -14,16 +14,22 @@ from typing import Any
 
 
 class OperationStatus(StrEnum):
+    """How an operation stands, and how it ended: what happened, not just that it stopped."""
+
     RUNNING = "running"
     WAITING_CHECKLIST = "waiting_checklist"
     WAITING_APPROVAL = "waiting_approval"
     SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    STOPPED = "stopped"
+    # every step ran except optional ones an approver declined ("traffic switched;
+    # re-apply declined")
+    SUCCEEDED_WITH_DECLINED = "succeeded_with_steps_declined"
     # A step's work rolled back on purpose by a person (option 4's Roll back): nothing
     # changed, and it is not a failure.
     ROLLED_BACK = "rolled_back"
+    FAILED = "failed"  # its result says what changed before the failure
+    CANCELLED = "cancelled"  # before any change
+    CANCELLED_AFTER_CHANGES = "cancelled_after_changes"  # its result names the changes
+    STOPPED = "stopped"
 
 
 # "Active" operations hold their environment's lock; final ones never change again.
@@ -40,6 +46,8 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     ROLLED_BACK = "rolled_back"
+    DECLINED = "declined"  # an optional step whose approval was denied: not run
+    TODO = "todo"  # the bot's part is done; a person must do what the step says
 
 
 class ApprovalStatus(StrEnum):
@@ -96,6 +104,7 @@ class EventKind(StrEnum):
     CLEANUP_NOT_STARTED = "cleanup_not_started"
     CLEANUP_CANCELLED = "cleanup_cancelled"
     CHECK_REVIEWED = "check_reviewed"  # a person reviewed a migration's check card
+    STEP_DECLINED = "step_declined"
 
 
 class JobKind(StrEnum):

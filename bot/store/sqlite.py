@@ -147,8 +147,9 @@ class Store(AuditStatements, LeaseStatements):
                 db.insert("scheduled_jobs", _row(then_schedule))
         return bool(changed)
 
-    def approvers_by_operation(self, op_ids: list[str]) -> dict[str, str | None]:
-        """The person who approved each operation (its latest approval), for listings."""
+    def approvers_by_operation(self, op_ids: list[str]) -> dict[str, list[str]]:
+        """Everyone who approved a step of each operation, in the order they approved, for
+        listings (a PITR has two approvals or more, often by two people)."""
         if not op_ids:
             return {}
         marks = ",".join("?" * len(op_ids))
@@ -157,7 +158,12 @@ class Store(AuditStatements, LeaseStatements):
             f" AND operation_id IN ({marks}) ORDER BY decided_at",
             tuple(op_ids),
         )
-        return {r["operation_id"]: r["decided_by"] for r in rows}
+        found: dict[str, list[str]] = {}
+        for r in rows:
+            people = found.setdefault(r["operation_id"], [])
+            if r["decided_by"] not in people:
+                people.append(r["decided_by"])
+        return found
 
     # --- steps --------------------------------------------------------------------
 

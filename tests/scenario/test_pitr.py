@@ -135,7 +135,7 @@ def start_undo(bot, channel):
     return undo
 
 
-def approve_next(bot, op_id, count):
+def approve_next(bot, op_id, count, approver="U_BOB"):
     bot.wait_until(lambda: len(bot.store.approvals(op_id)) >= count, what=f"approval {count}")
     channel = bot.store.operation(op_id).incident_channel
     bot.slack.wait_for(
@@ -145,7 +145,7 @@ def approve_next(bot, op_id, count):
             "Approval needed" in str(c.args.get("text")) and c.args.get("channel") == channel
         ),
     )
-    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
+    bot.signer.block_action(Action.APPROVE, None, user=approver, channel=channel)
     return channel
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 
+from bot.incident_report import incident_report
 from bot.runbooks.pitr import cleanup_schedule
 from bot.slack.ids import Action
+from tests.scenario import test_pitr_recovery as recovery
 from tests.scenario.test_pitr import (
     SOURCE,
     approve_next,
@@ -17,7 +19,10 @@ from tests.scenario.test_pitr import (
     pitr_bot,
     start_undo,
 )
-from tests.scenario.test_pitr_recovery import start_restore
+from tests.scenario.test_pitr_recovery import rds_bot, start_restore
+
+# the restored database's fixtures, shared with test_pitr_recovery
+restored_server, restored_pg = recovery.restored_server, recovery.restored_pg
 
 
 def thread_text(bot, channel) -> str:
@@ -104,3 +109,45 @@ def test_an_undone_switch_cancels_the_cleanup_and_nothing_deletes_the_live_insta
     assert "pitr_cleanup" not in runbooks
     rows = aws.client("rds").describe_db_instances()["DBInstances"]
     assert SOURCE in {r["DBInstanceIdentifier"] for r in rows}
+
+
+def test_a_recovery_whose_reapply_is_denied_ends_succeeded_with_steps_declined(
+    bot_factory, aws, pg_url, restored_pg, monkeypatch, tmp_path
+):
+    """Issue 15, reproduction 6: the restore and the switch happened, the optional re-apply
+    was denied: not "Cancelled". History and the report list both approvers."""
+    _, bot = rds_bot(bot_factory, aws, pg_url, restored_pg, monkeypatch, tmp_path)
+    op, _ = start_restore(bot)
+    channel = approve_next(bot, op.id, 1)
+    approve_next(bot, op.id, 2, approver="U_DAVE")
+    bot.slack.wait_for(
+        "chat.postMessage",
+        where=lambda c: c.args.get("channel") == channel and f"{Action.DECIDE}_safe" in str(c.args),
+    )
+    bot.signer.block_action(f"{Action.DECIDE}_safe", None, user="U_ALICE", channel=channel)
+    bot.wait_until(lambda: len(bot.store.approvals(op.id)) == 3, what="re-apply approval")
+    bot.slack.wait_for(
+        "chat.postMessage",
+        count=3,
+        where=lambda c: (
+            "Approval needed" in str(c.args.get("text")) and c.args.get("channel") == channel
+        ),
+    )
+    bot.signer.block_action(Action.DENY, None, user="U_BOB", channel=channel)
+
+    bot.wait_status(op.id, "succeeded_with_steps_declined")
+    done = bot.store.operation(op.id)
+    assert done.result == (
+        "Restore to a new RDS instance: done; Switch traffic (Secrets Manager): done;"
+        " Re-apply safe migrations: deploy: declined."
+    )
+    assert bot.store.step(op.id, "reapply_migrations").status == "declined"
+    # The cleanup of a recovery that switched is scheduled all the same.
+    assert bot.store.job(cleanup_schedule.job_id(op.id)) is not None
+
+    history = bot.signer.slash("history", user="U_ALICE").json()
+    line = next(b["text"]["text"] for b in history["blocks"] if op.id in json.dumps(b))
+    assert "Finished, with steps declined" in line
+    assert "approved by <@U_BOB>, <@U_DAVE>" in line and "declined" in line
+    text = incident_report(bot.store, op.id)
+    assert "**Approved by:** <@U_BOB> (restore); <@U_DAVE> (switch_traffic)" in text

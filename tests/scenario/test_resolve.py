@@ -146,6 +146,20 @@ def test_resolve_undoes_what_took_effect_marks_rolled_back_and_redeploys(bot, pr
     bot.slack.wait_for(
         "chat.postMessage", where=lambda c: "Re-run migrations" in str(c.args.get("blocks"))
     )
+    # Issue 15, reproduction 6: the step nobody performed yet is a to-do for the requester,
+    # not a green tick; the status headline says what the counts under it say.
+    todo = bot.store.step(op.id, "next_steps")
+    assert todo.status == "todo" and todo.detail.startswith(f"to do for <@U_ALICE>: fix `{BAD}")
+    assert "left for a person: Fix the migration file" in bot.store.operation(op.id).result
+    headlines = [m["text"] for m in bot.slack.messages(channel) if "Migrations on" in m["text"]]
+    headlines += [
+        r["text"]
+        for m in bot.slack.messages(channel)
+        for r in bot.slack.thread(channel, m["ts"])
+        if "Migrations on" in r["text"]
+    ]
+    assert any("Migrations on staging: 1 pending" in h for h in headlines), headlines
+    assert not any("up to date" in h for h in headlines), headlines
 
     # Step 4: fix the file; step 5: the Re-run migrations button deploys it.
     prisma.add(BAD, FIXED_SQL)

@@ -150,4 +150,7 @@ REAPPLY_MIGRATIONS = Step(
     idempotent=True,
     plan=plan_reapply,
     applies=lambda p: bool(p.get("reapply_migrations")),
+    # The recovery stands without it: a denied deploy declines it, the recovery is not
+    # "cancelled" after its restore and switch happened.
+    optional=True,
 )

@@ -7,7 +7,7 @@ the user); 5. re-run migrations (the deploy runbook, from a button).
 from __future__ import annotations
 
 from bot.database import connect
-from bot.engine.model import Runbook, Step, StepContext
+from bot.engine.model import Runbook, Step, StepContext, ToDo
 from bot.errors import ConflictError
 from bot.prisma.recommendation import NextStep
 from bot.prisma.resolve import mark_applied, mark_rolled_back
@@ -108,7 +108,12 @@ def _next_steps(ctx: StepContext) -> str:
             "path": f"{ctx.environment.migrations_dir}/{name}/migration.sql",
         },
     )
-    return "told the user to fix the file and re-run migrations"
+    # Nobody has fixed anything yet: the step is a to-do for the requester, not a tick.
+    return ToDo(
+        f"fix `{name}/migration.sql`, then re-run migrations (`/rollback deploy"
+        f" --env {ctx.environment.name}`)",
+        ctx.operation.requester,
+    )
 
 
 RESOLVE = Runbook(
