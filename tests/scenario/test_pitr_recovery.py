@@ -234,7 +234,7 @@ def test_reapply_safe_migrations_then_cleanup_when_due(
     )[-1]
     assert (
         SAFE in decision.args["text"]
-        and f"`{HARMFUL}` (the failed or harmful" in (decision.args["text"])
+        and f"`{HARMFUL}`: data-losing (the failed or harmful" in (decision.args["text"])
     )
     assert any(
         "Migration status on the restored" in json.dumps(m) for m in bot.slack.messages(channel)

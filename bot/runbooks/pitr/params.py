@@ -48,6 +48,8 @@ class PitrParams:
     # re-apply safe migrations
     reapply_migrations: list[str] = field(default_factory=list)
     reapply_left_out: list[str] = field(default_factory=list)
+    # the chosen ones as analysed (class, effects with row counts, squawk, SQL): the plan
+    reapply_analysis: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from bot.database import connect
 from bot.engine.model import Step, StepContext
 from bot.prisma.deploy import DeployEvent, DeployEventKind, deploy
 from bot.prisma.migrations_dir import LOCK_FILE
+from bot.runbooks.pitr.reapply_analysis import REVERSIBLE, analyse
 from bot.runbooks.pitr.verify import restored_url
 from bot.runbooks.status import assess, status_card_data
 from bot.settings import Environment
@@ -55,31 +56,45 @@ def _choose_migrations(ctx: StepContext) -> str:
     )
     pending = list(assessment.status.pending)
     harmful = p.get("harmful_migration")
-    safe = [m for m in pending if m != harmful]
     if not pending:
-        ctx.record(reapply_migrations=[], reapply_left_out=[])
+        ctx.record(reapply_migrations=[], reapply_left_out=[], reapply_analysis=[])
         return "no migration after the restore point"
+    with connect(restored) as conn:
+        analysed = [analyse(conn, assessment.status, m).to_dict() for m in pending]
+    # "Safe": reversible by the analysis and not the failed or harmful one. A data-losing
+    # one is never in the default and is deployed only by the explicit "all" choice.
+    safe = [a["name"] for a in analysed if a["class"] == REVERSIBLE and a["name"] != harmful]
     choices = {}
     if safe:
-        choices["safe"] = f"Deploy {len(safe)} safe migration(s)"
-    if harmful in pending:
-        choices["all"] = f"Deploy all {len(pending)}, including {harmful}"
+        choices["safe"] = f"Deploy {len(safe)} reversible migration(s)"
+    if len(safe) < len(pending):
+        choices["all"] = f"Deploy all {len(pending)}, data-losing ones too"
     choices["none"] = "Deploy none"
-    listed = "\n".join(
-        f"• `{m}`" + (" (the failed or harmful one: left out)" if m == harmful else "")
-        for m in pending
-    )
     choice = ctx.ask(
-        f"Migrations after the restore point, missing on {p['restore_target']}:\n{listed}\n"
-        "Which should be deployed? Deploying needs an approval in protected environments.",
+        f"Migrations after the restore point, missing on {p['restore_target']}:\n"
+        + "\n".join(_listed(a, harmful) for a in analysed)
+        + "\nWhich should be deployed? Deploying needs an approval in protected environments.",
         choices,
         timeout=p.get("decision_timeout_seconds", 300),
         default="none",
     )
     chosen = {"safe": safe, "all": pending, "none": []}[choice]
     left_out = [m for m in pending if m not in chosen]
-    ctx.record(reapply_migrations=chosen, reapply_left_out=left_out)
+    ctx.record(
+        reapply_migrations=chosen,
+        reapply_left_out=left_out,
+        reapply_analysis=[a for a in analysed if a["name"] in chosen],
+    )
     return f"chosen: {', '.join(chosen) or 'none'}"
+
+
+def _listed(a: dict, harmful: str | None) -> str:
+    line = f"• `{a['name']}`: {a['class'].replace('_', '-')}"
+    if a["name"] == harmful:
+        line += " (the failed or harmful one: left out)"
+    line += "".join(f"\n    - {e}" for e in a["effects"])
+    line += "".join(f"\n    - squawk {f}" for f in a["findings"])
+    return line
 
 
 def plan_reapply(op: Operation, env: Environment) -> str:
@@ -94,8 +109,25 @@ def plan_reapply(op: Operation, env: Environment) -> str:
             *(f"  {m}" for m in p.get("reapply_migrations") or []),
             "left out (stay pending; fix or remove them before the next deploy): "
             + (", ".join(left_out) or "none"),
+            *_analysis_lines(p.get("reapply_analysis") or []),
         ]
     )
+
+
+def _analysis_lines(analysed: list[dict]) -> list[str]:
+    """Each migration as the approver must see it: its class, what it destroys (rows on
+    the restored database), squawk's findings, and its whole SQL."""
+    lines: list[str] = []
+    for a in analysed:
+        lines += [
+            "",
+            f"{a['name']}: {a['class'].replace('_', '-').upper()}",
+            *(f"  {e}" for e in a["effects"]),
+            *(f"  squawk {f}" for f in a["findings"]),
+            "  sql:",
+            *(f"    {line}" for line in a["sql"].splitlines()),
+        ]
+    return lines
 
 
 def _reapply_migrations(ctx: StepContext) -> str:
