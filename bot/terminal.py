@@ -370,8 +370,13 @@ class Terminal:
         self.say(f"{plan.migration} on {env.name} will be {verb}.")
         self.say(f"Diagnosis: {plan.summary}")
         if plan.undo_sql:
-            self.say("First, undo what took effect (one transaction):")
-            self.say(_indent("\n".join(f"{s};" for s in plan.undo_sql)))
+            self.say("First, undo what took effect (one transaction), backups first:")
+            self.say(_indent("\n".join([*plan.undo_effects, *(f"{s};" for s in plan.undo_sql)])))
+        if plan.not_applied:  # confirmed on its own question, never by --yes alone
+            self.say("These statements did NOT take effect, yet it would be recorded as applied:")
+            self.say(_indent("\n".join(plan.not_applied)))
+            if not self.confirm("Record it as applied anyway?", False):
+                return EXIT_REFUSED
         return self._start("resolve", env, user, plan.params(), args.yes)
 
     def revert(self, args) -> int:

@@ -26,6 +26,13 @@ def register(app: App, services) -> None:
         try:
             env = services.config.environment(ref.env)
             plan = plan_resolve(env, ref.migration, applied=ref.mode == "applied")
+            if plan.not_applied and not migration_views.partial_confirmed(view):
+                raise UserError(
+                    f"`{plan.migration}` has statements that did not take effect; recording it"
+                    " as applied needs the explicit confirmation in the form. Nothing was"
+                    " started.",
+                    f"Run `/rollback resolve {plan.migration} --applied` again and tick it.",
+                )
             start_then_checklist(
                 services, client, body["trigger_id"], "resolve", env.name, user, plan.params()
             )

@@ -38,6 +38,7 @@ class Block(StrEnum):
     PITR_TARGET = "pitr_target"
     PITR_CLASS = "pitr_instance_class"
     PITR_BACKUP = "pitr_backup"
+    RESOLVE_CONFIRM_PARTIAL = "resolve_confirm_partial"
     SQL_TEXT = "sql_text"
     SQL_VERIFICATION = "sql_verification"
     SQL_REASON = "sql_reason"

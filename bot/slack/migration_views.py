@@ -12,10 +12,11 @@ from bot.slack.blocks import (
     fit,
     header,
     modal,
+    plain,
     section,
 )
 from bot.slack.cards import card_renderer
-from bot.slack.ids import Action, Callback
+from bot.slack.ids import Action, Block, Callback
 from bot.slack.values import EnvironmentRef, ResolveModal
 from bot.slack.views import info_message
 from bot.store.records import CardKind, Operation
@@ -164,9 +165,43 @@ def resolve_confirm(env: str, plan: dict, protected: bool) -> dict:
         section("\n".join(f"• {r}" for r in plan["reasons"]) or " "),
     ]
     if plan["undo_sql"]:
+        effects = "\n".join(f"• {e}" for e in plan.get("undo_effects") or [])
         sql = "\n".join(f"{s};" for s in plan["undo_sql"])
         blocks.append(
-            section(f"*First, undo what took effect* (one transaction):\n```{cut(sql, 2800)}```")
+            section(
+                "*First, undo what took effect* (one transaction), backups first:\n"
+                + cut(effects, 1000)
+                + f"\n```{cut(sql, 1700)}```"
+            )
+        )
+    if plan.get("not_applied"):
+        never = "\n".join(f"• {s}" for s in plan["not_applied"])
+        blocks.append(
+            section(
+                ":warning: *These statements did not take effect*, yet the migration would be"
+                f" recorded as applied:\n{cut(never, 2500)}"
+            )
+        )
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": Block.RESOLVE_CONFIRM_PARTIAL,
+                "label": plain("Record it as applied anyway?", 2000),
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "value",
+                    "options": [
+                        {
+                            "text": plain(
+                                "Yes: I checked these statements are not needed, or will"
+                                " apply them by hand",
+                                75,
+                            ),
+                            "value": "confirmed",
+                        }
+                    ],
+                },
+            }
         )
     blocks.append(
         context(
@@ -176,3 +211,10 @@ def resolve_confirm(env: str, plan: dict, protected: bool) -> dict:
         )
     )
     return _modal(blocks, submit="Continue", metadata=ResolveModal(env, name, mode))
+
+
+def partial_confirmed(view: dict) -> bool:
+    """Whether the resolve modal's "record it as applied anyway" box was ticked."""
+    state = view.get("state", {}).get("values", {})
+    picked = state.get(Block.RESOLVE_CONFIRM_PARTIAL, {}).get("value", {})
+    return any(o.get("value") == "confirmed" for o in picked.get("selected_options") or [])

@@ -4,6 +4,7 @@ PostgreSQL with a Prisma migrations directory, driven the way Slack drives the b
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -219,7 +220,9 @@ def test_resolve_applied_in_an_unprotected_environment_needs_no_approval(bot, pr
     bot.signer.slash(f"resolve {BAD} --applied --env development")
     update = bot.slack.wait_for("views.update")[-1]
     assert "recorded as applied" in modal_text(bot, update)
-    bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values={})
+    # Partly applied: the explicit confirmation is part of the form.
+    values = {"resolve_confirm_partial": ["confirmed"]}
+    bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values=values)
     op = bot.wait_until(lambda: bot.store.active_operation("development"), what="operation")
     complete_before_checklist(bot, op.id)
     bot.wait_status(op.id, "succeeded", timeout=30)
@@ -259,3 +262,59 @@ def test_deploy_with_a_failed_migration_is_refused_with_p3009(bot):
     step = bot.store.step(op.id, "check_status")
     assert "migrate found failed migrations in the target database" in step.error
     assert BAD in step.error
+
+
+def test_resolve_backs_up_what_its_undo_drops_with_row_counts(bot, prisma):
+    """Issue 15, reproduction 4: the undo dropped "Post" and "bio" with no row counts and no
+    backup, while revert shows both for the same kind of drop."""
+    with psycopg.connect(prisma.url, autocommit=True) as conn:
+        conn.execute("""INSERT INTO "User" ("email", "bio") VALUES ('a@x', 'hi'), ('b@x', NULL)""")
+        conn.execute("""INSERT INTO "Post" ("title") VALUES ('one'), ('two'), ('three')""")
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    bot.signer.slash(f"resolve {BAD} --env staging")
+    update = bot.slack.wait_for("views.update")[-1]
+    shown = modal_text(bot, update)
+    assert (
+        f'drops table public."Post" (3 rows; copied first to public."Post_backup_{day}")' in shown
+    )
+    assert "1 non-null value in 2 rows" in shown and f'"User_bio_backup_{day}"' in shown
+    assert bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values={}).status == 200
+
+    op = bot.wait_until(lambda: bot.store.active_operation("staging"), what="operation")
+    complete_before_checklist(bot, op.id)
+    channel = bot.wait_until(lambda: bot.store.operation(op.id).incident_channel)
+    bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: "Approval needed" in str(c.args.get("text"))
+    )
+    plan = bot.store.approvals(op.id)[0].plan_text
+    assert "backups first" in plan and f'CREATE TABLE "public"."Post_backup_{day}"' in plan
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
+    bot.wait_status(op.id, "succeeded", timeout=30)
+    assert "Post" not in prisma.tables() and "bio" not in prisma.columns("User")
+    with psycopg.connect(prisma.url) as conn:
+        posts = conn.execute(f'SELECT title FROM "Post_backup_{day}" ORDER BY 1').fetchall()
+        bios = conn.execute(f'SELECT bio FROM "User_bio_backup_{day}" ORDER BY 1').fetchall()
+    assert [r[0] for r in posts] == ["one", "three", "two"]
+    assert [r[0] for r in bios] == ["hi", None]
+
+
+def test_resolve_applied_on_a_partly_applied_migration_shows_what_never_ran(bot, prisma):
+    bot.signer.slash(f"resolve {BAD} --applied --env staging")
+    update = bot.slack.wait_for("views.update")[-1]
+    shown = modal_text(bot, update)
+    assert "These statements did not take effect" in shown
+    assert 'ALTER TABLE public."Nope"' in shown or '"Nope"' in shown
+    block = next(
+        b for b in update.args["view"]["blocks"] if b.get("block_id") == "resolve_confirm_partial"
+    )
+    assert block["type"] == "input" and not block.get("optional")
+    values = {"resolve_confirm_partial": ["confirmed"]}
+    assert (
+        bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values=values).status == 200
+    )
+    op = bot.wait_until(lambda: bot.store.active_operation("staging"), what="operation")
+    assert op.params["not_applied"] and "not applied" in op.params["not_applied"][0]
+    complete_before_checklist(bot, op.id)
+    bot.wait_until(lambda: bot.store.approvals(op.id), what="approval")
+    plan = bot.store.approvals(op.id)[0].plan_text
+    assert "WARNING: recorded as applied although these statements did not take effect" in plan

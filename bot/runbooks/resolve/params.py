@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -12,3 +12,8 @@ class ResolveParams:
     diagnosis: str
     reasons: list[str]
     undo_sql: list[str]  # run first, in one transaction: what the failed migration left
+    # what the undo does (drops with row counts, the backup tables it copies them to first)
+    undo_effects: list[str] = field(default_factory=list)
+    backup_stamp: str | None = None
+    # --applied: statements of the failed migration that did not take effect (confirmed)
+    not_applied: list[str] = field(default_factory=list)

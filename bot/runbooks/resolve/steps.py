@@ -13,6 +13,7 @@ from bot.prisma.recommendation import NextStep
 from bot.prisma.resolve import mark_applied, mark_rolled_back
 from bot.prisma.undo import run_undo
 from bot.runbooks.resolve.params import ResolveParams
+from bot.runbooks.resolve.plan import undo_with_backups
 from bot.runbooks.status import assess, migrations_dir, show_status
 from bot.store.records import CardKind
 
@@ -31,18 +32,25 @@ def _check_status(ctx: StepContext) -> str:
 def _undo_applied(ctx: StepContext) -> str:
     """Re-diagnoses first: the undo runs only if the live database still matches the plan
     that was approved, statement for statement."""
-    name = ctx.params["migration"]
-    rec = assess(ctx.environment).recommendations.get(name)
-    current = list(rec.undo.statements) if rec and rec.undo else []
-    if rec is None or rec.step != NextStep.UNDO_THEN_RESOLVE or current != ctx.params["undo_sql"]:
+    p, env = ctx.params, ctx.environment
+    name = p["migration"]
+    assessment = assess(env)
+    rec = assessment.recommendations.get(name)
+    undo = None
+    if rec is not None and rec.step == NextStep.UNDO_THEN_RESOLVE and p.get("backup_stamp"):
+        diagnosis = assessment.diagnoses[name]
+        undo = undo_with_backups(env, assessment.status, diagnosis, name, p["backup_stamp"])
+    if undo is None or list(undo.statements) != p["undo_sql"]:
         raise ConflictError(
             f"The database changed since `{name}` was diagnosed; the approved undo no longer"
             " matches it, so nothing was run.",
             "Start `/rollback resolve` again.",
         )
-    with connect(ctx.environment) as conn:
-        ran = run_undo(conn, rec.undo)
-    return f"undid {len(ran)} statement(s)"
+    with connect(env) as conn:
+        ran = run_undo(conn, undo)
+    for effect in p.get("undo_effects") or []:
+        ctx.say(f"Undo: {effect}")
+    return f"undid {len(ran)} statement(s), backups first"
 
 
 def _mark_plan(op, env) -> str:
@@ -66,9 +74,16 @@ def _mark_plan(op, env) -> str:
     )
     if op.params.get("undo_sql"):
         sql = "\n".join(f"{s};" for s in op.params["undo_sql"])
+        effects = "\n".join(f"  - {e}" for e in op.params.get("undo_effects") or [])
         plan = (
             "first, undo what took effect (one transaction, inside"
-            f" pg_advisory_lock(72707369)):\n{sql}\nthen:\n{plan}"
+            f" pg_advisory_lock(72707369)), backups first:\n{effects}\n{sql}\nthen:\n{plan}"
+        )
+    if op.params.get("not_applied"):
+        never = "\n".join(f"  - {s}" for s in op.params["not_applied"])
+        plan += (
+            "\nWARNING: recorded as applied although these statements did not take"
+            f" effect (confirmed by {op.requester}):\n{never}"
         )
     return plan
 
