@@ -23,6 +23,7 @@ TABLES = (
     "scheduled_jobs",
     "seen_events",
     "once_markers",
+    "card_messages",
 )
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
 

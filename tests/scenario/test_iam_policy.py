@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.aws import rds, secrets_manager
+from bot.aws import cloudwatch, rds, secrets_manager
 from bot.errors import UserError
 from bot.redaction import Secret
 from tests.rig.aws import AwsRig
@@ -38,6 +38,9 @@ ACTIONS = [action for s in POLICY["Statement"] for action in s["Action"]]
 # moto checks one action per request; RDS also requires rds:AddTagsToResource for the tags a
 # CreateDBSnapshot or a restore carries ("tag on create"), which moto does not model.
 NOT_PROVABLE_ON_MOTO = {"rds:AddTagsToResource"}
+# moto authorizes CloudWatch's actions under its endpoint prefix, "monitoring:"; AWS's IAM
+# names them "cloudwatch:" (the policy's spelling). The user gets both spellings here.
+MOTO_NAMES = {"cloudwatch:GetMetricStatistics": "monitoring:GetMetricStatistics"}
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -69,6 +72,7 @@ class Keys:
 def iam_user(aws: AwsRig, name: str, actions: list[str]) -> Keys:
     iam = aws.client("iam")
     iam.create_user(UserName=name)
+    actions = [*actions, *(MOTO_NAMES[a] for a in actions if a in MOTO_NAMES)]
     document = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
@@ -139,11 +143,24 @@ def pitr_aws_calls(pg_url: str) -> None:
     new_url = secrets_manager.url_with_endpoint(Secret(pg_url), progress.address, progress.port)
     switch = secrets_manager.switch_url(SECRET_ID, new_url, "op-20261202-abcdef")
     secrets_manager.undo_switch(switch)
+    # The cleanup's "is it live?" checks (bot/runbooks/pitr/liveness.py), then the delete.
+    rds.proxies_routing_to(SOURCE)
+    cloudwatch.most_connections(SOURCE, now, 15)
     rds.delete_with_final_snapshot(SOURCE, rds.final_snapshot_id(SOURCE, now))
 
 
 def _set_up(aws: AwsRig, pg_url: str) -> None:
     make_source(aws, SOURCE)
+    # An RDS Proxy, so the cleanup's check reads its targets (rds:DescribeDBProxyTargets).
+    client = aws.client("rds")
+    subnets = client.describe_db_subnet_groups()["DBSubnetGroups"][0]["Subnets"]
+    client.create_db_proxy(
+        DBProxyName="skillancer-proxy",
+        EngineFamily="POSTGRESQL",
+        Auth=[{"AuthScheme": "SECRETS", "SecretArn": "arn:aws:secretsmanager:x"}],
+        RoleArn="arn:aws:iam::123456789012:role/proxy",
+        VpcSubnetIds=[s["SubnetIdentifier"] for s in subnets],
+    )
     aws.client("secretsmanager").create_secret(
         Name=SECRET_ID, SecretString=json.dumps({"url": pg_url})
     )
@@ -159,7 +176,7 @@ def test_without_any_one_action_a_step_fails_saying_what_aws_refused(
         pitr_aws_calls(pg_url)
     text = str(refused.value)
     assert text.startswith("AWS refused to "), text
-    assert removed in text and "AccessDenied" in text
+    assert MOTO_NAMES.get(removed, removed) in text and "AccessDenied" in text
     assert "lacks this permission: compare it with docs/iam-policy.json" in text
 
 
@@ -174,12 +191,14 @@ def test_the_aws_calls_of_the_flow_pass_with_the_whole_policy(aws, pg_url, monke
 _ARN = re.compile(
     r"^arn:aws:(rds|secretsmanager):REGION:ACCOUNT_ID:"
     r"(db:INSTANCE_ID\*|snapshot:(rds:)?INSTANCE_ID\*|snapshot:\*|subgrp:\*|pg:\*|og:\*"
+    r"|db-proxy:\*|target-group:\*"
     r"|secret:SECRET_NAME-\?{6})$"
 )
 
 
 def test_every_statement_is_scoped_to_the_instance_and_the_secret():
-    """Resource "*" only where AWS has no resource-level permission (rds:DescribeEvents);
+    """Resource "*" only where AWS has no resource-level permission (rds:DescribeEvents,
+    cloudwatch:GetMetricStatistics);
     writes only on the configured instance's ARNs (and restored ones, named after it), the
     secret only by its name; no wildcard actions."""
     for statement in POLICY["Statement"]:
@@ -187,7 +206,10 @@ def test_every_statement_is_scoped_to_the_instance_and_the_secret():
         assert all("*" not in action for action in statement["Action"]), statement
         resources = statement["Resource"]
         if resources == "*":
-            assert statement["Action"] == ["rds:DescribeEvents"]
+            assert statement["Action"] in (
+                ["rds:DescribeEvents"],
+                ["cloudwatch:GetMetricStatistics"],
+            )
             continue
         for arn in resources:
             assert _ARN.match(arn), arn

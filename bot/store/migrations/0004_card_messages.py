@@ -1,4 +1,4 @@
-"""0003: ``card_messages``: where a card that is edited later was posted (PITR's cleanup card
+"""0004: ``card_messages``: where a card that is edited later was posted (PITR's cleanup card
 and switch card: an undo of the switch edits both, so neither offers a deletion)."""
 
 from __future__ import annotations
