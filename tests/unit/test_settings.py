@@ -197,3 +197,29 @@ def test_a_bad_state_db_says_what_to_do(tmp_path, top, says):
     with pytest.raises(ConfigError, match=says) as error:
         load_config(write(tmp_path, top + "\n" + GOOD))
     assert "pw@" not in str(error.value)
+
+
+def test_pitr_cleanup_checks_settings(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.pitr_connections_window_minutes == 15 and config.pitr_resolver is None
+    config = load_config(
+        write(
+            tmp_path,
+            GOOD
+            + '[pitr]\nconnections_window_minutes = 30\nresolver = "bot.sandbox.aws:resolve"\n',
+        )
+    )
+    assert config.pitr_connections_window_minutes == 30
+    assert config.pitr_resolver == "bot.sandbox.aws:resolve"
+    with pytest.raises(ConfigError, match='resolver must be "module:function"'):
+        load_config(write(tmp_path, GOOD + '[pitr]\nresolver = "not a function"\n'))
+
+
+def test_a_resolver_that_cannot_be_loaded_is_a_config_error():
+    from bot.aws.addresses import addresses, load_resolver, system_resolver
+
+    assert load_resolver(None) is system_resolver
+    with pytest.raises(ConfigError, match="cannot be loaded"):
+        load_resolver("bot.sandbox.aws:no_such_function")
+    # An IP address stands for itself: no resolver is asked.
+    assert addresses("127.0.0.7", 5432, resolver=None) == frozenset({"127.0.0.7"})
