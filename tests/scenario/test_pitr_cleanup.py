@@ -10,16 +10,19 @@ import json
 
 from bot.incident_report import incident_report
 from bot.runbooks.pitr import cleanup_schedule
+from bot.sandbox import aws as sandbox_aws
 from bot.slack.ids import Action
 from tests.scenario import test_pitr_recovery as recovery
 from tests.scenario.test_pitr import (
+    RDS_ENV,
     SOURCE,
     approve_next,
     current_secret,
     pitr_bot,
     start_undo,
 )
-from tests.scenario.test_pitr_recovery import rds_bot, start_restore
+from tests.scenario.test_pitr_recovery import rds_bot, run_cleanup_checklist, start_restore
+from tests.unit.aws.source_instance import put_connections
 
 # the restored database's fixtures, shared with test_pitr_recovery
 restored_server, restored_pg = recovery.restored_server, recovery.restored_pg
@@ -151,3 +154,45 @@ def test_a_recovery_whose_reapply_is_denied_ends_succeeded_with_steps_declined(
     assert "approved by <@U_BOB>, <@U_DAVE>" in line and "declined" in line
     text = incident_report(bot.store, op.id)
     assert "**Approved by:** <@U_BOB> (restore); <@U_DAVE> (switch_traffic)" in text
+
+
+def test_the_cleanup_refuses_an_old_instance_reached_by_another_name_or_a_proxy(
+    bot_factory, aws, pg_url, monkeypatch
+):
+    """The switch record is intact, the config names the new instance and CloudWatch shows
+    no connection, yet the name the secret now uses resolves to the old instance's address
+    (a CNAME-like alias) and an RDS Proxy still routes to it: the cleanup refuses, saying
+    both, and deletes nothing. A substring of the URL saw neither."""
+    bot = pitr_bot(bot_factory, aws, pg_url, monkeypatch)
+    op, channel = restore_and_switch(bot)
+    target = op.params["target"]
+    bot.stop()
+    bot = bot_factory(tables_extra=RDS_ENV.replace(f'"{SOURCE}"', f'"{target}"'))
+    put_connections(aws, SOURCE, 0, 0, 0)
+    rds = aws.client("rds")
+    old = rds.describe_db_instances(DBInstanceIdentifier=SOURCE)["DBInstances"][0]
+    new = rds.describe_db_instances(DBInstanceIdentifier=target)["DBInstances"][0]
+    (old_address,) = sandbox_aws.resolve(old["Endpoint"]["Address"], 5432)
+    monkeypatch.setitem(sandbox_aws.HOSTS, new["Endpoint"]["Address"], old_address)
+    subnets = rds.describe_db_subnet_groups()["DBSubnetGroups"][0]["Subnets"]
+    rds.create_db_proxy(
+        DBProxyName="skillancer-proxy",
+        EngineFamily="POSTGRESQL",
+        Auth=[{"AuthScheme": "SECRETS", "SecretArn": "arn:aws:secretsmanager:x"}],
+        RoleArn="arn:aws:iam::123456789012:role/proxy",
+        VpcSubnetIds=[s["SubnetIdentifier"] for s in subnets],
+    )
+    rds.register_db_proxy_targets(DBProxyName="skillancer-proxy", DBInstanceIdentifiers=[SOURCE])
+
+    bot.signer.block_action(Action.PITR_CLEANUP, None, user="U_ALICE", channel=channel)
+    cleanup = bot.wait_until(lambda: bot.store.active_operation("rds"), what="cleanup op")
+    assert cleanup.runbook == "pitr_cleanup"
+    run_cleanup_checklist(bot, cleanup)
+    bot.wait_status(cleanup.id, "failed")
+    error = bot.store.step(cleanup.id, "check_old_instance").error
+    assert f"resolves to {old_address}, the address of `{SOURCE}`'s endpoint" in error
+    assert "RDS Proxy `skillancer-proxy`" in error and f"routes to `{SOURCE}`" in error
+    assert "rds_instance_id" not in error and "DatabaseConnections" not in error
+    assert not bot.store.approvals(cleanup.id)  # refused before any approval was asked
+    rows = aws.client("rds").describe_db_instances()["DBInstances"]
+    assert SOURCE in {r["DBInstanceIdentifier"] for r in rows}
