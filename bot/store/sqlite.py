@@ -410,13 +410,10 @@ class Store(AuditStatements, LeaseStatements):
             (iso(utcnow()), job_id),
         )
 
-    # --- cards updated in place -------------------------------------------------------
-
-    def set_card_message(self, key: str, channel: str, ts: str) -> None:
+    def set_card_message(self, key: str, channel: str, ts: str) -> None:  # a card edited later
+        sql = "INSERT INTO card_messages (key, channel, ts) VALUES (?, ?, ?) ON CONFLICT (key)"
         self._change(
-            "INSERT INTO card_messages (key, channel, ts) VALUES (?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET channel = excluded.channel, ts = excluded.ts",
-            (key, channel, ts),
+            sql + " DO UPDATE SET channel = excluded.channel, ts = excluded.ts", (key, channel, ts)
         )
 
     def card_message(self, key: str) -> tuple[str, str] | None:
