@@ -19,6 +19,7 @@ import handlers
 from bot.core import Core, build_core
 from bot.engine.engine import Engine
 from bot.metrics import SlackCallCounter
+from bot.redaction import scrub_payload
 from bot.scheduler import Scheduler
 from bot.settings import Config, Settings
 from bot.slack.directory import Directory
@@ -70,6 +71,30 @@ class Services:
         self.core.stop(flush=self.incident.close)
 
 
+class ScrubbingWebClient(WebClient):
+    """Every Web API call's arguments scrubbed (bot/redaction.py) on the way out: the last
+    line of defence for a password in a message, a modal or a file."""
+
+    def api_call(self, api_method, *, json=None, data=None, params=None, **kwargs):
+        return super().api_call(
+            api_method,
+            json=_scrubbed(json),
+            data=_scrubbed(data),
+            params=_scrubbed(params),
+            **kwargs,
+        )
+
+
+def _scrubbed(arguments):
+    """Every argument but ``token`` (the credential itself, sent where it belongs)."""
+    if not isinstance(arguments, dict) or not arguments:
+        return arguments
+    clean = scrub_payload({k: v for k, v in arguments.items() if k != "token"})
+    if "token" in arguments:
+        clean["token"] = arguments["token"]
+    return clean
+
+
 def web_client(settings: Settings) -> WebClient:
     # One quick retry on 429 (views.open must land within the trigger's 3 s) and on a
     # dropped connection; longer waits are the Outbox's job (bot/slack/outbox.py).
@@ -83,7 +108,7 @@ def web_client(settings: Settings) -> WebClient:
     }
     if settings.slack.api_url:
         kwargs["base_url"] = settings.slack.api_url
-    return WebClient(**kwargs)
+    return ScrubbingWebClient(**kwargs)
 
 
 def build_services(settings: Settings) -> Services:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot import logs
 from bot.clock import utcnow
 from bot.engine.engine import Engine, MembersOf
 from bot.runbooks import RUNBOOKS
@@ -61,6 +62,7 @@ def build_core(
     """``members_of(handle)``: the members of a user group (Slack's directory, or the
     terminal's $ROLLBACK_BOT_USERGROUPS); ``replica``: this process's name as the owner of
     operations' leases (default: bot/engine/leases.py replica_name)."""
+    logs.scrub_every_record()  # whichever front end, and whoever configured logging
     store = Store(config.state_db)
     engine = Engine(store, config, RUNBOOKS, members_of=members_of, clock=clock, replica=replica)
     scheduler = Scheduler(

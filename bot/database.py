@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot.aws.rds import aws_client
 from bot.errors import UserError
 from bot.prisma.connection import connect_prisma_url
-from bot.redaction import Secret, scrub, secret_values
+from bot.redaction import Secret, register, scrub, secret_values
 from bot.settings import Environment
 
 APPLICATION_NAME = "rollback-bot"
@@ -34,8 +34,11 @@ def database_url(env: Environment) -> Secret:
                 "Set it and restart the bot.",
                 code="database_url",
             )
+        register(value)
         return Secret(value)
-    return Secret(_url_from_secret(env.name, env.database_secret_id))
+    url = _url_from_secret(env.name, env.database_secret_id)
+    register(url)
+    return Secret(url)
 
 
 def _url_from_secret(env_name: str, secret_id: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.redaction import Secret
+from bot.redaction import Secret, register
 
 CONFIG_ENV = "ROLLBACK_BOT_CONFIG"
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -165,6 +165,7 @@ def slack_settings_from_env(environ: os._Environ | dict | None = None) -> SlackS
             )
         if not api_url.endswith("/"):
             api_url += "/"
+    register(bot_token, signing_secret, app_token_raw)
     return SlackSettings(
         bot_token=Secret(bot_token),
         signing_secret=Secret(signing_secret),
@@ -395,6 +396,7 @@ def _parse_environment(path: Path, name: str, raw: Any) -> Environment:
                 f' channel id such as "C012ABCDEF", got {raw[key]!r}.'
             )
     url = raw.get("database_url")
+    register(url)  # masked in every log line, Slack payload and audit record from now on
     migrations = raw.get("migrations_dir")
     return Environment(
         name=name,

@@ -13,6 +13,7 @@ AWSCURRENT version. This module always asks for VersionStage="AWSCURRENT" explic
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.aws.rds import aws_call, aws_client
 from bot.errors import ConflictError, UserError
-from bot.redaction import Secret, redact_url
+from bot.redaction import Secret, register, where
 
 CURRENT = "AWSCURRENT"
 # A fixed namespace makes the ClientRequestToken a function of the operation: a switch
@@ -55,7 +56,10 @@ def current_version(secret_id: str, client: Any = None) -> SecretVersion:
     client = client or secrets_client()
     with aws_call(f"read secret {secret_id}"):
         answer = client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT)
-    return SecretVersion(answer["VersionId"], Secret(answer.get("SecretString") or ""))
+    version = SecretVersion(answer["VersionId"], Secret(answer.get("SecretString") or ""))
+    with contextlib.suppress(UserError):  # not JSON with a "url": refused where it is read
+        register(version.url)
+    return version
 
 
 def url_with_endpoint(url: Secret, host: str, port: int | None) -> Secret:
@@ -67,7 +71,9 @@ def url_with_endpoint(url: Secret, host: str, port: int | None) -> Secret:
 
 
 def shown(url: Secret) -> str:
-    return redact_url(url.reveal())
+    """host:port/database: messages and params never hold a URL (its query may carry a
+    password, and a user name is nobody's business in a channel)."""
+    return where(url)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 
 from bot.clock import iso, utcnow
+from bot.redaction import scrub, scrub_payload
 from bot.store import audit_chain
 from bot.store.records import AuditRecord
 from bot.store.transactions import Connected
@@ -31,8 +32,9 @@ class AuditStatements(Connected):
             "actor": actor,
             "event": str(event),
             "step_id": step_id,
-            "message": message,
-            "detail": json.dumps(detail or {}, sort_keys=True, default=str),
+            # The last line of defence: no secret in the append-only log that no one can edit.
+            "message": scrub(message),
+            "detail": json.dumps(scrub_payload(detail or {}), sort_keys=True, default=str),
         }
         with self.transaction() as db:
             # The chain links each record to the one before: appends are serialised (on

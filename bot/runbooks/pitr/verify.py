@@ -13,7 +13,7 @@ from bot.aws import secrets_manager
 from bot.database import connect_url, database_url
 from bot.engine.model import Step, StepContext
 from bot.errors import UserError
-from bot.redaction import Secret, redact_url
+from bot.redaction import Secret, register, where
 from bot.settings import Environment, VerificationQuery
 from bot.store.records import CardKind
 
@@ -23,15 +23,17 @@ if TYPE_CHECKING:
 
 def restored_url(env: Environment, params: dict) -> Secret:
     """The environment's URL (credentials, database, parameters) on the restored endpoint."""
-    return secrets_manager.url_with_endpoint(
+    url = secrets_manager.url_with_endpoint(
         database_url(env), params["restored_address"], params.get("restored_port")
     )
+    register(url)
+    return url
 
 
 def _connect_read_only(url: Secret, label: str, statement_timeout: str) -> psycopg.Connection:
     conn = connect_url(
         url,
-        f"the {label} ({redact_url(url.reveal())})",
+        f"the {label} ({where(url)})",
         "Check that the instance is available and its security groups let the bot in.",
     )
     # Verification only reads: a query that tries to write fails instead of changing data.

@@ -269,9 +269,8 @@ def test_switch_keeps_other_keys_and_undo_restores_the_exact_previous_version(aw
     assert new_url.reveal() == (
         "postgresql://app:s3cret@recovery.rds.amazonaws.com:6543/skillancer?schema=public"
     )
-    assert secrets_manager.shown(new_url) == (
-        "postgresql://app:***@recovery.rds.amazonaws.com:6543/skillancer?schema=public"
-    )
+    # Shown as host:port/database: never a URL (its query may carry a password).
+    assert secrets_manager.shown(new_url) == "recovery.rds.amazonaws.com:6543/skillancer"
 
     switch = secrets_manager.switch_url("skillancer/production/database", new_url, "op-1")
     after = _current(client)
