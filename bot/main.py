@@ -176,7 +176,12 @@ def serve(args) -> int:
             from bot.server import RollbackBotASGI, uvicorn_server
 
             probes = serving.instrument(Probes("http"), services)
-            asgi = RollbackBotASGI(app, probes, on_refused=services.refused_request)
+            asgi = RollbackBotASGI(
+                app,
+                probes,
+                on_refused=services.refused_request,
+                signing_secret=settings.slack.signing_secret.reveal(),
+            )
             uvicorn_server(asgi, args.host, args.port, args.log_level).run()
     finally:
         if socket:

@@ -120,8 +120,11 @@ def probe_server(probes: Probes, host: str, port: int, log_level: str = "info") 
     return uvicorn_server(ProbeApp(probes), host, port, log_level)
 
 
-def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
-    """An ASGI app under uvicorn (HTTP mode's app, or the probes alone in Socket Mode)."""
+def uvicorn_server(
+    asgi, host: str, port: int, log_level: str = "info", **options
+) -> uvicorn.Server:
+    """An ASGI app under uvicorn (HTTP mode's app, or the probes alone in Socket Mode);
+    ``options``: more of uvicorn.Config's (bot/server.py's limits and timeouts)."""
     # log_config=None: uvicorn's lines go through the root logger (bot/logs.py: the secret
     # filter and --log-format) instead of handlers of its own.
     config = uvicorn.Config(
@@ -132,5 +135,6 @@ def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvico
         lifespan="on",
         access_log=False,
         log_config=None,
+        **options,
     )
     return uvicorn.Server(config)

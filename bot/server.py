@@ -3,11 +3,23 @@
 
 Bolt's adapter calls the (synchronous) App.dispatch on the event loop; we run it in a
 worker thread instead, so one slow request never delays another's 3-second ack.
+
+Before Bolt sees a request: its body is read only up to ``MAX_BODY_BYTES`` (Content-Length
+first, then while reading) and within ``BODY_SECONDS``; Slack's signature is checked on the
+raw bytes (docs/reference/slack-platform.md, "Verifying requests"); only then is the body
+parsed, and a body that does not parse is a 400. A refused request costs a counter, not an
+audit row (``RefusalTally``: one row per minute), and its body is never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from slack_bolt import App
 from slack_bolt.adapter.asgi import SlackRequestHandler
@@ -15,32 +27,73 @@ from slack_bolt.adapter.asgi.http_request import AsgiHttpRequest
 from slack_bolt.adapter.asgi.http_response import AsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from bot import ack_first
-from bot.probes import HEALTH_PATH, Probes, uvicorn_server
+from bot import ack_first, probes
+from bot.probes import HEALTH_PATH, Probes
 
 EVENTS_PATH = "/slack/events"
 __all__ = ["EVENTS_PATH", "HEALTH_PATH", "RollbackBotASGI", "uvicorn_server"]
 
+# Slack's largest payloads are interactions that carry a whole message or modal (50 or 100
+# blocks of up to 3,000 characters), form-encoded JSON: well under 2 MiB.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+BODY_SECONDS = 10  # a body trickled in slower than this is dropped (408)
+HEAD_SECONDS = 10  # a connection that has not sent a request's head by then is closed
+MAX_CONNECTIONS = 200  # uvicorn answers 503 beyond this many connections and tasks
+KEEP_ALIVE_SECONDS = 5
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, text: str):
+        self.status, self.text = status, text
+
 
 class RollbackBotASGI(SlackRequestHandler):
-    def __init__(self, app: App, probes: Probes | None = None, on_refused=None):
+    def __init__(
+        self,
+        app: App,
+        probes: Probes | None = None,
+        on_refused: Callable[[str], None] | None = None,
+        *,
+        signing_secret: str | None = None,
+    ):
         super().__init__(app, path=EVENTS_PATH)
         self.probes = probes or Probes("http")
-        self.on_refused = on_refused
+        secret = signing_secret or getattr(app, "_signing_secret", None)
+        self.signing_key = secret.encode() if secret else None
+        self.refusals = RefusalTally(on_refused)
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
-        bolt_request = BoltRequest(
-            body=await request.get_raw_body(),
-            query=request.query_string,
-            headers=request.get_headers(),
-        )
+        headers = request.get_headers()
+        try:
+            raw = await _read_body(request, headers)
+            self._verify(raw, headers)
+            bolt_request = _parse(raw, request.query_string, headers)
+        except _Refused as refused:
+            if refused.status == 401:
+                self.refusals.count(refused.text)
+            return BoltResponse(status=refused.status, body=refused.text)
         with ack_first.awaiting_ack():
-            response = await asyncio.to_thread(self.app.dispatch, bolt_request)
-        if response.status == 401 and self.on_refused and response.body != "replayed request":
-            # Bolt refused the signature or the timestamp; keep a record of the attempt.
-            await asyncio.to_thread(self.on_refused, "invalid signature or stale timestamp")
-        return response
+            return await asyncio.to_thread(self.app.dispatch, bolt_request)
+
+    def _verify(self, raw: bytes, headers: dict) -> None:
+        """Slack's v0 signature: HMAC-SHA256 of b"v0:<timestamp>:<body>", the body's bytes as
+        they came, before anything decodes them; a timestamp over 5 minutes off is stale."""
+        if self.signing_key is None:
+            return
+        timestamp = headers.get("x-slack-request-timestamp") or ""
+        signature = (headers.get("x-slack-signature") or "").encode()
+        if not timestamp.isdigit() or not signature:
+            raise _Refused(401, "missing signature or timestamp")
+        expected = (
+            b"v0="
+            + hmac.new(self.signing_key, b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256)
+            .hexdigest()
+            .encode()
+        )
+        if abs(time.time() - int(timestamp)) > 300 or not hmac.compare_digest(expected, signature):
+            raise _Refused(401, "invalid signature or stale timestamp")
 
     async def _get_http_response(self, method, path, request) -> AsgiHttpResponse:
         probe = await asyncio.to_thread(self.probes.respond, method, path)
@@ -50,3 +103,110 @@ class RollbackBotASGI(SlackRequestHandler):
                 status=status, headers={"content-type": [content_type]}, body=body.decode()
             )
         return await super()._get_http_response(method, path, request)
+
+    async def _handle_lifespan(self, receive, send) -> None:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+        if message["type"] == "lifespan.shutdown":
+            self.refusals.flush()  # the last minute's count is kept
+            await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _read_body(request: AsgiHttpRequest, headers: dict) -> bytes:
+    length = headers.get("content-length") or "0"
+    if not length.isdigit():
+        raise _Refused(400, "bad Content-Length")
+    if int(length) > MAX_BODY_BYTES:
+        raise _Refused(413, "body too large")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            while True:
+                message = await request.receive()
+                if message["type"] != "http.request":
+                    raise _Refused(400, "connection closed before the body was complete")
+                body += message.get("body", b"")
+                if len(body) > MAX_BODY_BYTES:
+                    raise _Refused(413, "body too large")
+                if not message.get("more_body", False):
+                    return bytes(body)
+    except TimeoutError:
+        raise _Refused(408, "body not received in time") from None
+
+
+def _parse(raw: bytes, query: str, headers: dict) -> BoltRequest:
+    """Bolt parses the body when the request is built (JSON, or a form whose ``payload`` is
+    JSON); what does not parse is the sender's error, 400, not our 500."""
+    try:
+        return BoltRequest(body=raw.decode("utf-8"), query=query, headers=headers)
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError):
+        raise _Refused(400, "malformed body") from None
+
+
+class RefusalTally:
+    """Requests refused before Bolt (bad signature, stale timestamp): counted by minute and
+    reason, one audit row per minute that had any (3,000 forged requests once made 3,000
+    append-only rows). Runs on the event loop only: no lock."""
+
+    def __init__(self, record: Callable[[str], None] | None):
+        self.record = record
+        self.minute: str | None = None
+        self.reasons: Counter[str] = Counter()
+
+    def count(self, reason: str) -> None:
+        minute = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+        loop = asyncio.get_running_loop()
+        if minute != self.minute:
+            self.flush()
+            self.minute = minute
+            loop.call_later(61 - datetime.now(UTC).second, self.flush)
+        self.reasons[reason] += 1
+
+    def flush(self) -> None:
+        """One audit row for the minute (a single SQLite insert, on the loop: once a minute
+        at most)."""
+        reasons, minute = self.reasons, self.minute
+        self.reasons = Counter()
+        if not reasons or self.record is None:
+            return
+        total = sum(reasons.values())
+        detail = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+        text = f"{total} request(s) refused in the minute {minute} UTC: {detail}"
+        self.record(text)
+
+
+class _H11WithHeadTimeout(H11Protocol):
+    """uvicorn (0.54) waits for a request's head for as long as the client likes: 400
+    half-open connections were held for ever. This closes a connection that has not sent a
+    request head ``HEAD_SECONDS`` after it opened or after its last response."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm_head_timeout()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm_head_timeout()
+
+    def _arm_head_timeout(self) -> None:
+        self.loop.call_later(HEAD_SECONDS, self._head_timeout, self.cycle)
+
+    def _head_timeout(self, cycle) -> None:
+        if self.cycle is cycle and not self.transport.is_closing():
+            self.transport.close()
+
+
+def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+    """HTTP mode's app under uvicorn (bot/probes.py), with the limits above."""
+    return probes.uvicorn_server(
+        asgi,
+        host,
+        port,
+        log_level,
+        http=_H11WithHeadTimeout,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=64 * 1024,  # the request line and headers
+    )

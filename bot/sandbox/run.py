@@ -188,7 +188,9 @@ class Sandbox:
         app = build_app(self.services)
         self.services.start()
         bot_port = _free_port()
-        asgi = RollbackBotASGI(app, on_refused=self.services.refused_request)
+        asgi = RollbackBotASGI(
+            app, on_refused=self.services.refused_request, signing_secret=signing_secret
+        )
         self.bot = _BotThread(asgi, bot_port)
         self.bot.start()
         self._stops.append(self.bot.stop)

@@ -75,6 +75,26 @@ notify_channel = "#engineering"
 """
 
 
+def config_text(**overrides) -> str:
+    """DEFAULT_CONFIG with the rig's defaults, some replaced."""
+    values = {
+        "approval_expiry_minutes": 30,
+        "reminder_delay_minutes": 30,
+        "progress_edit_interval_seconds": 1.0,
+        "drill_seconds": 0.5,
+        "drill_events": 5,
+        "staging_extra": "",
+        "production_extra": "",
+        "development_extra": "",
+        # Top-level keys only (no tables: they would swallow what follows).
+        "top_extra": "",
+        # Tables ([sql], [pitr], [[environments.x.verification_queries]]) go last.
+        "tables_extra": "",
+        **overrides,
+    }
+    return DEFAULT_CONFIG.format(**values)
+
+
 def wait_until(predicate, timeout: float = 15, what: str = "condition"):
     """The first truthy value of ``predicate()``, polled; an AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -210,7 +230,10 @@ def _serve_http(settings: Settings, port: int) -> tuple[_ServerThread, Services]
     app = build_app(services)
     services.start()
     asgi = RollbackBotASGI(
-        app, serving.instrument(Probes("http"), services), on_refused=services.refused_request
+        app,
+        serving.instrument(Probes("http"), services),
+        on_refused=services.refused_request,
+        signing_secret=settings.slack.signing_secret.reveal(),
     )
     server = _ServerThread(uvicorn_server(asgi, "127.0.0.1", port, "warning"))
     server.start()
@@ -252,24 +275,8 @@ def bot_factory(
 
     def make(*, transport: str | None = None, **overrides) -> BotRig:
         transport = transport or bot_transport
-        values = {
-            "state_db": state_db,
-            "approval_expiry_minutes": 30,
-            "reminder_delay_minutes": 30,
-            "progress_edit_interval_seconds": 1.0,
-            "drill_seconds": 0.5,
-            "drill_events": 5,
-            "staging_extra": "",
-            "production_extra": "",
-            "development_extra": "",
-            # Top-level keys only (no tables: they would swallow what follows).
-            "top_extra": "",
-            # Tables ([sql], [pitr], [[environments.x.verification_queries]]) go last.
-            "tables_extra": "",
-        }
-        values.update(overrides)
         config_path = tmp_path / "rollback.toml"
-        config_path.write_text(DEFAULT_CONFIG.format(**values))
+        config_path.write_text(config_text(state_db=state_db, **overrides))
         signing_secret = secrets.token_hex(16)
         secrets_.append(signing_secret)
         _slack_env(monkeypatch, fake_slack, transport, signing_secret)

@@ -10,6 +10,7 @@ import pytest
 from slack_sdk.models.views import View
 
 import commands
+from bot.store import Store
 
 
 @pytest.mark.both_transports
@@ -102,12 +103,16 @@ def test_healthz(bot):
         assert b'"ok": true' in response.read()
 
 
-def test_forged_and_stale_requests_are_audited(bot):
+def test_forged_and_stale_requests_are_counted_in_the_audit_log(bot):
     body = b"command=%2Frollback&text=drill&user_id=U_ALICE&channel_id=C_ENG&trigger_id=x"
     bot.signer.post(body, "application/x-www-form-urlencoded", forge=True)
     bot.signer.post(body, "application/x-www-form-urlencoded", timestamp=int(time.time()) - 400)
-    refused = [a for a in bot.store.audit() if a.event == "request_refused"]
-    assert len(refused) == 2
+    path = bot.store.path
+    bot.stop()  # a minute's count is written when the minute ends, or at shutdown
+    store = Store(path)
+    refused = [a for a in store.audit() if a.event == "request_refused"]
+    store.close()
+    assert sum(int(a.message.split()[0]) for a in refused) == 2
     assert all("invalid signature or stale timestamp" in a.message for a in refused)
 
 
