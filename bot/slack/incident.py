@@ -243,10 +243,13 @@ class IncidentLog:
     def _open_incident(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
         env = self.config.environment(op.environment)
-        channel = self._incident_channel(op, env.incident_channel)
+        channel, problem = self._incident_channel(op, env.incident_channel, env.notify_channel)
         status = self.outbox.post(channel, self._status(op))
         self.store.set_incident_thread(op.id, status["channel"], status["ts"])
-        self._thread_lines(op.id, [(event.at, event.message)])
+        lines = [(event.at, event.message)]
+        if problem:
+            lines.append((utcnow(), problem))
+        self._thread_lines(op.id, lines)
         notice = self.outbox.post(env.notify_channel, views.notify_message(op, status["channel"]))
         self.store.set_notice(op.id, notice["channel"], notice["ts"])
         self.engine.tick_by_bot(
@@ -256,11 +259,35 @@ class IncidentLog:
             f"posted in {env.notify_channel} at {shown_utc(event.at, 'time')}",
         )
 
-    def _incident_channel(self, op: Operation, configured: str | None) -> str:
+    def _incident_channel(
+        self, op: Operation, configured: str | None, notify: str
+    ) -> tuple[str, str | None]:
+        """The channel, and what went wrong if it is not the operation's own: when no
+        channel can be made the incident (and so every approval request) goes to the
+        notify channel, loudly, rather than waiting where no approver can see it."""
         if configured:
-            return configured
+            return configured, None
+        try:
+            channel = self._create_channel(op)
+        except (SlackApiError, SlackUnavailable) as error:
+            reason = error.response.get("error") if isinstance(error, SlackApiError) else error
+            log.error(
+                "operation %s: could not create its incident channel (%s); its incident"
+                " thread and approval requests go to %s",
+                op.id,
+                reason,
+                notify,
+            )
+            return notify, (
+                f":warning: Could not create an incident channel ({reason}): this operation's"
+                f" thread and approval requests are here in {notify}."
+            )
+        self._invite(channel, op.requester)
+        return channel, None
+
+    def _create_channel(self, op: Operation) -> str:
         base = _channel_name(op)
-        for attempt in range(1, 10):
+        for attempt in range(1, 4):  # taken only if a crash came between create and record
             name = base if attempt == 1 else f"{base[:77]}-{attempt}"
             try:
                 resp = self.outbox.call(
@@ -271,10 +298,8 @@ class IncidentLog:
                 if error.response.get("error") == "name_taken":
                     continue
                 raise
-            channel = resp["channel"]["id"]
-            self._invite(channel, op.requester)
-            return channel
-        raise SlackUnavailable(f"no free incident channel name for {base}")
+            return resp["channel"]["id"]
+        raise SlackUnavailable(f"the incident channel names {base}(-2, -3) are all taken")
 
     def _invite(self, channel: str, user: str) -> None:
         try:
@@ -328,7 +353,19 @@ class IncidentLog:
         env = self.config.environment(op.environment)
         approval = self.store.approval(event.detail["approval_id"])
         msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
-        resp = self.outbox.post(op.incident_channel, msg)
+        channel = op.incident_channel or env.notify_channel
+        if not op.incident_channel:
+            log.error("operation %s: no incident channel; approval request in %s", op.id, channel)
+        try:
+            resp = self.outbox.post(channel, msg)
+        except (SlackApiError, SlackUnavailable):
+            log.error(
+                "operation %s: its approval request could not be posted in %s: no approver"
+                " has been asked; the operation waits until it is cancelled",
+                op.id,
+                channel,
+            )
+            raise
         self.store.set_approval_message(approval.id, resp["channel"], resp["ts"])
 
     def _approval_decided(self, event: Event) -> None:
@@ -440,9 +477,11 @@ def _progress_text(progress: dict) -> str:
 
 
 def _channel_name(op: Operation) -> str:
-    """inc-20261126-rollback-<runbook>-<environment>: lowercase, digits, hyphens, at most
-    80 characters (Slack's rules for conversations.create); a second one the same day
-    gets -2, -3 ... (name_taken)."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", f"{op.runbook}-{op.environment}".lower())
-    day = utcnow().strftime("%Y%m%d")
-    return f"inc-{day}-rollback-{slug}".strip("-")[:80]
+    """inc-20261126-rollback-<runbook>-<environment>-<the operation id's own suffix>:
+    lowercase, digits, hyphens, at most 80 characters (Slack's rules for
+    conversations.create). The operation id makes it unique, so names cannot run out (with
+    -2 ... -9 a day, nine cancelled operations silenced the tenth's approval)."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"{op.runbook}-{op.environment}".lower()).strip("-")
+    unique = re.sub(r"[^a-z0-9]+", "", op.id.rsplit("-", 1)[-1].lower())
+    head = f"inc-{utcnow():%Y%m%d}-rollback-"
+    return f"{head}{slug[: 80 - len(head) - len(unique) - 1]}-{unique}"

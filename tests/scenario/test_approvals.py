@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from bot.slack.ids import Action
 from tests.scenario.test_drill import approval_message, complete_before_checklist, start_drill
@@ -157,16 +156,3 @@ def test_second_drill_on_the_same_environment_is_refused(bot):
     # Another environment is free.
     assert bot.signer.slash("drill --env development", user="U_BOB").status == 200
     bot.wait_until(lambda: bot.store.active_operation("development"), what="second env")
-
-
-def test_incident_channel_name_collision_gets_a_suffix(bot):
-    day = datetime.now(UTC).strftime("%Y%m%d")
-    taken = f"inc-{day}-rollback-drill-staging"
-    bot.slack.add_channel(taken)
-    op = start_drill(bot)
-    created = bot.slack.wait_for("conversations.create")
-    names = [c.args["name"] for c in bot.slack.calls_to("conversations.create", ok=None)]
-    assert names[0] == taken and names[-1] == f"{taken}-2"
-    assert created[-1].args["name"] == f"{taken}-2"
-    bot.wait_until(lambda: bot.store.operation(op.id).incident_channel, what="channel")
-    assert bot.slack.channel(f"{taken}-2")["id"] == bot.store.operation(op.id).incident_channel
