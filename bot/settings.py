@@ -46,6 +46,9 @@ class Environment:
     migrations_dir: Path | None = None
     approvers: tuple[str, ...] = ()
     requesters: tuple[str, ...] = ()
+    # Who may tick an operation's checklists besides its requester (the before-checklist is
+    # the requester's attestation; an incident commander may be named here).
+    checklist_tickers: tuple[str, ...] = ()
     notify_channel: str = "#engineering"
     incident_channel: str | None = None
     rds_instance_id: str | None = None
@@ -233,6 +236,7 @@ _ENV_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "protected": (bool, True),
     "approvers": (list, False),
     "requesters": (list, False),
+    "checklist_tickers": (list, False),
     "notify_channel": (str, False),
     "incident_channel": (str, False),
     "rds_instance_id": (str, False),
@@ -407,6 +411,7 @@ def _parse_environment(path: Path, name: str, raw: Any) -> Environment:
         migrations_dir=_relative_to(path, migrations) if migrations else None,
         approvers=approvers,
         requesters=_principals(path, table, raw, "requesters"),
+        checklist_tickers=_principals(path, table, raw, "checklist_tickers"),
         notify_channel=notify,
         incident_channel=raw.get("incident_channel"),
         rds_instance_id=raw.get("rds_instance_id"),

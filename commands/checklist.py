@@ -23,6 +23,7 @@ def run(ctx) -> dict | None:
     op = store.operation(op_id)
     if op is None:
         raise NotFound(f"There is no operation `{op_id}`.", "See `/rollback history`.")
+    ctx.services.engine.check_may_tick(op_id, ctx.user)
     items = store.checklist(op_id, which)
     if not items:
         raise NotFound(f"Operation `{op_id}` has no {which} checklist.")

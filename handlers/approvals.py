@@ -28,7 +28,11 @@ def register(app: App, services) -> None:
     def decide(approve: bool):
         def handler(ack, body: dict, action: dict, respond) -> None:
             ack()
-            approval = engine.decide_approval(action["value"], body["user"]["id"], approve)
+            container = body.get("container") or {}
+            clicked_on = (container.get("channel_id") or "", container.get("message_ts") or "")
+            approval = engine.decide_approval(
+                action["value"], body["user"]["id"], approve, clicked_on
+            )
             verb = "approved" if approve else "denied"
             respond(
                 response_type="ephemeral",

@@ -38,13 +38,14 @@ def register(app: App, services) -> None:
 
     @app.action(re.compile(rf"^{Action.OPEN_CHECKLIST}_(before|after|safety)$"))
     @reports_errors
-    def open_checklist(ack, body: dict, action: dict, client) -> None:
+    def open_checklist(ack, body: dict, action: dict, client, respond) -> None:
         ack()
         ref = ChecklistRef.parse(action["value"])
         op = store.operation(ref.op)
         items = store.checklist(ref.op, ref.checklist)
         if op is None or not items:
             raise UserError("That checklist no longer exists.")
+        engine.check_may_tick(op.id, body["user"]["id"])
         client.views_open(
             trigger_id=body["trigger_id"], view=views.checklist_modal(op, ref.checklist, items)
         )

@@ -110,6 +110,17 @@ class Engine:
             users |= self.members_of(p[1:]) if p.startswith("@") else {p}
         return users
 
+    def is_involved(self, op_id: str, user: str) -> bool:
+        """The operation's people: its requester, its environment's approvers and checklist
+        tickers, and anyone who acted on it (the audit log)."""
+        op = self.operation(op_id)
+        env = self.config.environment(op.environment)
+        if user == op.requester or user in self.resolve_principals(
+            env.approvers + env.checklist_tickers
+        ):
+            return True
+        return any(record.actor == user for record in self.store.audit(op_id))
+
     def check_requester(self, env: Environment, user: str, what: str) -> None:
         if env.protected and env.requesters and user not in self.resolve_principals(env.requesters):
             self.store.append_audit(
@@ -267,6 +278,9 @@ class Engine:
     def checklist_complete(self, op_id: str, checklist: str) -> bool:
         return self.gates.checklist_complete(op_id, checklist)
 
+    def check_may_tick(self, op_id: str, user: str) -> None:
+        self.gates.check_may_tick(self.operation(op_id), user)
+
     def tick_checklist(self, op_id: str, checklist: str, checked: set[str], user: str) -> bool:
         return self.gates.tick_checklist(op_id, checklist, checked, user)
 
@@ -276,8 +290,14 @@ class Engine:
     def remind_after_checklist(self, op_id: str) -> None:
         self.gates.remind_after_checklist(op_id)
 
-    def decide_approval(self, approval_id: str, user: str, approve: bool) -> Approval:
-        return self.gates.decide_approval(approval_id, user, approve)
+    def decide_approval(
+        self,
+        approval_id: str,
+        user: str,
+        approve: bool,
+        message: tuple[str, str] | None = None,
+    ) -> Approval:
+        return self.gates.decide_approval(approval_id, user, approve, message)
 
     def request_approval_again(self, op_id: str, user: str) -> None:
         self.gates.request_approval_again(op_id, user)

@@ -91,6 +91,7 @@ class Gates:
         """Records a person's ticks. Items ticked by the bot stay ticked. Returns whether the
         checklist is now complete; kicks the engine when a gate may have opened."""
         op = self.engine.operation(op_id)
+        self.check_may_tick(op, user)
         items = self.store.checklist(op_id, checklist)
         if not items:
             raise NotFound(f"Operation {op_id} has no {checklist} checklist.")
@@ -120,6 +121,20 @@ class Gates:
         if op.status not in FINAL_STATES:
             self.engine.walker.kick(op_id)
         return complete
+
+    def check_may_tick(self, op: Operation, user: str) -> None:
+        """A checklist is the requester's attestation: only they (or a configured
+        checklist_tickers principal) tick it or open it."""
+        env = self.config.environment(op.environment)
+        if user == op.requester or user in self.engine.resolve_principals(env.checklist_tickers):
+            return
+        self.store.append_audit(
+            op.id, user, EventKind.REQUEST_REFUSED, "Refused: checklist of another requester"
+        )
+        raise PermissionDenied(
+            f"Only <@{op.requester}>, who requested `{op.id}`, can tick its checklists.",
+            "Ask them to tick it, or have checklist_tickers for this environment include you.",
+        )
 
     def tick_by_bot(self, op_id: str, checklist: str, item_id: str, note: str) -> None:
         """The hook for items the bot verified itself (a snapshot taken, a notice posted)."""
@@ -199,15 +214,26 @@ class Gates:
         text = plan_text(step, op, env)
         self.request_approval(op, step, text, plan_hash(text))
 
-    def decide_approval(self, approval_id: str, user: str, approve: bool) -> Approval:
+    def decide_approval(
+        self,
+        approval_id: str,
+        user: str,
+        approve: bool,
+        message: tuple[str, str] | None = None,
+    ) -> Approval:
+        """``message``: the (channel, ts) of the message clicked (Slack); a decision counts
+        only from the message the request was posted in, and only while the operation waits
+        for this approval on this step."""
         approval = self.store.approval(approval_id)
         if approval is None:
             raise NotFound(f"Approval {approval_id} does not exist.")
         op = self.engine.operation(approval.operation_id)
         env = self.config.environment(op.environment)
+        self._check_message(op, approval, user, message)
         self._check_approver(op, env, approval, user, approve)
         if approval.status != ApprovalStatus.PENDING:
             raise self._already_decided(approval)
+        self._check_still_waiting(op, approval)
         if self.clock() >= parse_iso(approval.expires_at):
             self.expire_approval(approval_id)
             raise ConflictError(
@@ -224,7 +250,9 @@ class Gates:
             )
         status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
         if not self.store.decide_approval(approval_id, status, user, self.clock()):
-            raise self._already_decided(self.store.approval(approval_id))  # a concurrent click
+            # A concurrent click, or the operation ended or moved on meanwhile.
+            self._check_still_waiting(self.engine.operation(op.id), approval)
+            raise self._already_decided(self.store.approval(approval_id))
         self.emit(
             op.id,
             EventKind.APPROVAL_GRANTED if approve else EventKind.APPROVAL_DENIED,
@@ -277,6 +305,55 @@ class Gates:
                 f" {'approve' if approve else 'deny'} this.",
                 f"Approvers: {', '.join(env.approvers)}.",
             )
+
+    def _check_message(
+        self, op: Operation, approval: Approval, user: str, message: tuple[str, str] | None
+    ) -> None:
+        """A click carries the approval id in its value: one clicked on any other message
+        (a value copied into another app's button needs the signing secret, but nothing
+        else) must not decide it."""
+        if message is None or (approval.channel, approval.message_ts) == tuple(message):
+            return
+        self._refused(op, user, approval, "clicked on a message that is not its request")
+        raise PermissionDenied(
+            "That button is not on this approval's request message, so nothing was decided.",
+            "Use the Approve or Deny button on the approval request in the incident channel.",
+        )
+
+    def _check_still_waiting(self, op: Operation, approval: Approval) -> None:
+        if op.status in FINAL_STATES:
+            if self.store.supersede_approval(approval.id):
+                self._superseded(approval, f"The operation ended ({op.status}).")
+            raise ConflictError(
+                f"Operation {op.id} already ended ({op.status}); this approval no longer"
+                " applies and nothing was run.",
+                code="operation_ended",
+            )
+        record = self.store.step(op.id, approval.step_id)
+        if record is None or record.status != StepStatus.PENDING:
+            raise ConflictError(
+                "This approval is not for the step the operation is at; nothing was run.",
+                code="wrong_step",
+            )
+
+    def supersede_pending(self, op_id: str, why: str) -> None:
+        """At the end of an operation (finished, cancelled, stopped): every pending approval
+        request is superseded, so none can be approved afterwards and its message says so."""
+        for approval in self.store.approvals(op_id):
+            if approval.status == ApprovalStatus.PENDING and self.store.supersede_approval(
+                approval.id
+            ):
+                self._superseded(approval, why)
+
+    def _superseded(self, approval: Approval, why: str) -> None:
+        self.emit(
+            approval.operation_id,
+            EventKind.APPROVAL_SUPERSEDED,
+            BOT_ACTOR,
+            f"{why} The approval request no longer applies.",
+            step_id=approval.step_id,
+            detail={"approval_id": approval.id},
+        )
 
     def _already_decided(self, approval: Approval) -> ConflictError:
         who = f" by <@{approval.decided_by}>" if approval.decided_by else ""

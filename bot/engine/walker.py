@@ -365,6 +365,7 @@ class Walker:
             )
         if not self.store.finish_operation(op.id, status, message, now, then_schedule=reminder):
             return False
+        self.engine.gates.supersede_pending(op.id, f"The operation ended ({status}).")
         self.emit(
             op.id,
             EventKind.FINISHED,

@@ -320,10 +320,16 @@ class Store(AuditStatements, LeaseStatements):
     def decide_approval(
         self, approval_id: str, status: ApprovalStatus, user: str, at: datetime
     ) -> bool:
-        """pending -> approved/denied; False when a concurrent click decided first."""
+        """pending -> approved/denied; False when a concurrent click decided first, or the
+        operation ended or is no longer at the approval's step (decided with the finish and
+        the step claim, in their order)."""
         return self._change(
             "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?"
-            " WHERE id = ? AND status = 'pending'",
+            " WHERE id = ? AND status = 'pending'"
+            " AND EXISTS (SELECT 1 FROM operations o WHERE o.id = approvals.operation_id"
+            " AND o.holds_environment = 1)"
+            " AND EXISTS (SELECT 1 FROM steps s WHERE s.operation_id = approvals.operation_id"
+            " AND s.step_id = approvals.step_id AND s.status = 'pending')",
             (status, user, iso(at), approval_id),
         )
 
