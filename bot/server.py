@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import uvicorn
 from slack_bolt import App
 from slack_bolt.adapter.asgi import SlackRequestHandler
 from slack_bolt.adapter.asgi.http_request import AsgiHttpRequest

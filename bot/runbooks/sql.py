@@ -17,12 +17,14 @@ from typing import Any
 
 from bot.database import connect
 from bot.engine.model import PlanChanged, RolledBack, Runbook, Step, StepContext
+from bot.errors import UserError
 from bot.prisma.resolve import mark_rolled_back, remove_from_history
 from bot.sql.manual import ManualSql, ManualSqlError, analyse
 from bot.sql.manual_plan import PlanContext, decision_text, plan_text
 from bot.sql.manual_run import CountsChanged, RunResult, apply, dry_run, verify_after_commit
 from bot.sql.session import Limits
 from bot.store.records import CardKind
+from bot.text import one_line_reason, refuse_invisible
 
 COMMIT_CHOICES = {"commit": "Commit", "rollback": "Roll back"}
 
@@ -63,8 +65,7 @@ def start(
 ):
     """Validates the submitted SQL (a ManualSqlError names the field at fault) and starts the
     operation; the dry run begins at once."""
-    if not reason.strip():
-        raise ManualSqlError("reason", "Give a reason: it goes into the incident log.")
+    reason = _typed_text_checked(reason, sql, verification)
     stamp = engine.clock().strftime("%Y%m%d_%H%M%S")
     manual = analyse(sql, verification, stamp=stamp)
     migration, action = history
@@ -89,6 +90,21 @@ def start(
     if migration:
         params.update(history_migration=migration, history_action=action)
     return engine.start("sql", env_name, requester, params)
+
+
+def _typed_text_checked(reason: str, sql: str, verification: str | None) -> str:
+    """The reason as kept (one line, capped); SQL and verification without hidden
+    characters. Checked here, on the server, whatever the modal allowed."""
+    typed = (("sql", sql, "SQL"), ("verification", verification or "", "verification query"))
+    for field_name, text, what in typed:
+        try:
+            refuse_invisible(text, what)
+        except UserError as error:
+            raise ManualSqlError(field_name, error.message, error.hint) from None
+    try:
+        return one_line_reason(reason)
+    except UserError as error:
+        raise ManualSqlError("reason", error.message, error.hint) from None
 
 
 def manual_sql(params: dict) -> ManualSql:

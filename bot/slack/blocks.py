@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.text import visible
+
 if TYPE_CHECKING:
     from bot.slack.values import SlackValue
 
@@ -17,6 +19,32 @@ VIEW_BLOCKS_MAX = 100
 MODAL_TITLE_MAX = 24  # title, submit and close of a modal
 OPTIONS_PER_CHECKBOX = 10
 CONTEXT_TEXT_MAX = 2000
+
+
+def escape(text: str) -> str:
+    """THE escaping of every user- or database-originated string placed in mrkdwn: Slack's
+    three control characters (&, <, >; docs/reference/slack-platform.md, "Formatting text
+    for app surfaces"), so ``<!channel>``, ``<@U...>`` and ``<https://x|harmless>`` show as
+    typed instead of pinging or disguising a link; hidden characters shown as [U+XXXX];
+    and a ``` broken by a zero-width space (the only one left: hidden ones were made
+    visible first), so quoted text can neither open nor close a code block."""
+    escaped = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("```", "`\u200b``")
+
+
+def code_block(text: str) -> str:
+    """``text`` escaped, in a code block nothing inside can close."""
+    return "```" + escape(text) + "```"
+
+
+def with_mentions(text: str, people: set[str] = frozenset()) -> str:
+    """A line the bot wrote about people (``Cancelled by <@U1>``) around data it quotes: all
+    of it escaped, then the mentions of ``people`` (the operation's own) made live again.
+    A mention of anyone else, ``<!channel>`` or a link in the quoted data stays text."""
+    escaped = escape(text)
+    for user in people:
+        escaped = escaped.replace(f"&lt;@{user}&gt;", f"<@{user}>")
+    return escaped
 
 
 def cut(text: str, limit: int) -> str:

@@ -17,7 +17,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 
-from bot.slack.blocks import section
+from bot.slack.blocks import escape, section
 from bot.store.records import CardKind, Operation
 
 Renderer = Callable[[Operation, str, dict], dict]
@@ -54,9 +54,22 @@ def is_notify_card(kind: str) -> bool:
 
 
 def render_card(op: Operation, kind: str, title: str, data: dict) -> dict:
+    """Every string a step put in the card (names, values, a database's errors, SQL) is
+    escaped for mrkdwn before a renderer lays it out, so no renderer can forget to."""
     if not _loaded:
         load_renderers()
     renderer = RENDERERS.get(kind)
+    title = escape(title)
     if renderer is None:
         return {"text": title, "blocks": [section(title)]}
-    return renderer(op, title, data)
+    return renderer(op, title, _escaped(data))
+
+
+def _escaped(value):
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value

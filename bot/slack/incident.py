@@ -26,6 +26,7 @@ from bot.engine.model import Event
 from bot.engine.outcome import CHANGED_STATES
 from bot.settings import Config
 from bot.slack import views
+from bot.slack.blocks import with_mentions
 from bot.slack.cards import is_notify_card, render_card
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
@@ -317,8 +318,15 @@ class IncidentLog:
         op = self.store.operation(op_id)
         if not op or not op.status_ts:
             return
-        text = "\n".join(views.timeline_line(iso(at), msg) for at, msg in lines)
+        people = self._people(op)
+        text = "\n".join(views.timeline_line(iso(at), with_mentions(m, people)) for at, m in lines)
         self.outbox.post(op.incident_channel, {"text": text[:39000]}, thread_ts=op.status_ts)
+
+    def _people(self, op: Operation) -> set[str]:
+        """Whose mentions stay live in what the bot writes about the operation: its
+        requester and whoever acted on it (a mention inside quoted data, a reason or a
+        database's error, of anyone else stays text)."""
+        return {op.requester} | {a.actor for a in self.store.audit(op.id) if a.actor}
 
     def _status(self, op: Operation) -> dict:
         checklists = {
@@ -327,7 +335,7 @@ class IncidentLog:
             if self.store.checklist(op.id, n)
         }
         return views.status_message(
-            op, self.store.steps(op.id), checklists, self._progress.get(op.id)
+            op, self.store.steps(op.id), checklists, self._progress.get(op.id), self._people(op)
         )
 
     def _edit_status(self, op_id: str) -> bool:
@@ -444,7 +452,8 @@ class IncidentLog:
     def _finished(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
         if op.notify_ts:
-            self.outbox.post(op.notify_channel, {"text": event.message}, thread_ts=op.notify_ts)
+            text = with_mentions(event.message, self._people(op))
+            self.outbox.post(op.notify_channel, {"text": text}, thread_ts=op.notify_ts)
         if event.detail.get("status") in CHANGED_STATES and self.store.checklist(op.id, "after"):
             msg = views.checklist_prompt(
                 op,

@@ -18,18 +18,13 @@ a channel and ``<https://x|harmless>`` would show other words than the plan hold
 
 from __future__ import annotations
 
-from bot.slack.blocks import actions, button, context, modal, section
+from bot.slack.blocks import actions, button, context, escape, modal, section
 from bot.slack.ids import Action, Callback
 from bot.slack.values import PlanPage
 
 CODE_CHARS = 2_900  # a section's 3,000, less the code fences and some margin
 MESSAGE_BUDGET = 11_000  # characters of plan per message (see the module docstring)
 PAGE_BUDGET = 60_000  # characters of plan per modal page: far under 100 blocks and 250 KB
-
-
-def escape(text: str) -> str:
-    """mrkdwn's three control characters (Slack's "Formatting text for app surfaces")."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def chunks(text: str, size: int = CODE_CHARS, *, code: bool = True) -> list[str]:

@@ -7,6 +7,7 @@ from bot.slack.blocks import (
     SECTION_TEXT_MAX,
     context,
     cut,
+    escape,
     fit,
     header,
     modal,
@@ -15,7 +16,6 @@ from bot.slack.blocks import (
 )
 from bot.slack.cards import card_renderer
 from bot.slack.ids import Block, Callback
-from bot.slack.plan_views import escape
 from bot.slack.values import EnvironmentRef
 from bot.sql.manual import SQL_MAX_CHARS
 from bot.store.records import CardKind, Operation

@@ -16,15 +16,17 @@ from bot.slack.blocks import (
     context,
     cut,
     divider,
+    escape,
     fit,
     header,
     modal,
     mrkdwn,
     plain,
     section,
+    with_mentions,
 )
 from bot.slack.ids import Action, Block, Callback
-from bot.slack.plan_views import chunks, escape, plan_blocks, view_plan_button
+from bot.slack.plan_views import chunks, plan_blocks, view_plan_button
 from bot.slack.values import ChecklistRef, DecisionChoice
 from bot.store.records import (
     Approval,
@@ -127,14 +129,16 @@ def status_message(
     steps: list[StepRecord],
     checklists: dict[str, list[ChecklistEntry]],
     progress: dict | None = None,
+    people: set[str] = frozenset(),
 ) -> dict:
+    """``people``: whose mentions in the result stay live (the operation's own)."""
     status = STATUS_WORDS.get(op.status, op.status)
     name = runbook_name(op.runbook)
     title = f"{STATUS_EMOJI.get(op.status, '')} {name} on {op.environment}: {status}"
     blocks = [
         header(f"{name} on {op.environment}: {status}"),
         section(
-            op.summary or f"Operation `{op.id}`",
+            escape(op.summary) if op.summary else f"Operation `{op.id}`",
             fields=[
                 f"*Operation*\n`{op.id}`",
                 f"*Requested by*\n<@{op.requester}>",
@@ -146,7 +150,7 @@ def status_message(
     ]
     blocks.append(context(*[_checklist_summary(n, items) for n, items in checklists.items()]))
     if op.result:
-        blocks.append(section(f"*Result:* {op.result}"))
+        blocks.append(section(f"*Result:* {with_mentions(op.result, people | {op.requester})}"))
     buttons = [
         button(
             f"{CHECKLISTS[n].title} checklist",
@@ -185,13 +189,13 @@ def _step_line(step: StepRecord, progress: dict | None) -> str:
             filled = int(10 * done / total)
             line += f"\n      `{'█' * filled}{'░' * (10 - filled)}` {int(100 * done / total)}%"
         if progress.get("message"):
-            line += f" {progress['message']}"
+            line += f" {escape(progress['message'])}"
     elif step.status == StepStatus.FAILED and step.error:
-        line += f"\n      {cut(step.error, 300)}"
+        line += f"\n      {cut(escape(step.error), 300)}"
     elif step.status == StepStatus.ROLLED_BACK and step.detail:
-        line += f"\n      {cut(step.detail, 300)}"
+        line += f"\n      {cut(escape(step.detail), 300)}"
     elif step.status in (StepStatus.TODO, StepStatus.DECLINED) and step.detail:
-        line += f"\n      _{cut(step.detail, 300)}_"
+        line += f"\n      _{cut(escape(step.detail), 300)}_"
     return line
 
 
@@ -269,7 +273,7 @@ def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:
 def decision_message(op: Operation, decision: Decision) -> dict:
     choices = decision.choices
     first, _, rest = decision.prompt.partition("\n")
-    head = f":question: <@{op.requester}>, decide for `{op.id}`: {first}"
+    head = f":question: <@{op.requester}>, decide for `{op.id}`: {escape(first)}"
     blocks = [section(head)]
     # The notification's text: the whole question (within Slack's 40,000 characters).
     text = cut(f"{head}\n{escape(rest)}" if rest else head, 39_000)

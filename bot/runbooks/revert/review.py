@@ -18,6 +18,7 @@ from bot.runbooks.revert.plan import plan_revert
 from bot.sql.guard import migration_refusals
 from bot.sql.lint import lint
 from bot.sql.statements import split_statements
+from bot.text import refuse_invisible
 
 # Slack's plain_text_input holds at most 3000 characters (Block Kit reference).
 SQL_MAX_CHARS = 3000
@@ -35,6 +36,10 @@ def check_sql(sql: str) -> str:
         raise SqlFieldError("The SQL is empty.", "Paste the reverse SQL back in.")
     if len(sql) > SQL_MAX_CHARS:
         raise SqlFieldError(f"The SQL is longer than {SQL_MAX_CHARS} characters.")
+    try:
+        refuse_invisible(sql, "SQL")
+    except UserError as error:
+        raise SqlFieldError(error.message, error.hint) from None
     try:
         statements = split_statements(sql)
     except UserError as error:
