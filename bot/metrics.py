@@ -12,6 +12,8 @@ approval counts are the store's truth, across restarts, not this process's memor
   (outcome ``ok``, Slack's error code, ``http_<status>`` or ``connection_error``)
 - ``rollback_bot_slack_retries_total{method}``, ``rollback_bot_slack_rate_limited_total{method}``
 - ``rollback_bot_aws_call_errors_total{service,operation,code}``: AWS calls that failed
+- ``rollback_bot_requests_refused_total{reason}``: HTTP requests refused before Bolt (also
+  one audit row per minute that had any, bot/server.py)
 """
 
 from __future__ import annotations
@@ -69,7 +71,20 @@ AWS_ERRORS = Counter(
     ["service", "operation", "code"],
     registry=None,
 )
-_PROCESS_WIDE = (STEP_DURATION, SLACK_CALLS, SLACK_RETRIES, SLACK_RATE_LIMITED, AWS_ERRORS)
+REQUESTS_REFUSED = Counter(
+    "rollback_bot_requests_refused",
+    "HTTP requests refused before Bolt (bad or missing signature, stale timestamp), by reason.",
+    ["reason"],
+    registry=None,
+)
+_PROCESS_WIDE = (
+    STEP_DURATION,
+    SLACK_CALLS,
+    SLACK_RETRIES,
+    SLACK_RATE_LIMITED,
+    AWS_ERRORS,
+    REQUESTS_REFUSED,
+)
 
 
 class StoreCollector(Collector):

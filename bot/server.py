@@ -30,7 +30,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from bot import ack_first, probes
+from bot import ack_first, metrics, probes
 from bot.probes import HEALTH_PATH, Probes
 
 EVENTS_PATH = "/slack/events"
@@ -164,6 +164,7 @@ class RefusalTally:
             self.minute = minute
             loop.call_later(61 - datetime.now(UTC).second, self.flush)
         self.reasons[reason] += 1
+        metrics.REQUESTS_REFUSED.labels(reason).inc()
 
     def flush(self) -> None:
         """One audit row for the minute (a single SQLite insert, on the loop: once a minute
