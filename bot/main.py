@@ -172,17 +172,7 @@ def serve(args) -> int:
             probes = serving.instrument(socket_mode_probes(socket), services)
             probe_server(probes, args.host, args.port, args.log_level).run()
         else:
-            from bot.probes import Probes
-            from bot.server import RollbackBotASGI, uvicorn_server
-
-            probes = serving.instrument(Probes("http"), services)
-            asgi = RollbackBotASGI(
-                app,
-                probes,
-                on_refused=services.refused_request,
-                signing_secret=settings.slack.signing_secret.reveal(),
-            )
-            uvicorn_server(asgi, args.host, args.port, args.log_level).run()
+            _serve_http(app, services, settings, args)
     finally:
         if socket:
             socket.stop()
@@ -210,6 +200,21 @@ def _build_app(services, settings):
         raise ConfigError(
             f"lost Slack while starting ({type(error).__name__}); start again."
         ) from None
+
+
+def _serve_http(app, services, settings, args) -> None:
+    from bot import serving
+    from bot.probes import Probes
+    from bot.server import RollbackBotASGI, uvicorn_server
+
+    probes = serving.instrument(Probes("http"), services)
+    asgi = RollbackBotASGI(
+        app,
+        probes,
+        on_refused=services.refused_request,
+        signing_secret=settings.slack.signing_secret.reveal(),
+    )
+    uvicorn_server(asgi, args.host, args.port, args.log_level).run()
 
 
 def break_glass(args) -> int:

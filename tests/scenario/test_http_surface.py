@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
@@ -120,6 +121,12 @@ def test_unsigned_bodies_do_not_keep_the_bot_from_acking(served):
     started = time.monotonic()
     response = served.signer.slash("help")
     assert response.status == 200 and time.monotonic() - started < 3
+    with urllib.request.urlopen(f"http://127.0.0.1:{served.port}/metrics", timeout=10) as got:
+        exposition = got.read().decode()
+    assert (
+        'rollback_bot_requests_refused_total{reason="invalid signature or stale timestamp"} 8.0'
+        in exposition
+    )
     served.stop()
     log = served.log.read_text()
     assert "cccccccc" not in log  # no body of a refused request is logged
