@@ -140,10 +140,13 @@ def _longest_first(values: Iterable[str]) -> list[str]:
 
 
 def _scrub(text: str, values: list[str], truncated: bool) -> str:
+    # Shapes first: a registered value that is part of a URL ("postgresql://x") must not
+    # break the URL before its password is found.
+    text = redact(text, truncated=truncated)
     for value in values:
         if value in text:
             text = text.replace(value, MASK)
-    return redact(text, truncated=truncated)
+    return text
 
 
 def redact(text: str, *, truncated: bool = False) -> str:

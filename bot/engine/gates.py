@@ -7,6 +7,7 @@ server: never the requester, only a configured approver, a click counts once.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,10 @@ from bot.store.records import (
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
+
+
+# How long a click waits for its approval's message to be recorded (see _posted_in).
+_MESSAGE_RECORD_WAIT = 5.0
 
 
 class Gates:
@@ -312,13 +317,23 @@ class Gates:
         """A click carries the approval id in its value: one clicked on any other message
         (a value copied into another app's button needs the signing secret, but nothing
         else) must not decide it."""
-        if message is None or (approval.channel, approval.message_ts) == tuple(message):
+        if message is None or self._posted_in(approval) == tuple(message):
             return
         self._refused(op, user, approval, "clicked on a message that is not its request")
         raise PermissionDenied(
             "That button is not on this approval's request message, so nothing was decided.",
             "Use the Approve or Deny button on the approval request in the incident channel.",
         )
+
+    def _posted_in(self, approval: Approval) -> tuple[str | None, str | None]:
+        """Where the request was posted. The front end records it right after Slack answers
+        the post, so a click can arrive first (the approver saw the message at once): wait a
+        little for the record rather than refuse a genuine click."""
+        deadline = time.monotonic() + _MESSAGE_RECORD_WAIT
+        while approval.message_ts is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            approval = self.store.approval(approval.id)
+        return approval.channel, approval.message_ts
 
     def _check_still_waiting(self, op: Operation, approval: Approval) -> None:
         if op.status in FINAL_STATES:

@@ -275,10 +275,14 @@ def test_pitr_restore_verify_switch_and_undo(bot_factory, aws, pg_url, monkeypat
     assert back["VersionId"] == original["VersionId"]
     assert back["SecretString"] == original["SecretString"]
 
-    # The database password never reached Slack; URLs were shown redacted.
+    # The database password never reached Slack; databases were shown as host:port/database,
+    # never as a URL.
     password = urlsplit(pg_url).password
     assert password and all(password not in json.dumps(c.args) for c in bot.slack.calls)
-    assert any(":***@" in json.dumps(c.args) for c in bot.slack.calls_to("chat.postMessage"))
+    posted = [json.dumps(c.args) for c in bot.slack.calls_to("chat.postMessage")]
+    assert not any("postgresql://" in p or "postgres://" in p for p in posted)
+    where = f"{restored['Endpoint']['Address']}:{urlsplit(pg_url).port}{urlsplit(pg_url).path}"
+    assert any(where in p for p in posted)
 
 
 def test_unknown_instance_shows_the_error_in_the_modal_and_changes_nothing(
