@@ -136,7 +136,11 @@ def scrub_payload(payload):
 
 
 def _longest_first(values: Iterable[str]) -> list[str]:
-    return sorted(set(values) | registered(), key=len, reverse=True)
+    """Each value as written and as ``redact`` leaves it (the scrub masks password shapes
+    first, so a registered URL is found again by its redacted form)."""
+    found = set(values) | registered()
+    found |= {redact(v) for v in found if "://" in v or "assword" in v}
+    return sorted((v for v in found if v != MASK), key=len, reverse=True)
 
 
 def _scrub(text: str, values: list[str], truncated: bool) -> str:
