@@ -85,7 +85,11 @@ def test_full_drill_with_two_person_rule(bot):
     # Self-approval is refused, clearly, and audited.
     refused = bot.signer.block_action(Action.APPROVE, None, user="U_ALICE", channel=channel)
     assert refused.status == 200
-    reply = bot.wait_until(lambda: bot.slack.responses(), what="ephemeral refusal")[-1]
+    # The refusal, not the "drill started" reply to the slash command (late under load).
+    reply = bot.wait_until(
+        lambda: [r for r in bot.slack.responses() if "started on" not in r["text"]],
+        what="ephemeral refusal",
+    )[-1]
     assert "cannot approve your own request" in reply["text"]
     assert reply.get("response_type") == "ephemeral"
     assert any(a.event == "approval_refused" for a in bot.store.audit(op.id))
