@@ -66,9 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     _state_migrate_parser(state_sub)
     from bot import terminal
     from bot.prevention import cli as prevention_cli
+    from bot.prevention import snapshot_cli
 
     terminal.add_parser(sub)
     prevention_cli.add_parser(sub)
+    snapshot_cli.add_parser(sub)
     return parser
 
 
@@ -112,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             return prevention_cli.run(args)
         if args.command == "doctor":
             return doctor(args)
+        if args.command == "snapshot":
+            from bot.prevention import snapshot_cli
+
+            return snapshot_cli.run(args)
     except ConfigError as error:
         print(f"rollback-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.prevention.windows import DeployWindow, parse_window
 from bot.redaction import Secret, register
 
 CONFIG_ENV = "ROLLBACK_BOT_CONFIG"
@@ -23,6 +24,8 @@ _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,}$")
 _GROUP_HANDLE = re.compile(r"^@[a-z0-9][a-z0-9._-]{0,79}$")
 _CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{2,})$")
+# The runbook's "Database Backup Strategy": RDS automated backups, retention in days.
+RUNBOOK_AUTOMATED_RETENTION = {"production": 30, "staging": 7}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,27 @@ class Environment:
     incident_channel: str | None = None
     rds_instance_id: str | None = None
     verification_queries: tuple[VerificationQuery, ...] = ()
+    # The runbook's "Database Backup Strategy" and "Deploy during low-traffic periods".
+    snapshot_retention_days: int = 90  # manual pre-migration snapshots
+    automated_backup_retention_days: int | None = None  # None: the runbook's table by name
+    deploy_windows: tuple[DeployWindow, ...] = ()
+    pre_migration_snapshot: bool | None = None  # None: the runbook's table (production)
+
+    @property
+    def expected_automated_retention(self) -> int | None:
+        """RDS automated backup retention the runbook's table asks for: production 30 days,
+        staging 7, others (development) none; ``automated_backup_retention_days`` overrides."""
+        if self.automated_backup_retention_days is not None:
+            return self.automated_backup_retention_days
+        return RUNBOOK_AUTOMATED_RETENTION.get(self.name)
+
+    @property
+    def wants_pre_migration_snapshot(self) -> bool:
+        """The runbook's table: "Production | Manual Snapshot | 90 days | Before migrations";
+        ``pre_migration_snapshot`` overrides."""
+        if self.pre_migration_snapshot is not None:
+            return self.pre_migration_snapshot
+        return self.name == "production"
 
     @property
     def database_source(self) -> str:
@@ -241,6 +265,10 @@ _ENV_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "incident_channel": (str, False),
     "rds_instance_id": (str, False),
     "verification_queries": (list, False),
+    "snapshot_retention_days": (int, False),
+    "automated_backup_retention_days": (int, False),
+    "deploy_windows": (list, False),
+    "pre_migration_snapshot": (bool, False),
 }
 
 
@@ -418,7 +446,28 @@ def _parse_environment(path: Path, name: str, raw: Any) -> Environment:
         verification_queries=_verification_queries(
             path, table, raw.get("verification_queries", [])
         ),
+        **_prevention_keys(path, table, raw),
     )
+
+
+def _prevention_keys(path: Path, table: str, raw: dict) -> dict:
+    keys: dict[str, Any] = {}
+    for key in ("snapshot_retention_days", "automated_backup_retention_days"):
+        if key in raw:
+            if raw[key] < 0 or (key == "snapshot_retention_days" and raw[key] == 0):
+                raise ConfigError(f"{path}: {table}: {key} must be a positive number of days.")
+            keys[key] = raw[key]
+    if "pre_migration_snapshot" in raw:
+        keys["pre_migration_snapshot"] = raw["pre_migration_snapshot"]
+    windows = []
+    for text in raw.get("deploy_windows", []):
+        try:
+            windows.append(parse_window(text if isinstance(text, str) else repr(text)))
+        except ValueError as error:
+            raise ConfigError(f"{path}: {table}: deploy_windows: {error}.") from None
+    if windows:
+        keys["deploy_windows"] = tuple(windows)
+    return keys
 
 
 def _verification_queries(path: Path, table: str, raw: list) -> tuple[VerificationQuery, ...]:

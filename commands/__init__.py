@@ -9,6 +9,7 @@ from bot import ack_first
 from bot.errors import CommandError, UserError
 from bot.slack import views
 from commands import (
+    backups,
     cancel,
     check,
     checklist,
@@ -19,6 +20,7 @@ from commands import (
     pitr,
     report,
     resolve,
+    snapshot,
     sql,
     status,
 )
@@ -51,6 +53,8 @@ SUBCOMMANDS = {
         checklist,
         cancel,
         doctor,
+        snapshot,
+        backups,
     )
 }
 

@@ -105,6 +105,7 @@ class EventKind(StrEnum):
     CLEANUP_CANCELLED = "cleanup_cancelled"
     CHECK_REVIEWED = "check_reviewed"  # a person reviewed a migration's check card
     STEP_DECLINED = "step_declined"
+    SNAPSHOT_TAKEN = "snapshot_taken"  # a manual pre-migration snapshot was requested
 
 
 class JobKind(StrEnum):

@@ -1,0 +1,129 @@
+"""The runbook's "Manual Snapshot | 90 days | Before migrations": `/rollback snapshot` and
+`rollback-bot snapshot --before-deploy` take it, tagged with the pending migrations and a
+retention date (``snapshot_retention_days``, 90 by default). Taking a snapshot changes
+nothing in the database; it is audited (``snapshot_taken``). No Slack here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from bot.aws.rds import READY
+from bot.aws.snapshots import (
+    ManualSnapshot,
+    create_pre_migration_snapshot,
+    manual_snapshots,
+    pre_migration_tags,
+)
+from bot.database import connect
+from bot.errors import ConflictError, UserError
+from bot.prisma.history import RecordState
+from bot.prisma.status import migration_status
+from bot.runbooks.status import migrations_dir
+from bot.settings import Environment
+from bot.store.records import EventKind
+
+FAILED_SNAPSHOT_STATES = {"failed", "incompatible-restore"}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What is about to be deployed, and the moment the database last changed schema."""
+
+    migrations: tuple[str, ...]
+    last_applied: str | None
+    last_applied_at: datetime | None  # when the newest applied migration finished
+
+
+def pending_of(env: Environment) -> Pending:
+    with connect(env) as conn:
+        status = migration_status(conn, migrations_dir(env))
+    applied = [r for r in status.records if r.state == RecordState.APPLIED and r.finished_at]
+    newest = max(applied, key=lambda r: r.finished_at, default=None)
+    return Pending(
+        tuple(status.pending),
+        newest.migration_name if newest else None,
+        newest.finished_at if newest else None,
+    )
+
+
+def instance_of(env: Environment) -> str:
+    if not env.rds_instance_id:
+        raise UserError(
+            f"Environment {env.name} has no rds_instance_id in the config, so the bot"
+            " cannot snapshot its database.",
+            "Add rds_instance_id (the RDS DB instance identifier) to its table.",
+            code="config",
+        )
+    return env.rds_instance_id
+
+
+def snapshot_id(instance_id: str, now: datetime) -> str:
+    return f"{instance_id}-pre-migration-{now:%Y%m%d%H%M%S}"
+
+
+def retain_until(env: Environment, now: datetime) -> date:
+    return (now + timedelta(days=env.snapshot_retention_days)).date()
+
+
+def take_snapshot(store, env: Environment, actor: str, now: datetime) -> ManualSnapshot:
+    """A manual snapshot of ``env``'s instance, tagged with its pending migrations."""
+    instance = instance_of(env)
+    pending = pending_of(env)
+    tags = pre_migration_tags(env.name, retain_until(env, now), list(pending.migrations))
+    snapshot = create_pre_migration_snapshot(instance, snapshot_id(instance, now), tags)
+    store.append_audit(
+        None,
+        actor,
+        EventKind.SNAPSHOT_TAKEN,
+        f"Manual snapshot {snapshot.id} of {instance} ({env.name}) before"
+        f" {len(pending.migrations)} pending migration(s)",
+        detail={
+            "environment": env.name,
+            "snapshot": snapshot.id,
+            "instance": instance,
+            "pending": list(pending.migrations),
+            "retain_until": snapshot.tags.get("rollback-bot:retain-until"),
+        },
+        at=now,
+    )
+    return snapshot
+
+
+def wait_until_available(
+    snapshot: ManualSnapshot,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float,
+    sleep: Callable[[float], bool],
+) -> str:
+    """Polls until the snapshot is available (a pipeline deploys only after it is)."""
+    from bot.aws.rds import snapshot_status
+
+    waited = 0.0
+    while True:
+        status = snapshot_status(snapshot.id)
+        if status == READY:
+            return status
+        if status in FAILED_SNAPSHOT_STATES:
+            raise ConflictError(f"Snapshot {snapshot.id} failed ({status}).", "Take another.")
+        if waited >= timeout_seconds or not sleep(poll_seconds):
+            raise ConflictError(
+                f"Snapshot {snapshot.id} is still {status} after {waited:.0f} s.",
+                "Wait for it in the RDS console before deploying, or run the command again.",
+            )
+        waited += poll_seconds
+
+
+def snapshot_since(env: Environment, moment: datetime | None) -> ManualSnapshot | None:
+    """The newest usable manual snapshot of ``env`` taken after ``moment`` (any, when None)."""
+    usable = [
+        s
+        for s in manual_snapshots(instance_of(env))
+        if s.status not in FAILED_SNAPSHOT_STATES
+        and s.status != "deleting"
+        # A snapshot still being created may have no creation time yet: it is the newest.
+        and (moment is None or s.created is None or s.created >= moment)
+    ]
+    return usable[-1] if usable else None
