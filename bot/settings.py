@@ -61,6 +61,7 @@ class Environment:
     automated_backup_retention_days: int | None = None  # None: the runbook's table by name
     deploy_windows: tuple[DeployWindow, ...] = ()
     pre_migration_snapshot: bool | None = None  # None: the runbook's table (production)
+    deploy_guard: bool | None = None  # None: where a pre-migration snapshot is wanted
 
     @property
     def expected_automated_retention(self) -> int | None:
@@ -77,6 +78,14 @@ class Environment:
         if self.pre_migration_snapshot is not None:
             return self.pre_migration_snapshot
         return self.name == "production"
+
+    @property
+    def guards_deploys(self) -> bool:
+        """`/rollback deploy` here needs a fresh snapshot, a reviewed check card per pending
+        migration and, with deploy_windows, a time inside one (or an override)."""
+        if self.deploy_guard is not None:
+            return self.deploy_guard
+        return self.protected and self.wants_pre_migration_snapshot
 
     @property
     def database_source(self) -> str:
@@ -269,6 +278,7 @@ _ENV_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "automated_backup_retention_days": (int, False),
     "deploy_windows": (list, False),
     "pre_migration_snapshot": (bool, False),
+    "deploy_guard": (bool, False),
 }
 
 
@@ -457,8 +467,9 @@ def _prevention_keys(path: Path, table: str, raw: dict) -> dict:
             if raw[key] < 0 or (key == "snapshot_retention_days" and raw[key] == 0):
                 raise ConfigError(f"{path}: {table}: {key} must be a positive number of days.")
             keys[key] = raw[key]
-    if "pre_migration_snapshot" in raw:
-        keys["pre_migration_snapshot"] = raw["pre_migration_snapshot"]
+    for key in ("pre_migration_snapshot", "deploy_guard"):
+        if key in raw:
+            keys[key] = raw[key]
     windows = []
     for text in raw.get("deploy_windows", []):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.errors import UserError
+from bot.runbooks.deploy_guard import reviews_for_start
 from bot.runbooks.resolve.plan import plan_resolve
 from bot.slack import migration_views
 from bot.slack.ids import Action, Callback
@@ -47,8 +48,15 @@ def register(app: App, services) -> None:
     def rerun(ack, body: dict, action: dict, client, respond) -> None:
         ack()
         env = EnvironmentRef.parse(action["value"]).env
+        reviews = reviews_for_start(services.store, services.config.environment(env))
         op = start_then_checklist(
-            services, client, body["trigger_id"], "deploy", env, body["user"]["id"], {}
+            services,
+            client,
+            body["trigger_id"],
+            "deploy",
+            env,
+            body["user"]["id"],
+            {"reviews": reviews},
         )
         respond(
             response_type="ephemeral",

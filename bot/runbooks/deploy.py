@@ -10,6 +10,7 @@ from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
 from bot.prisma.deploy import DeployEventKind, deploy
 from bot.prisma.error_codes import p3009_failed_migrations
+from bot.runbooks.deploy_guard import guard
 from bot.runbooks.status import assess, migrations_dir, show_status
 
 
@@ -19,6 +20,11 @@ class DeployParams:
 
     pending: list[str] = field(default_factory=list)
     pending_checksums: dict[str, str] = field(default_factory=dict)
+    # The deploy guard (bot/runbooks/deploy_guard.py): reviewed check cards the front end
+    # read from the store, a requester's reason to deploy outside the windows, the snapshot.
+    reviews: dict[str, dict] = field(default_factory=dict)
+    window_override: str = ""
+    snapshot: str = ""
 
 
 def _check_status(ctx: StepContext) -> str:
@@ -82,6 +88,7 @@ DEPLOY = Runbook(
     title="re-run migrations",
     steps=(
         Step("check_status", "Check migration status", _check_status, idempotent=True),
+        Step("guard", "Deploy guard: window, check cards, snapshot", guard, idempotent=True),
         Step(
             "apply_pending", "Apply pending migrations", _apply, destructive=True, plan=_deploy_plan
         ),

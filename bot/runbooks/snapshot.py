@@ -17,6 +17,7 @@ from bot.aws.snapshots import (
     pre_migration_tags,
 )
 from bot.database import connect
+from bot.engine.model import StepInterrupted
 from bot.errors import ConflictError, UserError
 from bot.prisma.history import RecordState
 from bot.prisma.status import migration_status
@@ -67,12 +68,18 @@ def retain_until(env: Environment, now: datetime) -> date:
     return (now + timedelta(days=env.snapshot_retention_days)).date()
 
 
-def take_snapshot(store, env: Environment, actor: str, now: datetime) -> ManualSnapshot:
+def create_snapshot(env: Environment, pending: Pending, now: datetime) -> ManualSnapshot:
     """A manual snapshot of ``env``'s instance, tagged with its pending migrations."""
     instance = instance_of(env)
-    pending = pending_of(env)
     tags = pre_migration_tags(env.name, retain_until(env, now), list(pending.migrations))
-    snapshot = create_pre_migration_snapshot(instance, snapshot_id(instance, now), tags)
+    return create_pre_migration_snapshot(instance, snapshot_id(instance, now), tags)
+
+
+def take_snapshot(store, env: Environment, actor: str, now: datetime) -> ManualSnapshot:
+    """``create_snapshot`` for a person or a pipeline, audited."""
+    instance = instance_of(env)
+    pending = pending_of(env)
+    snapshot = create_snapshot(env, pending, now)
     store.append_audit(
         None,
         actor,
@@ -108,11 +115,13 @@ def wait_until_available(
             return status
         if status in FAILED_SNAPSHOT_STATES:
             raise ConflictError(f"Snapshot {snapshot.id} failed ({status}).", "Take another.")
-        if waited >= timeout_seconds or not sleep(poll_seconds):
+        if waited >= timeout_seconds:
             raise ConflictError(
                 f"Snapshot {snapshot.id} is still {status} after {waited:.0f} s.",
                 "Wait for it in the RDS console before deploying, or run the command again.",
             )
+        if not sleep(poll_seconds):
+            raise StepInterrupted(f"stopped waiting for snapshot {snapshot.id}: shutting down")
         waited += poll_seconds
 
 
