@@ -61,6 +61,18 @@ def check_card(bot, command: str) -> dict:
     return bot.slack.ephemerals(user="U_ALICE")[-1]
 
 
+def open_check_modal(bot, card: dict, block_id: str = "b"):
+    """Clicks "Answer the checklist" (the card's button in ``block_id``); the modal's call."""
+    opened = len(bot.slack.calls_to("views.open"))
+    bot.signer.block_action(
+        Action.CHECK_REVIEW, None, user="U_ALICE", message=card, ephemeral=True, block_id=block_id
+    )
+    bot.wait_until(lambda: len(bot.slack.calls_to("views.open")) > opened, what="the modal")
+    call = bot.slack.calls_to("views.open")[-1]
+    assert call.args["view"]["callback_id"] == Callback.CHECK
+    return call
+
+
 def test_check_card_answers_the_checklist_and_records_the_reviewer(bot, project):
     card = check_card(bot, "check --env production")
     shown = text_of(card["blocks"])
@@ -82,17 +94,8 @@ def test_check_card_answers_the_checklist_and_records_the_reviewer(bot, project)
     assert 'ALTER TABLE "public"."User" DROP COLUMN IF EXISTS "nickname";' in shown
 
     # The person's questions: the modal opens from the card's button.
-    bot.signer.block_action(
-        Action.CHECK_REVIEW,
-        None,
-        user="U_ALICE",
-        message=card,
-        ephemeral=True,
-        block_id=next(b["block_id"] for b in card["blocks"] if b["type"] == "actions"),
-    )
-    opened = bot.slack.wait_for(
-        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.CHECK
-    )[-1]
+    block_id = next(b["block_id"] for b in card["blocks"] if b["type"] == "actions")
+    opened = open_check_modal(bot, card, block_id)
     view = opened.args["view"]
     assert "Always test in staging first" in text_of(view["blocks"])
     response = bot.signer.submit_view(
@@ -124,10 +127,7 @@ def test_check_card_answers_the_checklist_and_records_the_reviewer(bot, project)
 
 def test_a_file_edited_after_its_card_is_not_recorded(bot, project):
     card = check_card(bot, f"check {ADD} --env production")
-    bot.signer.block_action(Action.CHECK_REVIEW, None, user="U_ALICE", message=card, ephemeral=True)
-    opened = bot.slack.wait_for(
-        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.CHECK
-    )[-1]
+    opened = open_check_modal(bot, card)
     (project / ADD / "migration.sql").write_text('ALTER TABLE "User" ADD COLUMN "nick" TEXT;\n')
     bot.signer.submit_view(opened.response["view"]["id"], user="U_ALICE", values={})
     told = bot.slack.wait_for(

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.slack.ids import Action, Block, Callback
+from bot.slack.ids import Block
 from bot.store.records import EventKind
 from tests.scenario.test_backups import PRODUCTION_DB, make_instance, manual_snapshot_ids, tags_of
-from tests.scenario.test_check import ADD, DROP, check_card
+from tests.scenario.test_check import ADD, DROP, check_card, open_check_modal
 from tests.scenario.test_check import project as project  # noqa: F401 - the fixture
 from tests.scenario.test_drill import complete_before_checklist
 from tests.scenario.test_revert import Database, approve
@@ -45,18 +45,7 @@ def review_every_card(bot) -> None:
     card = check_card(bot, "check --env production")
     buttons = [b["block_id"] for b in card["blocks"] if b["type"] == "actions"]
     for block_id in buttons:
-        opened = len(bot.slack.calls_to("views.open"))
-        bot.signer.block_action(
-            Action.CHECK_REVIEW,
-            None,
-            user="U_ALICE",
-            message=card,
-            ephemeral=True,
-            block_id=block_id,
-        )
-        bot.wait_until(lambda n=opened: len(bot.slack.calls_to("views.open")) > n, what="modal")
-        view = bot.slack.calls_to("views.open")[-1]
-        assert view.args["view"]["callback_id"] == Callback.CHECK
+        view = open_check_modal(bot, card, block_id)
         reviewed = len(bot.store.audit_of_kind(EventKind.CHECK_REVIEWED))
         bot.signer.submit_view(
             view.response["view"]["id"],
