@@ -34,6 +34,8 @@ def register(app: App, services) -> None:
         answers = _answers(view["state"]["values"])
         env = services.config.environment(ref.env)
         try:
+            # The deploy guard counts reviews: only who may start operations here records one.
+            services.engine.check_requester(env, user, "a check review")
             review, record = record_review(
                 services.store,
                 services.config,

@@ -10,7 +10,7 @@ from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
 from bot.prisma.deploy import DeployEventKind, deploy
 from bot.prisma.error_codes import p3009_failed_migrations
-from bot.runbooks.deploy_guard import guard
+from bot.runbooks.deploy_guard import guard, guard_plan
 from bot.runbooks.status import assess, migrations_dir, show_status
 
 
@@ -44,10 +44,11 @@ def _deploy_plan(op, env) -> str:
     pending = op.params.get("pending", [])
     checksums = op.params.get("pending_checksums", {})
     lines = "\n".join(f"  {n} (sha256 {checksums.get(n, '?')[:16]})" for n in pending)
-    return (
+    text = (
         f"environment: {env.name}\ncommand: prisma migrate deploy\n"
         f"applies {len(pending)} migration(s), in order:\n{lines or '  (none)'}"
     )
+    return text + guard_plan(op.params)
 
 
 def _apply(ctx: StepContext) -> str:

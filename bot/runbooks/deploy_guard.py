@@ -72,6 +72,23 @@ def guard(ctx: StepContext) -> str:
     return "; ".join(notes)
 
 
+def guard_plan(params: dict) -> str:
+    """What the approver of a guarded deploy is shown besides the migrations."""
+    lines = []
+    if params.get("snapshot"):
+        lines.append(f"snapshot before it: {params['snapshot']}")
+    reviews = params.get("reviews", {})
+    for name in params.get("pending", []):
+        if name in reviews:
+            review = reviews[name]
+            lines.append(
+                f"check card {name}: reviewed by {review['reviewer']} ({review['verdict']})"
+            )
+    if params.get("window_override"):
+        lines.append(f"outside the deploy windows, override: {params['window_override']}")
+    return "".join(f"\n{line}" for line in lines)
+
+
 def _window(ctx: StepContext) -> str:
     env, now = ctx.environment, utcnow()
     if not env.deploy_windows:

@@ -137,6 +137,17 @@ def test_a_file_edited_after_its_card_is_not_recorded(bot, project):
     assert bot.store.audit_of_kind(EventKind.CHECK_REVIEWED) == []
 
 
+def test_only_a_requester_records_a_review(bot):
+    card = check_card(bot, f"check {ADD} --env production")
+    opened = open_check_modal(bot, card)
+    bot.signer.submit_view(opened.response["view"]["id"], user="U_DAVE", values={})
+    bot.slack.wait_for(
+        "chat.postEphemeral",
+        where=lambda c: "not allowed to start a check review on production" in c.args["text"],
+    )
+    assert bot.store.audit_of_kind(EventKind.CHECK_REVIEWED) == []
+
+
 def test_a_migration_that_is_not_pending_is_refused(bot):
     card = check_card(bot, f"check {INIT} --env production")
     assert "is not pending on production" in text_of(card["blocks"])

@@ -87,6 +87,10 @@ def test_deploy_refused_without_check_cards_then_snapshot_and_apply(make_bot, aw
     assert "nickname" in Database(pg_url).columns("User")
     (snapshot,) = manual_snapshot_ids(aws, PRODUCTION_DB)
     assert bot.store.operation(op.id).params["snapshot"] == snapshot
+    # The approver saw the snapshot and who reviewed each card.
+    assert f"snapshot before it: {snapshot}" in plan
+    assert f"check card {ADD}: reviewed by U_ALICE (pass)" in plan
+    assert f"check card {DROP}: reviewed by U_ALICE (blocked)" in plan
     assert tags_of(aws, snapshot)["rollback-bot:migration-1"] == ADD
     notes = [a.message for a in bot.store.audit(op.id)]
     assert any(f"took {snapshot}" in n for n in notes)
