@@ -33,7 +33,7 @@ from bot.sql.changes import ChangeKind
 from bot.sql.impact import LiveImpact
 from bot.sql.lint import LintResult, lint
 from bot.sql.names import QualifiedName
-from bot.sql.reverse import ReversePlan, reverse_script
+from bot.sql.reverse import Contents, ReversePlan, reverse_script
 from bot.sql.schema_model import Index
 from bot.sql.timeline import Timeline, migration_timeline
 
@@ -177,8 +177,6 @@ class _Before:
         self.live = live
 
     def contents(self, table, column):
-        from bot.sql.reverse import Contents
-
         found = self.live.contents(table, column) if self.live else None
         return found if found is not None else Contents(0)
 
