@@ -1,6 +1,6 @@
 """Manual RDS snapshots as the runbook's "Database Backup Strategy" keeps them: one before
 every production migration, tagged with what it was taken for and until when it is kept,
-found again by those tags, and deleted once past retention (after an approval).
+and found again by those tags.
 
 Tags (RDS allows 50 per resource, values up to 256 characters of letters, digits, spaces
 and ``_ . : / = + - @``): ``created-by=rollback-bot``, ``rollback-bot:purpose``,
@@ -111,12 +111,6 @@ def manual_snapshots(instance_id: str, client: Any = None) -> list[ManualSnapsho
                     ]
                 found.append(_snapshot(row, {t["Key"]: t["Value"] for t in tags}))
     return sorted(found, key=lambda s: (s.created is None, s.created or datetime.min, s.id))
-
-
-def delete_snapshot(snapshot_id: str, client: Any = None) -> None:
-    client = client or rds_client()
-    with aws_call(f"delete snapshot {snapshot_id}"):
-        client.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
 
 
 def _snapshot(row: dict, tags: dict[str, str]) -> ManualSnapshot:
