@@ -190,7 +190,9 @@ def test_the_other_replica_resumes_when_the_one_running_a_step_is_killed(
     if moment == "finished":
         assert row.attempts == 1 and final.status == "succeeded", final.result
     elif step.idempotent:
-        assert row.attempts == 2 and row.status == "succeeded", row.error
+        # done: "todo" for a step whose part is telling a person what to do (resolve's next
+        # step is a to-do for the requester, not a tick)
+        assert row.attempts == 2 and row.status in ("succeeded", "todo"), row.error
         assert final.status == "succeeded", final.result
     else:
         assert final.status == "stopped" and "not safe to repeat" in final.result, final
