@@ -336,6 +336,11 @@ class Gates:
         return approval.channel, approval.message_ts
 
     def _check_still_waiting(self, op: Operation, approval: Approval) -> None:
+        # A concurrent click may have decided it since it was read and already moved the step
+        # on (or finished the operation): that click is told who decided, not "wrong step".
+        current = self.store.approval(approval.id)
+        if current.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED):
+            raise self._already_decided(current)
         if op.status in FINAL_STATES:
             if self.store.supersede_approval(approval.id):
                 self._superseded(approval, f"The operation ended ({op.status}).")
