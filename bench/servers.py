@@ -90,6 +90,7 @@ def bot(port: int, config: str) -> None:
     import logging
 
     import bot.app
+    from bot import serving
     from bot.app import build_app, build_services
     from bot.server import RollbackBotASGI, uvicorn_server
     from bot.settings import Settings, load_config, slack_settings_from_env
@@ -102,6 +103,7 @@ def bot(port: int, config: str) -> None:
     services = build_services(settings)
     app = build_app(services)
     services.start()
+    serving.settle_heap()  # as serve does
     server = uvicorn_server(
         RollbackBotASGI(app, on_refused=services.refused_request), "127.0.0.1", port, "warning"
     )
@@ -207,6 +209,7 @@ def _slash(slack, user: str, text: str) -> dict:
 def bot_socket(config: str) -> None:
     import logging
 
+    from bot import serving
     from bot.app import build_app, build_services
     from bot.settings import Settings, load_config, slack_settings_from_env
     from bot.socket_mode import SocketModeRunner
@@ -218,6 +221,7 @@ def bot_socket(config: str) -> None:
     services = build_services(settings)
     app = build_app(services)
     services.start()
+    serving.settle_heap()  # as serve does
     runner.accept(app)
     _ready()
     for line in sys.stdin:

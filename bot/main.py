@@ -169,6 +169,7 @@ def serve(args) -> int:
         services.core.store.close()
         raise
     services.start()
+    serving.settle_heap()
     try:
         if socket:
             from bot.probes import probe_server
