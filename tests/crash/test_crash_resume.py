@@ -88,6 +88,20 @@ def test_report_coverage(capsys):
     assert len(BOUNDARIES) >= 25
 
 
+def bot_env(fake_slack, secret: str, config, pg_url: str) -> dict:
+    """A bot process's environment: this one's minus any Slack/bot settings, plus the fake
+    Slack, the config and staging's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_"))}
+    return env | {
+        "PGHOSTADDR": "127.0.0.1",
+        "SLACK_BOT_TOKEN": fake_slack.token,
+        "SLACK_SIGNING_SECRET": secret,
+        "SLACK_API_URL": fake_slack.url,
+        "ROLLBACK_BOT_CONFIG": str(config),
+        "STAGING_DATABASE_URL": pg_url,
+    }
+
+
 @dataclass
 class BotProcess:
     """`rollback-bot serve` as a real process, killed and restarted by the test."""
@@ -205,18 +219,11 @@ def bot_process(tmp_path, fake_slack, pg_url, project, pg_server):
             staging_extra=f'migrations_dir = "{project}"',
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_"))}
-    env.update(
-        PGHOSTADDR="127.0.0.1",
-        SLACK_BOT_TOKEN=fake_slack.token,
-        SLACK_SIGNING_SECRET=secret,
-        SLACK_API_URL=fake_slack.url,
-        ROLLBACK_BOT_CONFIG=str(config),
-        STAGING_DATABASE_URL=pg_url,
-        # The restarted process is the same replica (as a restarted container in its pod):
-        # it takes back the leases of the one that was killed at once.
-        ROLLBACK_BOT_REPLICA="crash-harness-bot",
-    )
+    # The restarted process is the same replica (as a restarted container in its pod): it
+    # takes back the leases of the one that was killed at once.
+    env = bot_env(fake_slack, secret, config, pg_url) | {
+        "ROLLBACK_BOT_REPLICA": "crash-harness-bot"
+    }
     port = free_port()
     bot = BotProcess(
         env,

@@ -29,6 +29,7 @@ from bot.store import Store
 from tests.crash.test_crash_resume import (
     BotProcess,
     answer_gates,
+    bot_env,
     project,  # noqa: F401 - the fixture: the migrations resolve and sql run on
     start_drill,
     start_resolve,
@@ -122,15 +123,7 @@ def replicas(tmp_path, fake_slack, pg_url, project, pg_server):  # noqa: F811
             staging_extra=f'migrations_dir = "{project}"',
         )
     )
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_"))}
-    base.update(
-        PGHOSTADDR="127.0.0.1",
-        SLACK_BOT_TOKEN=fake_slack.token,
-        SLACK_SIGNING_SECRET=secret,
-        SLACK_API_URL=fake_slack.url,
-        ROLLBACK_BOT_CONFIG=str(config),
-        STAGING_DATABASE_URL=pg_url,
-    )
+    base = bot_env(fake_slack, secret, config, pg_url)
     members = []
     for name in ("replica-a", "replica-b"):
         port = free_port()
