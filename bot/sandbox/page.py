@@ -19,6 +19,13 @@ from bot.sandbox.signer import Response, Signer
 JSON_TYPE = "application/json; charset=utf-8"
 # Keys of a stored message the page does not need (earlier versions can be long).
 _HIDDEN = ("history", "channel")
+# Files the page is made of; browsers ask for /favicon.ico whatever the page links.
+_STATIC = {
+    "/": ("static/index.html", "text/html; charset=utf-8"),
+    "/index.html": ("static/index.html", "text/html; charset=utf-8"),
+    "/favicon.svg": ("static/favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("static/favicon.svg", "image/svg+xml"),
+}
 
 
 class PageError(Exception):
@@ -43,9 +50,9 @@ class SlackPage:
     # -- HTTP
 
     def serve(self, method: str, path: str, query: str, body: bytes) -> tuple[int, str, bytes]:
-        if method == "GET" and path in ("/", "/index.html"):
-            page = resources.files("bot.sandbox").joinpath("static/index.html").read_bytes()
-            return 200, "text/html; charset=utf-8", page
+        if method == "GET" and path in _STATIC:
+            name, content_type = _STATIC[path]
+            return 200, content_type, resources.files("bot.sandbox").joinpath(name).read_bytes()
         route = self._routes.get((method, path))
         if route is None:
             return 404, "text/plain", b"not found"
@@ -131,7 +138,9 @@ class SlackPage:
         text = (args.get("text") or "").strip()
         if not text:
             raise PageError("empty message")
-        return self.fake.post_as_user(channel, user, text, args.get("thread_ts"))
+        # Slack's client sends what a person typed with &, < and > escaped, so typed text
+        # is never a link, a mention or markup (Slack: "Formatting text for app surfaces").
+        return self.fake.post_as_user(channel, user, _slack_escaped(text), args.get("thread_ts"))
 
     def action(self, args: dict) -> dict:
         """A click (or a choice in a select) on a message, an ephemeral, a modal or Home."""
@@ -212,6 +221,10 @@ class SlackPage:
             if ephemeral["ts"] == ts:
                 return ephemeral, True
         raise PageError("that message is gone")
+
+
+def _slack_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _person(user: dict) -> dict:

@@ -3,7 +3,11 @@ acting user sees, and their commands, clicks and submissions turned into signed 
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+from importlib import resources
+from pathlib import Path
 from urllib.request import ProxyHandler, Request, build_opener
 
 import pytest
@@ -79,3 +83,47 @@ def test_what_slack_would_refuse_is_a_clear_error(page):
     assert status == 400 and "not a valid command" in answer["error"]
     status, answer = call(page, "/sandbox/submit", {"user": "U_ALICE", "view_id": "VNOPE"})
     assert status == 400 and "no longer open" in answer["error"]
+
+
+# Every `:name:` shortcode in a product string literal (docstrings aside); ":memory:" is
+# SQLite's in-memory database name, not an emoji.
+_SHORTCODE = re.compile(r"(?<![\w:/]):([a-z][a-z0-9_+-]*):(?![\w/])")
+_NOT_EMOJI = {"memory"}
+
+
+def _shortcodes_the_bot_sends() -> dict[str, str]:
+    found: dict[str, str] = {}
+    root = Path(__file__).parents[2]
+    for package in ("bot", "commands", "handlers"):
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+            }
+            for node in ast.walk(tree):
+                literal = isinstance(node, ast.Constant) and isinstance(node.value, str)
+                if literal and id(node) not in docstrings:
+                    for name in _SHORTCODE.findall(node.value):
+                        found.setdefault(name, str(path.relative_to(root)))
+    return {k: v for k, v in found.items() if k not in _NOT_EMOJI}
+
+
+def test_every_emoji_the_bot_sends_shows_as_an_emoji_on_the_page():
+    html = resources.files("bot.sandbox").joinpath("static/index.html").read_text()
+    table = re.search(r"const EMOJI = \{(.*?)\n\};", html, re.S).group(1)
+    mapped = set(re.findall(r'(?:^|[\s,{])"?([a-z0-9_+-]+)"?:\s*"', table))
+    sent = _shortcodes_the_bot_sends()
+    assert {"wastebasket", "white_check_mark", "warning"} <= set(sent)  # the reader works
+    missing = {name: where for name, where in sent.items() if name not in mapped}
+    assert not missing, f"add these to EMOJI in bot/sandbox/static/index.html: {missing}"
+
+
+def test_the_favicon_is_served(page):
+    status, _ = call(page, "/favicon.svg")
+    assert status == 200
+    status, _ = call(page, "/favicon.ico")
+    assert status == 200
