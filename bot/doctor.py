@@ -28,6 +28,7 @@ from bot.settings import Config, Environment, SlackSettings
 from bot.store import migrations
 from bot.store.maintenance import Finding as Check  # one PASS/FAIL line
 from bot.store.migrations.sqlite_target import schema_version
+from bot.text import plural
 
 MANIFEST = Path(__file__).parents[1] / "manifest.yml"
 
@@ -64,7 +65,7 @@ def report(sections: list[Section]) -> str:
         lines.append(f"{section.title}:")
         lines += [f"  {check.line()}" for check in section.checks]
     failed = sum(not c.ok for s in sections for c in s.checks)
-    lines.append("All checks passed." if not failed else f"{failed} check(s) failed.")
+    lines.append("All checks passed." if not failed else f"{plural(failed, 'check')} failed.")
     return "\n".join(lines)
 
 
@@ -197,11 +198,11 @@ def rds_checks(instance_id: str) -> list[Check]:
         _guarded(f"RDS instance {instance_id}", lambda: _instance_summary(instance_id)),
         _guarded(
             "its snapshots listable",
-            lambda: f"{len(rds.list_snapshots(instance_id))} snapshot(s)",
+            lambda: plural(len(rds.list_snapshots(instance_id)), "snapshot"),
         ),
         _guarded(
             "its events readable",
-            lambda: f"{len(rds.restore_progress(instance_id, since).events)} recent event(s)",
+            lambda: plural(len(rds.restore_progress(instance_id, since).events), "recent event"),
         ),
     ]
 
@@ -214,7 +215,7 @@ def _instance_summary(instance_id: str) -> str:
             f"{instance.status}, but automated backups are off: point-in-time recovery is"
             " impossible (restore from a snapshot only)"
         )
-    return f"{instance.status}, backups kept {window.retention_days} day(s)"
+    return f"{instance.status}, backups kept {plural(window.retention_days, 'day')}"
 
 
 # --- the database ---------------------------------------------------------------------
@@ -270,7 +271,9 @@ def history_checks(conn: psycopg.Connection, env: Environment) -> list[Check]:
     ]
     for names, what in problems:
         if names:
-            checks.append(Check(False, f"{len(names)} migration(s) {what}: {', '.join(names)}"))
+            checks.append(
+                Check(False, f"{plural(len(names), 'migration')} {what}: {', '.join(names)}")
+            )
     if not any(names for names, _ in problems):
         checks.append(
             Check(

@@ -32,6 +32,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot import ack_first, metrics, probes
 from bot.probes import HEALTH_PATH, Probes
+from bot.text import plural
 
 EVENTS_PATH = "/slack/events"
 __all__ = ["EVENTS_PATH", "HEALTH_PATH", "RollbackBotASGI", "uvicorn_server"]
@@ -175,7 +176,7 @@ class RefusalTally:
             return
         total = sum(reasons.values())
         detail = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
-        text = f"{total} request(s) refused in the minute {minute} UTC: {detail}"
+        text = f"{plural(total, 'request')} refused in the minute {minute} UTC: {detail}"
         self.record(text)
 
 

@@ -47,6 +47,13 @@ def refuse_invisible(text: str, what: str) -> None:
         )
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 row``, ``2 rows``, ``1,250 rows`` (docs/messages.md rule 4: no bracketed plural);
+    ``many`` for a word whose plural is not word + s (``1 statement depends`` is the
+    caller's grammar, not this function's)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
 def visible(text: str) -> str:
     """``text`` with every hidden character shown as ``[U+XXXX]``."""
     return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)

@@ -27,6 +27,7 @@ from bot.store.records import (
     ScheduledJob,
     StepStatus,
 )
+from bot.text import plural
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
@@ -165,7 +166,7 @@ class Gates:
             EventKind.AFTER_CHECKLIST_REMINDER,
             BOT_ACTOR,
             f"Reminder for <@{op.requester}>: the after-rollback checklist has"
-            f" {len(open_items)} open item(s): " + "; ".join(open_items),
+            f" {plural(len(open_items), 'open item')}: " + "; ".join(open_items),
             detail={"open_items": open_items},
         )
 

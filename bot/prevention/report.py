@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from bot.checklists import MIGRATION_SAFETY
 from bot.prevention.compatibility import Compatibility
 from bot.prevention.review import MigrationReview, Verdict
+from bot.text import plural
 
 QUESTIONS = {item.id: item.title for item in MIGRATION_SAFETY.items}
 VERDICT_WORDS = {
@@ -153,8 +154,8 @@ def _extras(review: MigrationReview) -> list[tuple[str, list[str]]]:
 def _summary(reviews: Sequence[MigrationReview]) -> str:
     failing = [r.name for r in reviews if r.fails_ci]
     if not failing:
-        return f"{len(reviews)} migration(s) checked: all pass."
-    return f"{len(reviews)} migration(s) checked; failing: {', '.join(failing)}."
+        return f"{plural(len(reviews), 'migration')} checked: all pass."
+    return f"{plural(len(reviews), 'migration')} checked; failing: {', '.join(failing)}."
 
 
 # --- Markdown --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from bot.prisma.status import MigrationStatus
 from bot.sql.changes import ChangeKind
 from bot.sql.diagnosis import Diagnosis
 from bot.sql.reverse import UNKNOWN_WHETHER_IT_RAN, ReversePlan, ReverseStep, reverse_plan
+from bot.text import plural
 
 
 class NextStep(StrEnum):
@@ -115,8 +116,8 @@ def _for_failed(status: MigrationStatus, diagnosis: Diagnosis | None, name: str)
         name,
         (
             f"`{name}` failed part-way: {diagnosis.summary}",
-            f"Undo exactly those {len(plan.statements)} change(s) in one transaction, then mark "
-            "it rolled back, fix the file and re-run migrations.",
+            f"Undo exactly those {plural(len(plan.statements), 'change')} in one transaction,"
+            " then mark it rolled back, fix the file and re-run migrations.",
             *kept,
         ),
         plan,

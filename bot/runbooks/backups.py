@@ -26,6 +26,7 @@ from bot.database import connect
 from bot.errors import UserError
 from bot.prisma.history import RecordState, read_history
 from bot.settings import Config, Environment
+from bot.text import plural
 
 # RDS copies transaction logs to S3 every five minutes (RDS User Guide, "Restoring a DB
 # instance to a specified time"): a lag beyond three periods means something is wrong.
@@ -129,7 +130,7 @@ def _snapshot_row(env: Environment) -> BackupRow:
     )
     snapshots = [s for s in manual_snapshots(env.rds_instance_id) if s.created is not None]
     if not applied:
-        found = f"{len(snapshots)} manual snapshot(s); no migration applied yet"
+        found = f"{plural(len(snapshots), 'manual snapshot')}; no migration applied yet"
         return BackupRow(env.name, "Manual Snapshot", expected, found, RowVerdict.OK)
     newest = applied[-1]
     previous_end = applied[-2].finished_at if len(applied) > 1 else None

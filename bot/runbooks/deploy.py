@@ -12,6 +12,7 @@ from bot.prisma.deploy import DeployEventKind, deploy
 from bot.prisma.error_codes import p3009_failed_migrations
 from bot.runbooks.deploy_guard import guard, guard_plan
 from bot.runbooks.status import assess, migrations_dir, show_status
+from bot.text import plural
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def _check_status(ctx: StepContext) -> str:
         pending=list(status.pending),
         pending_checksums={n: status.local(n).checksum for n in status.pending},
     )
-    return f"{len(status.pending)} pending migration(s)"
+    return plural(len(status.pending), "pending migration")
 
 
 def _deploy_plan(op, env) -> str:
@@ -46,7 +47,7 @@ def _deploy_plan(op, env) -> str:
     lines = "\n".join(f"  {n} (sha256 {checksums.get(n, '?')[:16]})" for n in pending)
     text = (
         f"environment: {env.name}\ncommand: prisma migrate deploy\n"
-        f"applies {len(pending)} migration(s), in order:\n{lines or '  (none)'}"
+        f"applies {plural(len(pending), 'migration')}, in order:\n{lines or '  (none)'}"
     )
     return text + guard_plan(op.params)
 
@@ -72,7 +73,7 @@ def _apply(ctx: StepContext) -> str:
 
     with connect(ctx.environment) as conn:
         result = deploy(conn, migrations_dir(ctx.environment), on_progress=progress)
-    return f"applied {len(result.applied)} migration(s)"
+    return f"applied {plural(len(result.applied), 'migration')}"
 
 
 def _verify(ctx: StepContext) -> str:

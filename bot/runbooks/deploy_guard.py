@@ -32,6 +32,7 @@ from bot.runbooks.snapshot import (
     wait_until_available,
 )
 from bot.settings import Environment
+from bot.text import plural
 
 SNAPSHOT_POLL_SECONDS = 30
 SNAPSHOT_WAIT_SECONDS = 2 * 60 * 60
@@ -124,7 +125,8 @@ def _cards(ctx: StepContext, pending: list[str], checksums: dict[str, str]) -> s
         env = ctx.environment.name
         listed = ", ".join(f"`{n}`" for n in missing)
         raise ConflictError(
-            f"{len(missing)} pending migration(s) have no reviewed check card for the file"
+            f"{plural(len(missing), 'pending migration')}"
+            f" {'has' if len(missing) == 1 else 'have'} no reviewed check card for the file"
             f" about to be applied: {listed}. Nothing was applied.",
             f"Review each with `/rollback check <migration> --env {env}` (Answer the"
             " checklist), then deploy again.",
@@ -134,7 +136,7 @@ def _cards(ctx: StepContext, pending: list[str], checksums: dict[str, str]) -> s
         f"{n}: reviewed by <@{reviews[n]['reviewer']}> ({reviews[n]['verdict']})" for n in pending
     ]
     ctx.say("Check cards: " + "; ".join(lines))
-    return f"{len(pending)} check card(s) reviewed"
+    return f"{plural(len(pending), 'check card')} reviewed"
 
 
 def _snapshot(ctx: StepContext) -> str:

@@ -24,6 +24,7 @@ from bot.prisma.status import migration_status
 from bot.runbooks.status import migrations_dir
 from bot.settings import Environment
 from bot.store.records import EventKind
+from bot.text import plural
 
 FAILED_SNAPSHOT_STATES = {"failed", "incompatible-restore"}
 
@@ -85,7 +86,7 @@ def take_snapshot(store, env: Environment, actor: str, now: datetime) -> ManualS
         actor,
         EventKind.SNAPSHOT_TAKEN,
         f"Manual snapshot {snapshot.id} of {instance} ({env.name}) before"
-        f" {len(pending.migrations)} pending migration(s)",
+        f" {plural(len(pending.migrations), 'pending migration')}",
         detail={
             "environment": env.name,
             "snapshot": snapshot.id,

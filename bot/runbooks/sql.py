@@ -24,7 +24,7 @@ from bot.sql.manual_plan import PlanContext, decision_text, plan_text
 from bot.sql.manual_run import CountsChanged, RunResult, apply, dry_run, verify_after_commit
 from bot.sql.session import Limits
 from bot.store.records import CardKind
-from bot.text import one_line_reason, refuse_invisible
+from bot.text import one_line_reason, plural, refuse_invisible
 
 COMMIT_CHOICES = {"commit": "Commit", "rollback": "Roll back"}
 
@@ -159,9 +159,9 @@ def _update_history(ctx: StepContext) -> str:
     with closing(connect(ctx.environment)) as conn:
         if ctx.params.get("history_action") == "remove":
             count = remove_from_history(conn, name)
-            done = f"removed {count} history row(s) of {name}"
+            done = f"removed {plural(count, 'history row')} of {name}"
         else:
-            done = f"marked {name} rolled back ({len(mark_rolled_back(conn, name))} row(s))"
+            done = f"marked {name} rolled back ({plural(len(mark_rolled_back(conn, name)), 'row')})"
     ctx.record(history_updated=done)
     return f"; {done}"
 
@@ -247,7 +247,7 @@ def _verify(ctx: StepContext) -> str:
     if manual.verification:
         with closing(connect(ctx.environment, autocommit=False)) as conn:
             result = verify_after_commit(conn, manual, _limits(ctx.params))
-        found.append(f"verification query: {result.total} row(s)")
+        found.append(f"verification query: {plural(result.total, 'row')}")
     for line in found:
         ctx.say(f"After commit: {line}")
     return "; ".join(found) or "committed; no verification query given"
@@ -255,7 +255,7 @@ def _verify(ctx: StepContext) -> str:
 
 def _rows(result: RunResult) -> str:
     counts = [s.rowcount for s in result.statements if s.rowcount is not None]
-    return f"{len(result.statements)} statement(s), {sum(counts)} row(s) affected"
+    return f"{plural(len(result.statements), 'statement')}, {plural(sum(counts), 'row')} affected"
 
 
 def _describe(params: dict) -> str:

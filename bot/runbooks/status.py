@@ -19,6 +19,7 @@ from bot.prisma.status import MigrationStatus, StatusVerdict, migration_status
 from bot.settings import Environment
 from bot.sql.diagnosis import Diagnosis, diagnose
 from bot.store.records import CardKind
+from bot.text import plural
 
 
 def migrations_dir(env: Environment) -> Path:
@@ -99,7 +100,7 @@ def headline(status) -> tuple[str, bool]:
     if status.verdict != StatusVerdict.UP_TO_DATE:
         return str(status.verdict).replace("_", " "), False
     if status.warnings:
-        return f"up to date, {len(status.warnings)} warning(s)", False
+        return f"up to date, {plural(len(status.warnings), 'warning')}", False
     return "up to date", True
 
 

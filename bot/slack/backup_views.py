@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.aws.snapshots import ManualSnapshot
 from bot.slack.blocks import context, cut, fit, header, section
 from bot.slack.check_views import escape
+from bot.text import plural
 
 ROW_EMOJI = {
     "ok": ":white_check_mark:",
@@ -13,6 +14,10 @@ ROW_EMOJI = {
     "not_checked": ":grey_question:",
     "not_required": ":white_circle:",
 }
+
+
+def _attention(wrong: int) -> str:
+    return f"{plural(wrong, 'row')} {'needs' if wrong == 1 else 'need'} attention"
 
 
 def snapshot_taken(env: str, snapshot: ManualSnapshot) -> dict:
@@ -46,5 +51,5 @@ def backups_card(rows: list[dict], now_text: str) -> dict:
         ]
         blocks.append(section(cut(f"*{escape(env)}*\n" + "\n".join(lines), 3000)))
     wrong = sum(r["verdict"] == "wrong" for r in rows)
-    blocks.append(context(f"Checked {now_text}. {wrong} row(s) need attention."))
-    return {"text": f"Backup audit: {wrong} row(s) need attention", "blocks": fit(blocks)}
+    blocks.append(context(f"Checked {now_text}. {_attention(wrong)}."))
+    return {"text": f"Backup audit: {_attention(wrong)}", "blocks": fit(blocks)}

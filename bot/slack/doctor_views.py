@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from bot.doctor import Section
 from bot.slack.blocks import context, section
+from bot.text import plural
 
 
 def doctor_report(sections: list[Section]) -> dict:
     failed = sum(not c.ok for s in sections for c in s.checks)
-    summary = "All checks passed." if not failed else f"{failed} check(s) failed."
+    summary = "All checks passed." if not failed else f"{plural(failed, 'check')} failed."
     blocks = [section(f"*rollback-bot doctor*: {summary}")]
     for part in sections:
         lines = "\n".join(

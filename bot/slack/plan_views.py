@@ -21,6 +21,7 @@ from __future__ import annotations
 from bot.slack.blocks import actions, button, context, escape, modal, section
 from bot.slack.ids import Action, Callback
 from bot.slack.values import PlanPage
+from bot.text import plural
 
 CODE_CHARS = 2_900  # a section's 3,000, less the code fences and some margin
 MESSAGE_BUDGET = 11_000  # characters of plan per message (see the module docstring)
@@ -83,7 +84,7 @@ def plan_blocks(plan_text: str, view_button: dict) -> list[dict]:
     if left:
         rest = sum(len(p) for p in left)
         note = (
-            f":warning: *The plan goes on: {len(left)} more paragraph(s), {rest:,} more"
+            f":warning: *The plan goes on: {plural(len(left), 'more paragraph')}, {rest:,} more"
             " characters.* Read all of it before you approve."
         )
         blocks.append(section(note, accessory=view_button))

@@ -19,6 +19,7 @@ from bot.slack.ids import Block, Callback
 from bot.slack.values import EnvironmentRef
 from bot.sql.manual import SQL_MAX_CHARS
 from bot.store.records import CardKind, Operation
+from bot.text import plural
 
 # Room kept in a section for the ``` fences and the "more rows" line.
 _CODE_MAX = SECTION_TEXT_MAX - 200
@@ -169,13 +170,17 @@ def sql_rows_card(op: Operation, title: str, data: dict) -> dict:
 
 def _statement_line(statement: dict) -> str:
     parts = [p for p in statement.get("parts", []) if p["verb"] != "SELECT"]
-    counts = "; ".join(f"{p['label']}: *{p['rows']} row(s)*" for p in parts)
+    counts = "; ".join(f"{p['label']}: *{_rows(p['rows'])}*" for p in parts)
     if not counts and statement["rowcount"] is not None:
-        counts = f"*{statement['rowcount']} row(s)*"
+        counts = f"*{_rows(statement['rowcount'])}*"
     sql = " ".join(statement["sql"].split())
     preview = escape(sql if len(sql) <= 120 else sql[:119] + "…")
     head = f"*{statement['index'] + 1}.* line {statement['line']} · _{statement['effect']}_"
     return f"{head} · {counts or 'no row count'}\n`{preview}`"
+
+
+def _rows(count: int | None) -> str:
+    return "no row count" if count is None else plural(int(count), "row")
 
 
 def _packed(lines: list[str]) -> list[dict]:
@@ -202,7 +207,7 @@ def _backups_text(backups: list[dict]) -> str:
         if b["skipped"]:
             lines.append(f"• `{b['name']}`: not kept, {b['skipped']}{what}")
         else:
-            lines.append(f"• `{b['name']}`: {b['rows']} row(s) from `{b['source']}`{what}{checked}")
+            lines.append(f"• `{b['name']}`: {_rows(b['rows'])} from `{b['source']}`{what}{checked}")
     return "*Backup tables:*\n" + "\n".join(lines)
 
 
@@ -210,7 +215,7 @@ def _verification_line(query: str | None, rows: dict | None) -> str:
     if not query:
         return "_No verification query was given._"
     total = (rows or {}).get("total")
-    got = f"{total} row(s)" if total is not None else "not run"
+    got = _rows(total) if total is not None else "not run"
     return f"*Verification query* `{escape(cut(query, _STATEMENT_SQL_MAX))}`: {got}"
 
 
@@ -231,7 +236,7 @@ def _table_text(rows: dict) -> str:
     lines.insert(1, "-+-".join("-" * w for w in widths))
     text = "\n".join(line.rstrip() for line in lines)
     more = rows["total"] - len(rows["rows"])
-    note = f"\n_{more} more row(s) not shown._" if more > 0 else ""
+    note = f"\n_{plural(more, 'more row')} not shown._" if more > 0 else ""
     return _code(cut(escape(text), _CODE_MAX)) + note
 
 

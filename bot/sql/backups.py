@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot.errors import UserError
 from bot.sql.names import QualifiedName, quote_identifier
+from bot.text import plural
 
 # PostgreSQL truncates identifiers to NAMEDATALEN - 1 = 63 bytes (it would silently shorten
 # a longer backup name, so the bot shortens it itself and shows the real name).
@@ -123,8 +124,8 @@ def verify(tx, backup: Backup, expected: Measured) -> Measured:
     if found != expected:
         raise BackupMismatch(
             f"The backup {backup.name.display()} does not hold exactly what was destroyed in"
-            f" {backup.source.display()}: {found.rows} row(s) with checksum"
-            f" {found.checksum[:12]}, expected {expected.rows} row(s) with checksum"
+            f" {backup.source.display()}: {plural(found.rows, 'row')} with checksum"
+            f" {found.checksum[:12]}, expected {plural(expected.rows, 'row')} with checksum"
             f" {expected.checksum[:12]}. The transaction was rolled back; nothing was"
             " committed.",
             "Something else changed the backup or the table while the SQL ran (a later"

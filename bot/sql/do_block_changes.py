@@ -7,6 +7,7 @@ from pglast import ast
 from bot.sql.do_blocks import DoBlock, read_do_block
 from bot.sql.names import QualifiedName
 from bot.sql.schema_change import Change, ChangeKind
+from bot.text import plural
 
 _NAMED_AT_MOST = 5
 
@@ -31,7 +32,10 @@ def what_it_does(block: DoBlock) -> str:
         text = ", ".join(c.description for c in changes_of(statement.node)) or "no schema change"
         parts.append(text + (" (under a condition)" if statement.conditional else ""))
     if len(parts) > _NAMED_AT_MOST:
-        parts = [*parts[:_NAMED_AT_MOST], f"{len(parts) - _NAMED_AT_MOST} more statement(s)"]
+        parts = [
+            *parts[:_NAMED_AT_MOST],
+            f"{plural(len(parts) - _NAMED_AT_MOST, 'more statement')}",
+        ]
     if block.dynamic:
         parts.append("SQL built at run time, which the bot cannot see")
     if block.raises:

@@ -163,7 +163,8 @@ def _step_impact(step: ReverseStep, live: LiveImpact) -> StepImpact:
     effect = step.effect
     if dependents:
         effect += (
-            f"; {', '.join(dependents)} depend(s) on it: the DROP fails (no CASCADE) until"
+            f"; {', '.join(dependents)} {'depends' if len(dependents) == 1 else 'depend'} on"
+            " it: the DROP fails (no CASCADE) until"
             " they are dropped first"
         )
     backup = step.backup.name if step.backup else None

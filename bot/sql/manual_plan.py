@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 
 from bot.sql.manual import AnalysedStatement, ManualSql
+from bot.text import plural
 
 _PREVIEW = 100  # characters of a statement on its summary line; all of it is below
 
@@ -61,7 +62,7 @@ def plan_text(
             ]
         )
     )
-    size = f"{len(manual.sql):,} characters, {len(manual.statements)} statement(s)"
+    size = f"{len(manual.sql):,} characters, {plural(len(manual.statements), 'statement')}"
     parts.append(f"FULL SQL ({size}):\n{manual.sql}")
     return "\n\n".join(parts)
 
@@ -79,7 +80,7 @@ def _changes(manual: ManualSql, dry_run: dict) -> str:
         result = statements.get(index, {})
         for part in result.get("parts", []):
             if part["verb"] != "SELECT":
-                lines.append(f"      {part['label']}: {part['rows']} row(s)")
+                lines.append(f"      {part['label']}: {_rows(part['rows'])}")
         for backup in backups.get(index, []):
             lines.append("      " + _backup_line(backup))
     if not writers:
@@ -99,7 +100,7 @@ def _backup_line(backup: dict) -> str:
     what = backup.get("why") or backup["kind"]
     if backup.get("skipped"):
         return f"backup {backup['name']}: not kept ({backup['skipped']})"
-    return f"backup {backup['name']} ({what} of {backup['source']}): {backup['rows']} row(s)"
+    return f"backup {backup['name']} ({what} of {backup['source']}): {_rows(backup['rows'])}"
 
 
 def _others(manual: ManualSql) -> str:
@@ -120,6 +121,11 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
+def _rows(count: int | None) -> str:
+    # A count the dry run did not reach (None) is said so, not "None rows".
+    return "no row count" if count is None else plural(count, "row")
+
+
 def _changed(previous: dict, now: dict) -> str:
     """Old and new counts, statement by statement, for a new approval."""
     lines = ["THE COUNTS CHANGED since the last approval (the real run was rolled back):"]
@@ -132,14 +138,14 @@ def _changed(previous: dict, now: dict) -> str:
             if was != part["rows"]:
                 lines.append(
                     f"  statement {statement['index'] + 1}, {part['label']}: approved"
-                    f" {was} row(s), now {part['rows']} row(s)"
+                    f" {_rows(was)}, now {_rows(part['rows'])}"
                 )
     old_backups = {b["name"]: b.get("rows") for b in previous.get("backups", [])}
     for backup in now.get("backups", []):
         if old_backups.get(backup["name"]) != backup.get("rows"):
             lines.append(
-                f"  backup {backup['name']}: approved {old_backups.get(backup['name'])}"
-                f" row(s), now {backup.get('rows')} row(s)"
+                f"  backup {backup['name']}: approved {_rows(old_backups.get(backup['name']))}"
+                f", now {_rows(backup.get('rows'))}"
             )
     return "\n".join(lines)
 
@@ -153,9 +159,9 @@ def decision_text(
     only, its rows go to the requester alone."""
     lines = [f"Ran on {environment}, not committed yet. Row counts:"]
     for statement in result.get("statements", []):
-        parts = ", ".join(f"{p['label']}: {p['rows']} row(s)" for p in statement.get("parts", []))
+        parts = ", ".join(f"{p['label']}: {_rows(p['rows'])}" for p in statement.get("parts", []))
         counted = parts or (
-            "no row count" if statement["rowcount"] is None else f"{statement['rowcount']} row(s)"
+            "no row count" if statement["rowcount"] is None else _rows(statement["rowcount"])
         )
         lines.append(
             f"  statement {statement['index'] + 1} (line {statement['line']},"
@@ -165,7 +171,7 @@ def decision_text(
         lines.append("  " + _backup_line(backup) + (", checked" if backup.get("verified") else ""))
     if verification:
         found = result.get("verification") or {}
-        lines.append(f"Verification query ({verification}): {found.get('total', 0)} row(s)")
+        lines.append(f"Verification query ({verification}): {_rows(found.get('total', 0))}")
         table = _table(found) if rows else []
         if table:
             lines.append("```" + "\n".join(table).replace("```", "` ` `") + "```")
@@ -182,4 +188,4 @@ def _table(rows: dict) -> list[str]:
     out = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
     out.insert(1, "-+-".join("-" * w for w in widths))
     more = rows.get("total", 0) - len(rows.get("rows", []))
-    return out + ([f"({more} more row(s) not shown)"] if more > 0 else [])
+    return out + ([f"({plural(more, 'more row')} not shown)"] if more > 0 else [])

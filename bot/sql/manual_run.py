@@ -35,6 +35,7 @@ from bot.sql.names import QualifiedName
 from bot.sql.session import GuardedTransaction, Limits
 from bot.sql.statements import Statement
 from bot.sql.volatility import check_calls
+from bot.text import plural
 
 SAMPLE_ROWS = 5
 VERIFICATION_ROWS = 10
@@ -423,7 +424,8 @@ class _Run:
                 "sql",
                 f"Statement {s.index + 1} (line {s.line}) is not run: it would also change"
                 " rows of other tables through foreign keys, which the bot cannot back up"
-                " exactly:\n" + "\n".join(f"• {what}: {count} row(s)" for what, count in found),
+                " exactly:\n"
+                + "\n".join(f"• {what}: {plural(count, 'row')}" for what, count in found),
                 "Change those rows first with their own statements (backed up), or"
                 " use a reverse migration (option 2). The transaction was rolled back.",
             )

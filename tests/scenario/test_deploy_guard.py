@@ -73,7 +73,7 @@ def test_deploy_refused_without_check_cards_then_snapshot_and_apply(make_bot, aw
     bot = make_bot()
     op = deploy(bot)
     error = failure_of(bot, op)
-    assert "2 pending migration(s) have no reviewed check card" in error
+    assert "2 pending migrations have no reviewed check card" in error
     assert f"`{ADD}`" in error and f"`{DROP}`" in error
     assert manual_snapshot_ids(aws, PRODUCTION_DB) == []  # refused before any snapshot
     assert "nickname" not in Database(pg_url).columns("User")
@@ -102,7 +102,7 @@ def test_an_edited_file_needs_a_new_review(make_bot, aws, project):
     review_every_card(bot)
     (project / ADD / "migration.sql").write_text('ALTER TABLE "User" ADD COLUMN "nick" TEXT;\n')
     error = failure_of(bot, deploy(bot))
-    assert "1 pending migration(s) have no reviewed check card" in error and f"`{ADD}`" in error
+    assert "1 pending migration has no reviewed check card" in error and f"`{ADD}`" in error
     assert manual_snapshot_ids(aws, PRODUCTION_DB) == []
 
 

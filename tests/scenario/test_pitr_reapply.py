@@ -38,7 +38,7 @@ def test_a_data_losing_migration_is_not_called_safe_and_the_plan_shows_the_sql(
     assert f"`{SAFE}`: reversible" in text
     assert f"`{DROPPING}`: data-losing" in text and "(10 rows on the restored database)" in text
     assert f"`{HARMFUL}`: data-losing (the failed or harmful one: left out)" in text
-    assert "Deploy 1 reversible migration(s)" in str(decision.args["blocks"])
+    assert "Deploy 1 reversible migration'" in str(decision.args["blocks"])
     bot.signer.block_action(f"{Action.DECIDE}_safe", None, user="U_ALICE", channel=channel)
 
     plan = bot.wait_until(

@@ -110,8 +110,8 @@ def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
     dry = card(bot, "Dry run on staging")
     assert dry.args["thread_ts"] == bot.store.operation(op.id).status_ts
     dry_text = str(dry.args["blocks"])
-    assert backup in dry_text and "3 row(s) from `users`" in dry_text
-    assert "`SELECT id, email FROM users ORDER BY id LIMIT 10`: 3 row(s)" in dry_text
+    assert backup in dry_text and "3 rows from `users`" in dry_text
+    assert "`SELECT id, email FROM users ORDER BY id LIMIT 10`: 3 rows" in dry_text
     assert "b@example.com" not in dry_text  # counts only in the channel
     # The verification result as a table, for the requester alone, in the incident thread.
     mine = bot.wait_until(lambda: bot.slack.ephemerals(user="U_ALICE"), what="ephemeral")
@@ -124,14 +124,14 @@ def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
     plan = bot.store.approvals(op.id)[0].plan_text
     assert DROP_COLUMN in plan and op.params["sql_sha256"] in plan and backup in plan
     assert plan.startswith(f"MANUAL SQL on staging, operation {op.id}") and VERIFY in plan
-    assert f"backup {backup} (columns of users): 3 row(s)" in plan
+    assert f"backup {backup} (columns of users): 3 rows" in plan
     assert "b@example.com" not in plan  # no row of data in what the channel and log keep
 
     bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
     decision_buttons(bot)
     # The evidence is in the Commit / Roll back message itself: counts, backups, the result.
     asked = str(decision_message(bot)["blocks"])
-    assert f"{backup} (columns of users): 3 row(s), checked" in asked
+    assert f"{backup} (columns of users): 3 rows, checked" in asked
     assert "Verification query (SELECT id, email FROM users ORDER BY id LIMIT 10)" in asked
     assert "b@example.com" in asked  # approved by a second person: the result is shown
     # Not committed yet: another session still sees the column and no backup.

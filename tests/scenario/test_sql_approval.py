@@ -51,7 +51,7 @@ def test_rows_read_before_approval_reach_only_the_requester(bot, db):  # noqa: F
     assert "@example.com" not in bot.store.approvals(op.id)[0].plan_text
     assert all(e["user"] == "U_ALICE" for e in bot.slack.ephemerals())
     # ... while the channel has the counts.
-    assert "DELETE users: *1 row(s)*" in _everything_posted(bot)
+    assert "DELETE users: *1 row*" in _everything_posted(bot)
 
 
 def _modal_text(view: dict) -> str:
@@ -123,7 +123,7 @@ def test_rows_added_after_the_dry_run_need_a_new_approval_showing_both(bot, db):
     )
     sql = "DELETE FROM projects WHERE id IN (SELECT project_id FROM proposals);"
     op, channel = _until_approval_requested(bot, sql)
-    assert "projects: 0 row(s)" in bot.store.approvals(op.id)[0].plan_text
+    assert "projects: 0 rows" in bot.store.approvals(op.id)[0].plan_text
     # Between the dry run the approver saw and the click, the rows it selects appear.
     db.execute("INSERT INTO proposals (project_id) SELECT generate_series(1, 10)")
     bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
@@ -131,7 +131,7 @@ def test_rows_added_after_the_dry_run_need_a_new_approval_showing_both(bot, db):
     bot.wait_until(lambda: len(bot.store.approvals(op.id)) == 2, what="a new approval")
     first, second = bot.store.approvals(op.id)
     assert first.status == "approved" and second.status == "pending"
-    assert "approved 0 row(s), now 10 row(s)" in second.plan_text
+    assert "approved 0 rows, now 10 rows" in second.plan_text
     assert second.plan_hash != first.plan_hash
     bot.wait_status(op.id, "waiting_approval")
     assert bot.store.step(op.id, "apply").status == "pending"
@@ -139,7 +139,7 @@ def test_rows_added_after_the_dry_run_need_a_new_approval_showing_both(bot, db):
     assert "plan_changed" in [a.event for a in bot.store.audit(op.id)]
     bot.slack.wait_for(
         "chat.postMessage",
-        where=lambda c: "approved 0 row(s), now 10 row(s)" in json.dumps(c.args.get("blocks")),
+        where=lambda c: "approved 0 rows, now 10 rows" in json.dumps(c.args.get("blocks")),
     )
 
     # The new approval is for the 10 rows; it runs with their backup.

@@ -20,6 +20,7 @@ from bot.runbooks.pitr.verify import restored_url
 from bot.runbooks.status import assess, status_card_data
 from bot.settings import Environment
 from bot.store.records import CardKind
+from bot.text import plural
 
 if TYPE_CHECKING:
     from bot.store.records import Operation
@@ -66,7 +67,7 @@ def _choose_migrations(ctx: StepContext) -> str:
     safe = [a["name"] for a in analysed if a["class"] == REVERSIBLE and a["name"] != harmful]
     choices = {}
     if safe:
-        choices["safe"] = f"Deploy {len(safe)} reversible migration(s)"
+        choices["safe"] = f"Deploy {plural(len(safe), 'reversible migration')}"
     if len(safe) < len(pending):
         choices["all"] = f"Deploy all {len(pending)}, data-losing ones too"
     choices["none"] = "Deploy none"

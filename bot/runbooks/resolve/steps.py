@@ -16,6 +16,7 @@ from bot.runbooks.resolve.params import ResolveParams
 from bot.runbooks.resolve.plan import undo_with_backups
 from bot.runbooks.status import assess, migrations_dir, show_status
 from bot.store.records import CardKind
+from bot.text import plural
 
 
 def _check_status(ctx: StepContext) -> str:
@@ -50,7 +51,7 @@ def _undo_applied(ctx: StepContext) -> str:
         ran = run_undo(conn, undo)
     for effect in p.get("undo_effects") or []:
         ctx.say(f"Undo: {effect}")
-    return f"undid {len(ran)} statement(s), backups first"
+    return f"undid {plural(len(ran), 'statement')}, backups first"
 
 
 def _mark_plan(op, env) -> str:
@@ -98,7 +99,7 @@ def _mark(ctx: StepContext) -> str:
             mark_applied(conn, name, migrations_dir(ctx.environment))
             return f"{undone}{name} recorded as applied"
         rows = mark_rolled_back(conn, name)
-    return f"{undone}{name} marked rolled back ({len(rows)} row(s))"
+    return f"{undone}{name} marked rolled back ({plural(len(rows), 'row')})"
 
 
 def _verify(ctx: StepContext) -> str:

@@ -26,6 +26,7 @@ from bot.runbooks.status import migrations_dir, show_status
 from bot.sql.names import QualifiedName
 from bot.sql.statements import split_statements
 from bot.store.records import CardKind
+from bot.text import plural
 
 
 def _review(ctx: StepContext) -> str:
@@ -44,7 +45,7 @@ def _review(ctx: StepContext) -> str:
         )
     counts = [r["class"] for r in p["rows"]]
     return (
-        f"{len(counts)} step(s): {counts.count('reversible')} reversible,"
+        f"{plural(len(counts), 'step')}: {counts.count('reversible')} reversible,"
         f" {counts.count('data_losing')} data-losing"
     )
 
@@ -143,7 +144,7 @@ def _apply(ctx: StepContext) -> str:
         ctx.say(f"Backup {line}")
     ran = len(split_statements(p["sql"]))
     ctx.record(applied_statements=ran)
-    return f"applied {p['revert_name']}: {ran} statement(s) in one transaction"
+    return f"applied {p['revert_name']}: {plural(ran, 'statement')} in one transaction"
 
 
 def _backup_counts(conn, rows: list[dict]) -> list[str]:
@@ -156,7 +157,7 @@ def _backup_counts(conn, rows: list[dict]) -> list[str]:
                 lines.append(f"{table.display()}: not created (the SQL was edited)")
                 continue
             count = conn.execute(f"SELECT count(*) FROM {table.sql()}").fetchone()[0]
-            lines.append(f"{table.display()}: {count:,} row(s) kept")
+            lines.append(f"{table.display()}: {plural(count, 'row')} kept")
     return lines
 
 

@@ -89,7 +89,7 @@ def test_everything_right_is_all_pass_and_exit_0(checked):
         "database reachable (AWS Secrets Manager secret skillancer/rds/database)",
         "_prisma_migrations owned by app_",
         "migrations_dir matches the database (1 migrations, 0 pending, 0 failed)",
-        f"RDS instance {SOURCE}: available, backups kept 7 day(s)",
+        f"RDS instance {SOURCE}: available, backups kept 7 days",
         f"secret {SECRET_ID} readable",
     ):
         assert expected in text, expected
@@ -102,7 +102,7 @@ def test_each_problem_is_one_clear_fail_line_and_exit_1(checked, project, pg_ser
     assert code == 1
     assert failures(lines) == [
         "FAIL  token lacks scopes usergroups:read: reinstall the app",
-        f"FAIL  1 migration(s) edited after they were applied: {INIT}",
+        f"FAIL  1 migration edited after they were applied: {INIT}",
     ]
 
 

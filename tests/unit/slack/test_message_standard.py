@@ -5,6 +5,7 @@ characters, runbooks by their human names, /rollback help in the runbook's order
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -121,3 +122,24 @@ def test_an_environment_typed_short_or_misspelled_gets_a_did_you_mean(typed, mea
     with pytest.raises(UserError) as caught:
         config.environment(typed)
     assert f"Did you mean `--env {meant}`?" in caught.value.hint
+
+
+# Prisma's own P3009 text is reproduced word for word (the oracle compares it with the real
+# CLI's); the sandbox's fake Slack speaks to tests, not to people; "http(s)" is a scheme.
+_PLURAL_EXEMPT = {"bot/prisma/status.py", "bot/sandbox/fake_slack.py", "bot/sandbox/signer.py"}
+
+
+def test_no_product_string_writes_a_plural_with_s_in_brackets():
+    root = Path(__file__).parents[3]
+    found = []
+    for package in ("bot", "commands", "handlers"):
+        for path in sorted((root / package).rglob("*.py")):
+            where = str(path.relative_to(root))
+            if where in _PLURAL_EXEMPT:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    text = node.value.replace("http(s)", "")
+                    if re.search(r"[a-z]\(s\)", text):
+                        found.append(f"{where}:{node.lineno}: {node.value.strip()[:80]}")
+    assert found == []

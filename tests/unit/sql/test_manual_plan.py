@@ -46,16 +46,16 @@ def test_the_hidden_delete_is_summarised_first_with_its_count_and_backups(db):
     summary = text.split("\n\n")[1]
     assert summary.startswith("WHAT IT CHANGES")
     assert "statement 121, line 121 [changes data" in summary
-    assert "DELETE users: 5 row(s)" in summary
-    assert f"backup users_backup_{STAMP} (rows of users): 5 row(s)" in summary
-    assert "posts (user_id) ON DELETE CASCADE of public.posts): 5 row(s)" in summary
+    assert "DELETE users: 5 rows" in summary
+    assert f"backup users_backup_{STAMP} (rows of users): 5 rows" in summary
+    assert "posts (user_id) ON DELETE CASCADE of public.posts): 5 rows" in summary
     assert "statements that only read (SELECT): 120: numbers 1-120" in text
     assert text.endswith(sql)
     assert counts_sha256(result.counts()) in text
     # The approval message shows the summary itself, not only behind a button.
     blocks = plan_blocks(text, button("View full plan", "v", "a"))
     shown = html.unescape(str(blocks))
-    assert "statement 121, line 121" in shown and "DELETE users: 5 row(s)" in shown
+    assert "statement 121, line 121" in shown and "DELETE users: 5 rows" in shown
 
 
 def test_no_sample_row_is_in_the_plan(db):
@@ -69,7 +69,7 @@ def test_other_counts_make_another_plan_showing_both(db, conn):
     again, second = _plan(db, "DELETE FROM users WHERE id > 15", first.to_dict(samples=False))
     assert again != text and first.counts() != second.counts()
     assert "THE COUNTS CHANGED" in again
-    assert "approved 5 row(s), now 4 row(s)" in again
+    assert "approved 5 rows, now 4 rows" in again
 
 
 @pytest.mark.parametrize("before", [*range(0, 290, 41), 290])  # 290: the very end
