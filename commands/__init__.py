@@ -83,7 +83,7 @@ def parse(text: str) -> tuple[object, Parsed]:
     module = SUBCOMMANDS.get(name)
     if module is None:
         guess = closest(name, SUBCOMMANDS)
-        did_you_mean = f" Did you mean `/rollback {guess}`?" if guess else ""
+        did_you_mean = f" Did you mean `{guess}`?" if guess else ""
         listing = ", ".join(f"`{n}`" for n in SUBCOMMANDS)
         raise CommandError(
             f"Unknown subcommand `{name}`.{did_you_mean}",

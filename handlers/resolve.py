@@ -32,7 +32,8 @@ def register(app: App, services) -> None:
                     f"`{plan.migration}` has statements that did not take effect; recording it"
                     " as applied needs the explicit confirmation in the form. Nothing was"
                     " started.",
-                    f"Run `/rollback resolve {plan.migration} --applied` again and tick it.",
+                    f"Run `/rollback resolve {plan.migration} --applied --env {env.name}` again"
+                    " and tick it.",
                 )
             start_then_checklist(
                 services, client, body["trigger_id"], "resolve", env.name, user, plan.params()

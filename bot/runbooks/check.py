@@ -55,9 +55,9 @@ def check_environment(
             names = [resolve_migration_name(name, status)]
             if names[0] not in status.pending:
                 raise ConflictError(
-                    f"`{names[0]}` is not pending on {env.name}: `/rollback check` reviews a"
-                    " migration before it is deployed.",
-                    "See `/rollback status` for what is pending.",
+                    f"`{names[0]}` is not pending on {env.name}: a check reviews a migration"
+                    " before it is deployed.",
+                    f"See `/rollback status --env {env.name}` for what is pending.",
                     code="not_pending",
                 )
         return review_directory(

@@ -39,7 +39,7 @@ def test_unknown_subcommand_names_it_suggests_the_closest_and_lists_all(bot):
     body = bot.signer.slash("hisotry").json()
     text = body["blocks"][0]["text"]["text"]
     assert "Unknown subcommand `hisotry`" in text
-    assert "Did you mean `/rollback history`?" in text
+    assert "Did you mean `history`?" in text
     for name in commands.SUBCOMMANDS:
         assert f"`{name}`" in text
     assert not bot.store.operations(limit=5)

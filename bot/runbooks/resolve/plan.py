@@ -75,7 +75,7 @@ def plan_resolve(
                 f"Migration `{name}` cannot be rolled back because it is not in a failed"
                 " state. (P3012)",
                 f"It completed successfully: undo it with a reverse migration,"
-                f" `/rollback revert {name}` (runbook option 2).",
+                f" `/rollback revert {name} --env {env.name}` (runbook option 2).",
                 code="P3012",
             )
         raise ConflictError(
@@ -90,7 +90,7 @@ def plan_resolve(
         raise ConflictError(
             f"Resolving `{name}` is not safe: " + " ".join(rec.reasons),
             "The runbook says not to use option 1 when the database state is unknown: use"
-            " `/rollback pitr` (option 3).",
+            f" `/rollback pitr --env {env.name}` (option 3).",
             code="unknown_state",
         )
     if rec.step != NextStep.UNDO_THEN_RESOLVE or not rec.undo:

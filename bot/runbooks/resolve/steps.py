@@ -25,7 +25,7 @@ def _check_status(ctx: StepContext) -> str:
     if ctx.params["mode"] == "rolled_back" and name not in assessment.recommendations:
         raise ConflictError(
             f"`{name}` is no longer in a failed state; nothing was changed.",
-            "Check `/rollback status`.",
+            f"Check `/rollback status --env {ctx.environment.name}`.",
         )
     return assessment.status.message.splitlines()[0] if assessment.status.message else ""
 
@@ -45,7 +45,7 @@ def _undo_applied(ctx: StepContext) -> str:
         raise ConflictError(
             f"The database changed since `{name}` was diagnosed; the approved undo no longer"
             " matches it, so nothing was run.",
-            "Start `/rollback resolve` again.",
+            f"Start `/rollback resolve {name} --env {env.name}` again.",
         )
     with connect(env) as conn:
         ran = run_undo(conn, undo)
@@ -108,7 +108,7 @@ def _verify(ctx: StepContext) -> str:
     if name in assessment.recommendations:
         raise ConflictError(
             f"`{name}` still shows as failed after the resolve.",
-            "Check the database and `/rollback status`.",
+            f"Check the database and `/rollback status --env {ctx.environment.name}`.",
         )
     return f"{name} is no longer failed"
 

@@ -134,7 +134,8 @@ def check_reverted(env: Environment, name: str) -> Diagnosis:
             f"After the revert, these statements of `{name}` still show as in effect: "
             + "; ".join(left)
             + ".",
-            "Check the database with `/rollback status`; the reverse SQL was edited or"
+            f"Check the database with `/rollback status --env {env.name}`; the reverse SQL"
+            " was edited or"
             " something changed it since.",
         )
     return diagnosis

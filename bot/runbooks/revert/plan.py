@@ -85,7 +85,7 @@ def plan_revert(config: Config, env: Environment, name: str, now: datetime) -> R
     with connect(env) as conn:
         status = migration_status(conn, directory)
         name = resolve_migration_name(name, status)
-        local = _completed_migration(status, name)
+        local = _completed_migration(env, status, name)
         _refuse_not_last(env, status, name)
         tested = _staging_tested(config, env, name)
         live = LiveImpact(conn, statement_timeout=config.sql_statement_timeout)
@@ -144,31 +144,32 @@ def _refuse_blocked(env: Environment, status: MigrationStatus, new_name: str) ->
         )
 
 
-def _completed_migration(status: MigrationStatus, name: str):
+def _completed_migration(env: Environment, status: MigrationStatus, name: str):
     states = {row.state for row in status.rows_for(name)}
     if RecordState.APPLIED not in states:
         if not states:
             raise NotFound(
                 f"Migration `{name}` cannot be reverted because it was never applied to the"
                 " database: there is nothing to undo.",
-                "Check the name and the environment with `/rollback status`.",
+                f"Check the name and the environment with `/rollback status --env {env.name}`.",
                 code="never_applied",
             )
         if RecordState.FAILED in states:
             raise ConflictError(
                 f"Migration `{name}` failed; a reverse migration is for one that completed.",
-                f"Use `/rollback resolve {name}` (runbook option 1).",
+                f"Use `/rollback resolve {name} --env {env.name}` (runbook option 1).",
                 code="failed",
             )
         raise ConflictError(
             f"Migration `{name}` is rolled back; there is nothing to revert.",
-            "Check `/rollback status`.",
+            f"Check `/rollback status --env {env.name}`.",
             code="rolled_back",
         )
     done = [n for n in status.applied if is_revert_of(n, name)]
     if done:
         raise ConflictError(
-            f"Migration `{name}` was already reverted by `{done[-1]}`.", "Check `/rollback status`."
+            f"Migration `{name}` was already reverted by `{done[-1]}`.",
+            f"Check `/rollback status --env {env.name}`.",
         )
     local = status.local(name)
     if local is None or local.sql is None:
@@ -217,12 +218,13 @@ def _refuse_not_last(env: Environment, status: MigrationStatus, name: str) -> No
         + ("it" if len(later) == 1 else "they")
         + " changed.",
         (
-            f"Revert `{later[0]}` first (`/rollback revert {later[0]}`)"
+            f"Revert `{later[0]}` first (`/rollback revert {later[0]} --env {env.name}`)"
             if len(later) == 1
-            else f"Revert them first, newest first (`/rollback revert {later[-1]}`)"
+            else f"Revert them first, newest first"
+            f" (`/rollback revert {later[-1]} --env {env.name}`)"
         )
-        + f", then `{name}`; or restore a point in time before `{name}` with `/rollback pitr`"
-        " (option 3).",
+        + f", then `{name}`; or restore a point in time before `{name}` with"
+        f" `/rollback pitr --env {env.name}` (option 3).",
         code="not_last",
     )
 

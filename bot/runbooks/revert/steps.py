@@ -123,19 +123,22 @@ def _apply(ctx: StepContext) -> str:
         if RecordState.APPLIED not in applied:
             raise ConflictError(
                 f"`{p['migration']}` changed since the review; nothing ran.",
-                "Check `/rollback status` and start `/rollback revert` again.",
+                f"Check `/rollback status --env {env.name}` and start"
+                f" `/rollback revert {p['migration']} --env {env.name}` again.",
             )
         later = later_migrations(status, p["migration"])
         if later:
             raise ConflictError(
                 f"{', '.join(f'`{n}`' for n in later)} applied after `{p['migration']}` since"
                 " the review; its reverse would ignore that. Nothing ran.",
-                "Check `/rollback status` and start `/rollback revert` again.",
+                f"Check `/rollback status --env {env.name}` and start"
+                f" `/rollback revert {p['migration']} --env {env.name}` again.",
             )
         if local is not None and local.checksum != p["sql_sha256"]:
             raise ConflictError(
                 f"`{local.path}/migration.sql` is not the approved SQL; nothing ran.",
-                "Start `/rollback revert` again to review and approve the new file.",
+                f"Start `/rollback revert {p['migration']} --env {env.name}` again to review"
+                " and approve the new file.",
             )
         with staged_directory(directory, p["revert_name"], p["sql"]) as staged:
             apply_revert(conn, staged, p["revert_name"], ctx.progress)

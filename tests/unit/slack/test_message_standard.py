@@ -143,3 +143,44 @@ def test_no_product_string_writes_a_plural_with_s_in_brackets():
                     if re.search(r"[a-z]\(s\)", text):
                         found.append(f"{where}:{node.lineno}: {node.value.strip()[:80]}")
     assert found == []
+
+
+def _string_nodes(tree: ast.Module):
+    """Every string the code writes (a literal or an f-string, implicit concatenations
+    joined), with ``{}`` for what an f-string fills in; docstrings left out."""
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    parts_of_fstrings = {
+        id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values
+    }
+    for node in ast.walk(tree):
+        if id(node) in docstrings or id(node) in parts_of_fstrings:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+        elif isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+            yield node.lineno, text
+
+
+def test_every_suggested_command_in_the_code_names_its_environment():
+    """docs/messages.md rule 2 over the source: a `/rollback resolve x` in an error, a plan
+    or a step's result is copied as is, so it says `--env` (a usage pattern with [--env
+    NAME] or a bare subcommand named as a feature, `/rollback revert`, are not commands)."""
+    root = Path(__file__).parents[3]
+    found = []
+    for package in ("bot", "commands", "handlers"):
+        for path in sorted((root / package).rglob("*.py")):
+            if "sandbox" in path.parts:
+                continue
+            for line, text in _string_nodes(ast.parse(path.read_text())):
+                for quoted in re.findall(r"`(/rollback [^`]*)`", text):
+                    bare = re.fullmatch(r"/rollback (revert|resolve|sql|pitr|deploy|check)", quoted)
+                    if bare or "[" in quoted or not _ENV_COMMAND.match(quoted):
+                        continue
+                    if "--env" not in quoted:
+                        found.append(f"{path.relative_to(root)}:{line}: `{quoted}`")
+    assert found == []
