@@ -15,14 +15,24 @@ class RollbackBotError(Exception):
 class UserError(RollbackBotError):
     """Something the user can fix: bad input, wrong state, missing permission.
 
-    ``message`` says what was wrong, ``hint`` what to do about it.
+    ``message`` says what was wrong, ``hint`` what to do about it. Both may quote what a
+    person typed; ``people``: the Slack users the bot itself mentions in them (``<@U1>``),
+    whose mentions stay live where everything else is shown as typed.
     """
 
-    def __init__(self, message: str, hint: str | None = None, *, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        people: tuple[str, ...] = (),
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.code = code
+        self.people = frozenset(people)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} {self.hint}"

@@ -1,18 +1,33 @@
 """The incident report: a Markdown document written from the store alone, so it is the
-same whether asked from Slack or the CLI, during the incident or a month later."""
+same whether asked during the incident or a month later.
+
+It is posted in Slack's ``markdown`` block, which renders standard Markdown but no tables
+(docs.slack.dev, "Markdown block"): the timeline is a list. Every string a person or a
+database wrote (reason, result, errors, plans, notes, audit messages, parameters) goes
+through ``bot.slack.blocks.escape`` as in every other message: no mention, link or code
+fence can come from it. People the bot names are mentions."""
 
 from __future__ import annotations
 
-import json
+import re
 
 from bot.checklists import CHECKLISTS
 from bot.clock import shown_utc
 from bot.errors import NotFound
+from bot.slack.blocks import escape
+from bot.slack.views import STATUS_WORDS, runbook_name
 from bot.store import Store
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
 
 def _who(actor: str) -> str:
-    return actor if actor == "rollback-bot" else f"<@{actor}>"
+    """A Slack user as a mention; the bot, a terminal account or anything else as text."""
+    return f"<@{actor}>" if _SLACK_USER.fullmatch(actor) else escape(actor)
+
+
+def _code(text: str) -> list[str]:
+    return ["```", escape(text), "```"]
 
 
 def incident_report(store: Store, op_id: str) -> str:
@@ -20,22 +35,24 @@ def incident_report(store: Store, op_id: str) -> str:
     if op is None:
         raise NotFound(f"There is no operation `{op_id}`.", "See `/rollback history`.")
     lines = [
-        f"# Incident report: {op.runbook} on {op.environment} (`{op.id}`)",
+        f"# Incident report: {runbook_name(op.runbook)} on {op.environment} (`{op.id}`)",
         "",
-        f"- **Status:** {op.status}" + (f": {op.result}" if op.result else ""),
+        f"- **Status:** {STATUS_WORDS.get(op.status, op.status)}"
+        + (f": {escape(op.result)}" if op.result else ""),
         f"- **Requested by:** {_who(op.requester)}",
         "- **Approved by:** " + _approvers(store, op_id),
         f"- **Started:** {shown_utc(op.created_at)}",
         f"- **Finished:** {shown_utc(op.finished_at)}",
     ]
     if op.summary:
-        lines.append(f"- **Summary:** {op.summary}")
+        lines.append(f"- **Summary:** {escape(op.summary)}")
     lines += ["", "## Steps", ""]
     for s in store.steps(op_id):
-        extra = f" - {s.error}" if s.error else (f" - {s.detail}" if s.detail else "")
+        extra = s.error or s.detail
+        extra = f" - {escape(extra)}" if extra else ""
         flag = " (destructive)" if s.destructive else ""
         lines.append(
-            f"- **{s.title}**{flag}: {s.status}, {shown_utc(s.started_at)} to"
+            f"- **{s.title}**{flag}: {s.status.replace('_', ' ')}, {shown_utc(s.started_at)} to"
             f" {shown_utc(s.finished_at)}{extra}"
         )
     lines += ["", "## Approvals", ""]
@@ -53,7 +70,7 @@ def incident_report(store: Store, op_id: str) -> str:
             f" requested by {_who(a.requested_by)} at {shown_utc(a.requested_at)};"
             f" plan hash `{a.plan_hash[:16]}`"
         )
-        lines += ["", "```", a.plan_text, "```", ""]
+        lines += ["", *_code(a.plan_text), ""]
     lines += ["", "## Checklists", ""]
     for name, checklist in CHECKLISTS.items():
         items = store.checklist(op_id, name)
@@ -65,14 +82,15 @@ def incident_report(store: Store, op_id: str) -> str:
             by = ""
             if i.checked:
                 by = f" ({_who(i.checked_by)}, {shown_utc(i.checked_at)}"
-                by += f": {i.note})" if i.note else ")"
+                by += f": {escape(i.note)})" if i.note else ")"
             lines.append(f"- [{mark}] {i.label}{by}")
         lines.append("")
     lines += _identifiers(op.params)
-    lines += ["## Timeline (UTC)", "", "| time | who | event | details |", "|---|---|---|---|"]
+    lines += ["## Timeline (UTC)", ""]
     for e in store.audit(op_id):
-        message = e.message.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {e.at[:10]} {e.at[11:19]} | {_who(e.actor)} | {e.event} | {message} |")
+        message = escape(" ".join(e.message.split()))
+        event = e.event.replace("_", " ")
+        lines.append(f"- `{e.at[:10]} {e.at[11:19]}` {_who(e.actor)} {event}: {message}")
     return "\n".join(lines) + "\n"
 
 
@@ -96,8 +114,10 @@ def _identifiers(params: dict) -> list[str]:
     out = ["## SQL and AWS identifiers", ""]
     for k in keys:
         value = params[k]
-        if isinstance(value, str) and "\n" in value:
-            out += [f"- **{k}:**", "", "```sql", value, "```"]
-        else:
-            out.append(f"- **{k}:** `{json.dumps(value) if not isinstance(value, str) else value}`")
+        if isinstance(value, list | tuple):  # SQL statements, ids: one a line, not JSON
+            value = "\n".join(str(v) for v in value)
+        if k.endswith("sql"):
+            out += [f"- **{k}:**", "", *_code(str(value))]
+        else:  # an id or a name: one line
+            out.append(f"- **{k}:** {escape(' '.join(str(value).split()))}")
     return [*out, ""]

@@ -7,7 +7,7 @@ the restorable window and the suggested restore point, which take longer to read
 from bot.clock import utcnow
 from bot.errors import ConflictError, UserError
 from bot.runbooks.pitr import choices as pitr
-from bot.slack import pitr_views
+from bot.slack import pitr_views, views
 from commands.parser import Spec
 
 NAME = "pitr"
@@ -27,9 +27,10 @@ def run(ctx) -> None:
     if running is not None:
         raise ConflictError(
             f"Another operation is already running on {env.name}: {running.id}"
-            f" ({running.runbook}) started by <@{running.requester}>.",
+            f" ({views.runbook_name(running.runbook)}) started by <@{running.requester}>.",
             "Wait until it finishes; `/rollback history` shows it.",
             code="busy",
+            people=(running.requester,),
         )
     opened = ctx.client.views_open(
         trigger_id=ctx.trigger_id, view=pitr_views.loading_modal(env.name, source)

@@ -8,7 +8,7 @@ from bot.clock import utcnow
 from bot.errors import UserError
 from bot.prevention.report import review_dict
 from bot.runbooks.check import PERSON_QUESTION_IDS, PersonAnswers, record_review
-from bot.slack import check_views
+from bot.slack import check_views, views
 from bot.slack.ids import Action, Block, Callback
 from bot.slack.values import CheckRef
 from handlers.error_reporter import reports_errors
@@ -47,7 +47,8 @@ def register(app: App, services) -> None:
                 utcnow(),
             )
         except UserError as error:
-            client.chat_postEphemeral(channel=ref.channel, user=user, text=str(error))
+            # What the person asked about is quoted in the error: escaped by the view.
+            client.chat_postEphemeral(channel=ref.channel, user=user, **views.error_message(error))
             return
         message = check_views.reviewed_message(env.name, review_dict(review), user, record.detail)
         services.outbox.post(ref.channel, message)

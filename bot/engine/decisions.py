@@ -95,7 +95,9 @@ class Decisions:
                 detail={"decision_id": decision_id},
             )
             raise PermissionDenied(
-                "Only the requester of this operation can decide this.", f"Ask <@{op.requester}>."
+                "Only the requester of this operation can decide this.",
+                f"Ask <@{op.requester}>.",
+                people=(op.requester,),
             )
         if choice not in decision.choices:
             raise UserError(f"`{choice}` is not one of the choices.")

@@ -174,12 +174,17 @@ class Engine:
             return ConflictError(f"{env.name} was busy a moment ago.", "Try again.")
         return ConflictError(
             f"Another operation is already running on {env.name}: {running.id}"
-            f" ({running.runbook}) started by <@{running.requester}> at"
+            f" ({self._title(running.runbook)}) started by <@{running.requester}> at"
             f" {shown_utc(running.created_at, 'minutes')}.",
             f"Only one operation per environment runs at a time. Follow it with"
             f" `/rollback history`, or wait until it finishes before starting a {runbook.title}.",
             code="busy",
+            people=(running.requester,),
         )
+
+    def _title(self, runbook: str) -> str:
+        known = self.runbooks.get(runbook)
+        return known.title if known else runbook
 
     def cancel(self, op_id: str, user: str) -> str:
         """Stops the operation between steps. While a step runs, the cancellation is

@@ -140,6 +140,7 @@ class Gates:
         raise PermissionDenied(
             f"Only <@{op.requester}>, who requested `{op.id}`, can tick its checklists.",
             "Ask them to tick it, or have checklist_tickers for this environment include you.",
+            people=(op.requester,),
         )
 
     def tick_by_bot(self, op_id: str, checklist: str, item_id: str, note: str) -> None:

@@ -121,6 +121,13 @@ def p3018_message(name: str, error_code: str, error: str) -> str:
     )
 
 
+def database_error(logs: str) -> str:
+    """The database's own words in a failed migration's log (what follows "Database
+    error:" in p3018_message: PostgreSQL's ERROR, DETAIL and HINT lines), else the log."""
+    _, found, error = logs.partition("\n\nDatabase error:\n")
+    return error.strip() if found else logs.strip()
+
+
 def p3019_provider_switched(expected_provider: str) -> UserError:
     return ConflictError(
         "The datasource provider `postgresql` specified in your schema does not match the one "

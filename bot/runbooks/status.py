@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.database import connect
 from bot.errors import UserError
+from bot.prisma.error_codes import database_error
 from bot.prisma.recommendation import Recommendation, earlier_scripts, recommendation
 from bot.prisma.status import MigrationStatus, StatusVerdict, migration_status
 from bot.settings import Environment
@@ -115,6 +116,8 @@ def status_card_data(env_name: str, assessment: Assessment) -> dict:
                 "name": row.migration_name,
                 "started_at": row.started_at.isoformat(),
                 "logs": "\n".join((row.logs or "").strip().splitlines()[:_LOG_LINES]),
+                # The fact that matters (issue 19): PostgreSQL's error, not Prisma's preamble.
+                "error": database_error(row.logs or ""),
                 "diagnosis": diagnosis.summary
                 if diagnosis
                 else "Not diagnosed: the migration file is missing from the directory.",

@@ -4,8 +4,7 @@ backup audit against the runbook's "Database Backup Strategy" table, a verdict p
 from __future__ import annotations
 
 from bot.aws.snapshots import ManualSnapshot
-from bot.slack.blocks import context, cut, fit, header, section
-from bot.slack.check_views import escape
+from bot.slack.blocks import context, cut, escape, fit, header, section
 from bot.text import plural
 
 ROW_EMOJI = {
@@ -33,7 +32,7 @@ def snapshot_taken(env: str, snapshot: ManualSnapshot) -> dict:
         f"\n*Taken before these pending migrations:*\n{listed}"
     )
     return {
-        "text": f"Manual snapshot {snapshot.id} requested",
+        "text": f"Manual snapshot {escape(snapshot.id)} requested",
         "blocks": [section(cut(text, 3000))],
     }
 

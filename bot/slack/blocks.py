@@ -4,6 +4,7 @@ section text 3000 chars, 10 fields, header 150, button text 75, 50 blocks per me
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from bot.text import visible
@@ -21,15 +22,20 @@ OPTIONS_PER_CHECKBOX = 10
 CONTEXT_TEXT_MAX = 2000
 
 
+_BACKTICK_PAIR = re.compile(r"`(?=`)")
+
+
 def escape(text: str) -> str:
     """THE escaping of every user- or database-originated string placed in mrkdwn: Slack's
     three control characters (&, <, >; docs/reference/slack-platform.md, "Formatting text
     for app surfaces"), so ``<!channel>``, ``<@U...>`` and ``<https://x|harmless>`` show as
     typed instead of pinging or disguising a link; hidden characters shown as [U+XXXX];
-    and a ``` broken by a zero-width space (the only one left: hidden ones were made
+    and backticks in a row broken by zero-width spaces (the only one left: hidden ones were made
     visible first), so quoted text can neither open nor close a code block."""
     escaped = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("```", "`\u200b``")
+    # Every backtick followed by another gets a zero-width space: no run of three is left
+    # (replacing "```" alone leaves one where two runs meet: six backticks in a row).
+    return _BACKTICK_PAIR.sub("`\u200b", escaped)
 
 
 def code_block(text: str) -> str:

@@ -62,14 +62,15 @@ def render_card(op: Operation, kind: str, title: str, data: dict) -> dict:
     title = escape(title)
     if renderer is None:
         return {"text": title, "blocks": [section(title)]}
-    return renderer(op, title, _escaped(data))
+    return renderer(op, title, escaped(data))
 
 
-def _escaped(value):
+def escaped(value):
+    """Every string in ``value`` (a card's data, however nested) escaped for mrkdwn."""
     if isinstance(value, str):
         return escape(value)
     if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
+        return {k: escaped(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_escaped(v) for v in value]
+        return [escaped(v) for v in value]
     return value

@@ -12,9 +12,11 @@ from bot.slack.blocks import (
     SECTION_TEXT_MAX,
     actions,
     button,
+    code_block,
     context,
     cut,
     divider,
+    escape,
     fit,
     header,
     modal,
@@ -33,17 +35,6 @@ VERDICT_EMOJI = {
 }
 _BLOCKS_PER_CARD = 5
 _ANSWER_LINES = 6  # per question on the card; the modal and `rollback-bot check` have all
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters (formatting docs): text from migration files
-    must not become a mention or a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _code(text: str) -> str:
-    # A ``` inside would end Slack's code block early.
-    return "```" + escape(text).replace("```", "` ` `") + "```"
 
 
 def _answers_text(card: dict) -> str:
@@ -72,12 +63,12 @@ def card_blocks(env: str, card: dict, channel: str) -> list[dict]:
     if lint.get("unavailable"):
         facts.append(f"*squawk:* did not run ({escape(lint['unavailable'])})")
     else:
-        rules = sorted({f["rule"] for f in lint["findings"]})
+        rules = sorted({escape(f["rule"]) for f in lint["findings"]})
         facts.append(f"*squawk:* {', '.join(rules) if rules else 'no findings'}")
     blocks.append(context(cut("\n".join(facts), 2000)))
     if card["reverse_sql"]:
         sql = cut(card["reverse_sql"], SECTION_TEXT_MAX - 40)
-        blocks.append(section("*Reverse SQL (the rollback plan):*\n" + _code(sql)))
+        blocks.append(section("*Reverse SQL (the rollback plan):*\n" + code_block(sql)))
     ref = CheckRef(env, card["name"], card["checksum"] or "", channel)
     blocks.append(
         actions(
@@ -99,7 +90,13 @@ def check_message(env: str, cards: list[dict], channel: str) -> dict:
     if len(cards) > room:
         rest = ", ".join(f"`{escape(c['name'])}`" for c in cards[room:])
         blocks.append(
-            context(cut(f"{len(cards) - room} more pending: {rest}. `/rollback check NAME`", 2000))
+            context(
+                cut(
+                    f"{len(cards) - room} more pending: {rest}."
+                    f" `/rollback check NAME --env {escape(env)}`",
+                    2000,
+                )
+            )
         )
     failing = sum(Verdict(c["verdict"]) in (Verdict.BLOCKED, Verdict.ERROR) for c in cards)
     text = f"Migration Safety Checklist on {env}: {len(cards)} pending, {failing} failing"
@@ -156,4 +153,5 @@ def reviewed_message(env: str, card: dict, reviewer: str, detail: dict) -> dict:
     if detail.get("note"):
         blocks.append(section(cut(f"*Note:* {escape(detail['note'])}", SECTION_TEXT_MAX)))
     blocks.append(context(f"checksum `{card['checksum']}`"))
-    return {"text": f"Check of {card['name']} on {env} reviewed by <@{reviewer}>", "blocks": blocks}
+    text = f"Check of {escape(card['name'])} on {escape(env)} reviewed by <@{reviewer}>"
+    return {"text": text, "blocks": blocks}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.doctor import Section
-from bot.slack.blocks import context, section
+from bot.slack.blocks import context, escape, section
 from bot.text import plural
 
 
@@ -13,7 +13,7 @@ def doctor_report(sections: list[Section]) -> dict:
     blocks = [section(f"*rollback-bot doctor*: {summary}")]
     for part in sections:
         lines = "\n".join(
-            f"{':white_check_mark:' if c.ok else ':x:'} {c.what}" for c in part.checks
+            f"{':white_check_mark:' if c.ok else ':x:'} {escape(c.what)}" for c in part.checks
         )
         blocks.append(section(f"*{part.title}*\n{lines}"))
     blocks.append(context("The same checks from a terminal: `rollback-bot doctor [--env NAME]`."))

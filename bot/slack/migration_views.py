@@ -9,13 +9,14 @@ from bot.slack.blocks import (
     context,
     cut,
     divider,
+    escape,
     fit,
     header,
     modal,
     plain,
     section,
 )
-from bot.slack.cards import card_renderer
+from bot.slack.cards import card_renderer, escaped
 from bot.slack.ids import Action, Block, Callback
 from bot.slack.values import EnvironmentRef, ResolveModal
 from bot.slack.views import info_message
@@ -36,6 +37,12 @@ NEXT_STEP_WORDS = {
 
 
 def status_card(data: dict, title: str | None = None) -> dict:
+    """/rollback status's answer: ``data`` (status_card_data) as the runbook step made it,
+    escaped here as render_card escapes the card's."""
+    return _status_card_blocks(escaped(data), title and escape(title))
+
+
+def _status_card_blocks(data: dict, title: str | None) -> dict:
     counts = data["counts"]
     # The worst state shown (bot.runbooks.status.headline); cards recorded before it
     # existed carry Prisma's verdict only.
@@ -72,12 +79,17 @@ def status_card(data: dict, title: str | None = None) -> dict:
             )
         )
     if data.get("message"):
-        blocks.append(context(cut("Prisma would say: " + data["message"].replace("\n", " "), 1900)))
+        # Prisma's own words, line for line as its CLI prints them.
+        blocks.append(context("What `prisma migrate status` would say:"))
+        blocks.append(section(f"```{cut(data['message'], 2900)}```"))
     return {"text": headline, "blocks": fit(blocks)}
 
 
 def _failed_blocks(failed: dict, env: str) -> list[dict]:
     name = failed["name"]
+    # PostgreSQL's error line is the fact that matters; cards recorded before "error"
+    # existed have Prisma's log only.
+    error = failed.get("error") or failed["logs"]
     lines = "\n".join(
         f"{VERDICT_EMOJI.get(s['verdict'], '')} {s['description']}"
         for s in failed["statements"][:20]
@@ -86,7 +98,7 @@ def _failed_blocks(failed: dict, env: str) -> list[dict]:
         divider(),
         section(
             f":x: *Failed:* `{name}` (started {shown_utc(failed['started_at'])})"
-            + (f"\n```{cut(failed['logs'], 800)}```" if failed["logs"] else "")
+            + (f"\n```{cut(error, 1500)}```" if error else "")
         ),
         section(f"*Diagnosis:* {failed['diagnosis']}" + (f"\n{lines}" if lines else "")),
     ]
@@ -101,7 +113,7 @@ def _failed_blocks(failed: dict, env: str) -> list[dict]:
 
 @card_renderer(CardKind.MIGRATION_STATUS)
 def _status_card(op, title: str, data: dict) -> dict:
-    return status_card(data, title)
+    return _status_card_blocks(data, title)
 
 
 @card_renderer(CardKind.RESOLVE_NEXT)
@@ -146,14 +158,25 @@ def _modal(
 
 
 def resolve_loading(env: str, name: str) -> dict:
-    return _modal([section(f":hourglass_flowing_sand: Checking `{name}` on *{env}*...")])
+    # ``name`` is what the person typed.
+    return _modal([section(f":hourglass_flowing_sand: Checking `{escape(name)}` on *{env}*...")])
 
 
 def resolve_error(message: str) -> dict:
-    return _modal([section(f":warning: {message}")])
+    return _modal([section(f":warning: {escape(message)}")])
 
 
 def resolve_confirm(env: str, plan: dict, protected: bool) -> dict:
+    """``plan``: ResolvePlan.params(): names, statements and SQL from the migration file
+    and the database, escaped before they are laid out."""
+    shown = escaped(plan)
+    blocks = _confirm_blocks(env, shown, protected)
+    return _modal(
+        blocks, submit="Continue", metadata=ResolveModal(env, plan["migration"], plan["mode"])
+    )
+
+
+def _confirm_blocks(env: str, plan: dict, protected: bool) -> list[dict]:
     name, mode = plan["migration"], plan["mode"]
     verb = "recorded as applied" if mode == "applied" else "marked rolled back"
     blocks = [
@@ -210,7 +233,7 @@ def resolve_confirm(env: str, plan: dict, protected: bool) -> dict:
             + "."
         )
     )
-    return _modal(blocks, submit="Continue", metadata=ResolveModal(env, name, mode))
+    return blocks
 
 
 def partial_confirmed(view: dict) -> bool:

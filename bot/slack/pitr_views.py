@@ -12,6 +12,7 @@ from bot.slack.blocks import (
     confirm_dialog,
     context,
     cut,
+    escape,
     fit,
     modal,
     plain,
@@ -47,11 +48,13 @@ def _modal(env: str, blocks: list[dict], submit: bool = False) -> dict:
 
 def loading_modal(env: str, source: str) -> dict:
     # Opened at once: Slack's trigger_id lasts 3 s, the RDS and history look-ups may not.
-    return _modal(env, [section(f":hourglass: Reading snapshots and history of `{source}`...")])
+    return _modal(
+        env, [section(f":hourglass: Reading snapshots and history of `{escape(source)}`...")]
+    )
 
 
 def error_modal(env: str, error: UserError) -> dict:
-    text = f":warning: {error.message}" + (f"\n{error.hint}" if error.hint else "")
+    text = f":warning: {escape(error.message)}" + (f"\n{escape(error.hint)}" if error.hint else "")
     return _modal(env, [section(text), context("Nothing was changed.")])
 
 
@@ -71,26 +74,38 @@ def _option(value: str, label: str) -> dict:
     return {"text": plain(label, 75), "value": value}
 
 
-def restore_modal(c: RecoveryChoices) -> dict:
+def _restore_summary(c: RecoveryChoices) -> str:
     s, w, point = c.source, c.window, c.suggestion.at
     snap = c.suggested_snapshot
     latest = shown_utc(w.latest) if w.latest else "none (backups off)"
     lines = [
-        f"*Restore `{s.id}`* ({s.instance_class}, {s.engine}, Multi-AZ"
+        f"*Restore `{escape(s.id)}`* ({escape(s.instance_class)}, {escape(s.engine)}, Multi-AZ"
         f" {'on' if s.multi_az else 'off'}) on *{c.environment}* into a new instance.",
         f"Latest restorable time: {latest} · retention {w.retention_days} days",
-        f"Suggested restore point: *{shown_utc(point)}*, {c.suggestion.reason}",
+        f"Suggested restore point: *{shown_utc(point)}*, {escape(c.suggestion.reason)}",
         "Latest snapshot before it: "
-        + (f"`{snap.id}` ({snap.type}, {shown_utc(snap.created, 'minutes')})" if snap else "none"),
+        + (
+            f"`{escape(snap.id)}` ({snap.type}, {shown_utc(snap.created, 'minutes')})"
+            if snap
+            else "none"
+        ),
     ]
+    return "\n".join(lines)
+
+
+def restore_modal(c: RecoveryChoices) -> dict:
+    """Ids and names from AWS (instances, snapshots, groups) are escaped like any data."""
+    s, w, point = c.source, c.window, c.suggestion.at
     recent = [
-        f"`{x.id}` {x.type} {x.created:%Y-%m-%d %H:%M}" for x in c.snapshots[-5:] if x.created
+        f"`{escape(x.id)}` {x.type} {x.created:%Y-%m-%d %H:%M}"
+        for x in c.snapshots[-5:]
+        if x.created
     ]
     modes = [_option(value, label) for value, label in MODES.items()]
     initial = modes[1] if w.latest else modes[0]
-    groups = ", ".join(s.vpc_security_group_ids) or "-"
+    groups = escape(", ".join(s.vpc_security_group_ids) or "-")
     blocks = [
-        section("\n".join(lines)),
+        section(_restore_summary(c)),
         context(f"{len(c.snapshots)} snapshots; latest: " + (", ".join(recent) or "none")),
         _input(
             Block.PITR_MODE,
@@ -122,7 +137,8 @@ def restore_modal(c: RecoveryChoices) -> dict:
         *_backup_choice(c),
         context(
             f"The new instance copies the source's VPC security groups ({groups}), subnet group"
-            f" ({s.subnet_group or '-'}), parameter group ({s.parameter_group or '-'}), Multi-AZ"
+            f" ({escape(s.subnet_group or '-')}), parameter group"
+            f" ({escape(s.parameter_group or '-')}), Multi-AZ"
             " and tags: a restore otherwise gets the defaults. The source is not changed."
             " The restore and the traffic switch each need an approval."
         ),
@@ -142,7 +158,8 @@ def _backup_choice(c: RecoveryChoices) -> list[dict]:
             Block.PITR_BACKUP,
             "Backup current state",
             {"type": "radio_buttons", "options": [fresh, reuse], "initial_option": fresh},
-            f"`{r.id}` was {snapshot_age(r, c.now or utcnow())}: changes since then are not in"
+            # A plain_text hint: shown as written, nothing to escape (and no mrkdwn).
+            f"{r.id} was {snapshot_age(r, c.now or utcnow())}: changes since then are not in"
             " it. Reuse it only if nothing changed since.",
         )
     ]

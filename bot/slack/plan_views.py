@@ -28,13 +28,11 @@ MESSAGE_BUDGET = 11_000  # characters of plan per message (see the module docstr
 PAGE_BUDGET = 60_000  # characters of plan per modal page: far under 100 blocks and 250 KB
 
 
-def chunks(text: str, size: int = CODE_CHARS, *, code: bool = True) -> list[str]:
+def chunks(text: str, size: int = CODE_CHARS) -> list[str]:
     """The escaped text in pieces of at most ``size`` characters, cut at line ends where it
-    can and never inside an escape; joined, they are the whole escaped text. ``code``: the
-    pieces go in code blocks, which a ``` inside would end."""
-    escaped = escape(text)
-    if code:
-        escaped = escaped.replace("```", "`\u200b``")
+    can and never inside an escape; joined, they are the whole escaped text (no ``` in it:
+    a piece in a code block cannot end it)."""
+    escaped = escape(text)  # which breaks every run of backticks: no ``` is left inside
     pieces: list[str] = []
     start = 0
     while start < len(escaped):

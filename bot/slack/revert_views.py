@@ -7,16 +7,18 @@ from bot.clock import shown_utc
 from bot.runbooks.revert.review import SQL_MAX_CHARS
 from bot.slack.blocks import (
     SECTION_TEXT_MAX,
+    code_block,
     context,
     cut,
     divider,
+    escape,
     fit,
     header,
     modal,
     plain,
     section,
 )
-from bot.slack.cards import card_renderer
+from bot.slack.cards import card_renderer, escaped
 from bot.slack.ids import Block, Callback
 from bot.slack.values import RevertModal
 from bot.store.records import CardKind, Operation
@@ -35,16 +37,18 @@ def _modal(blocks: list[dict], *, submit: str | None = None, metadata: RevertMod
 
 def revert_loading(env: str, name: str) -> dict:
     return _modal(
-        [section(f":hourglass_flowing_sand: Writing the reverse of `{name}` on *{env}*...")]
+        [section(f":hourglass_flowing_sand: Writing the reverse of `{escape(name)}` on *{env}*...")]
     )
 
 
 def revert_error(message: str) -> dict:
-    return _modal([section(f":warning: {cut(message, SECTION_TEXT_MAX - 20)}")])
+    return _modal([section(f":warning: {cut(escape(message), SECTION_TEXT_MAX - 20)}")])
 
 
 def revert_review(env: str, plan: dict, protected: bool) -> dict:
-    """The review modal; ``plan`` is RevertPlan.params()."""
+    """The review modal; ``plan`` is RevertPlan.params(). What it shows is escaped; the
+    editable SQL goes into a plain-text input as it is (it is submitted and parsed again)."""
+    sql, plan = plan["sql"], escaped(plan)
     blocks = [
         section(
             f"Reverse of *{plan['migration']}* on *{env}*, written as the new Prisma migration"
@@ -54,7 +58,7 @@ def revert_review(env: str, plan: dict, protected: bool) -> dict:
         *classification_blocks(plan["rows"]),
         *lint_blocks(plan["lint"]),
         divider(),
-        _sql_block(plan["sql"], editable=not plan.get("staging_tested")),
+        _sql_block(sql, editable=not plan.get("staging_tested")),
         context(
             "Next: the before-rollback checklist"
             + (", then a second person approves" if protected else "")
@@ -109,13 +113,14 @@ def lint_blocks(lint: dict) -> list[dict]:
 
 
 def _sql_block(sql: str, *, editable: bool) -> dict:
+    """``sql`` as written: escaped where shown in mrkdwn, as is in the input."""
     if not editable or len(sql) > SQL_MAX_CHARS:
         why = (
             "the SQL tested on staging, not editable here"
             if not editable
             else f"longer than Slack's {SQL_MAX_CHARS}-character field: applied as generated"
         )
-        return section(cut(f"*migration.sql* ({why}):\n```{sql}```", SECTION_TEXT_MAX))
+        return section(cut(f"*migration.sql* ({why}):\n{code_block(sql)}", SECTION_TEXT_MAX))
     return {
         "type": "input",
         "block_id": Block.REVERT_SQL,

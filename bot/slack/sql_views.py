@@ -1,5 +1,6 @@
 """Slack views of /rollback sql: the modal that takes the SQL, and the review cards of the
-dry run and of the real run before COMMIT."""
+dry run and of the real run before COMMIT. The cards' data comes escaped (render_card):
+escaping it again here would show people ``&amp;lt;``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from bot.slack.blocks import (
     SECTION_TEXT_MAX,
     context,
     cut,
-    escape,
     fit,
     header,
     modal,
@@ -174,7 +174,7 @@ def _statement_line(statement: dict) -> str:
     if not counts and statement["rowcount"] is not None:
         counts = f"*{_rows(statement['rowcount'])}*"
     sql = " ".join(statement["sql"].split())
-    preview = escape(sql if len(sql) <= 120 else sql[:119] + "…")
+    preview = sql if len(sql) <= 120 else sql[:119] + "…"
     head = f"*{statement['index'] + 1}.* line {statement['line']} · _{statement['effect']}_"
     return f"{head} · {counts or 'no row count'}\n`{preview}`"
 
@@ -203,7 +203,7 @@ def _backups_text(backups: list[dict]) -> str:
     lines = []
     for b in backups:
         checked = " (checked: exactly what was destroyed)" if b.get("verified") else ""
-        what = f", {escape(b['why'])}" if b.get("why") else ""
+        what = f", {b['why']}" if b.get("why") else ""
         if b["skipped"]:
             lines.append(f"• `{b['name']}`: not kept, {b['skipped']}{what}")
         else:
@@ -216,13 +216,13 @@ def _verification_line(query: str | None, rows: dict | None) -> str:
         return "_No verification query was given._"
     total = (rows or {}).get("total")
     got = _rows(total) if total is not None else "not run"
-    return f"*Verification query* `{escape(cut(query, _STATEMENT_SQL_MAX))}`: {got}"
+    return f"*Verification query* `{cut(query, _STATEMENT_SQL_MAX)}`: {got}"
 
 
 def _verification_blocks(query: str | None, rows: dict | None) -> list[dict]:
     if not query:
         return [context("No verification query was given.")]
-    head = f"*Verification query*\n{_code(cut(escape(query), _STATEMENT_SQL_MAX))}"
+    head = f"*Verification query*\n{_code(cut(query, _STATEMENT_SQL_MAX))}"
     if rows is None:
         return [section(head)]
     return [section(head), section(_table_text(rows) if rows.get("rows") else "_No rows._")]
@@ -237,7 +237,7 @@ def _table_text(rows: dict) -> str:
     text = "\n".join(line.rstrip() for line in lines)
     more = rows["total"] - len(rows["rows"])
     note = f"\n_{plural(more, 'more row')} not shown._" if more > 0 else ""
-    return _code(cut(escape(text), _CODE_MAX)) + note
+    return _code(cut(text, _CODE_MAX)) + note
 
 
 def _code(text: str) -> str:

@@ -111,9 +111,11 @@ def help_message(subcommands: dict[str, str]) -> dict:
 
 
 def error_message(error: UserError) -> dict:
-    text = f":warning: {error.message}"
+    """What was wrong and what to do next. Both may quote what the person typed (an
+    operation id, a migration name, SQL): shown as typed, never as a mention or a link."""
+    text = f":warning: {with_mentions(error.message, error.people)}"
     if error.hint:
-        text += f"\n{error.hint}"
+        text += f"\n{with_mentions(error.hint, error.people)}"
     return {"text": cut(text, 3000), "blocks": [section(text)]}
 
 
@@ -279,7 +281,7 @@ def decision_message(op: Operation, decision: Decision) -> dict:
     text = cut(f"{head}\n{escape(rest)}" if rest else head, 39_000)
     # The evidence the requester decides on (option 4: every statement's row count, the
     # verification result), whole: in as many sections as it takes.
-    blocks += [section(piece) for piece in chunks(rest, code=False)][:40] if rest else []
+    blocks += [section(piece) for piece in chunks(rest)][:40] if rest else []
     if decision.status == DecisionStatus.PENDING:
         default = choices[decision.default_choice]
         blocks.append(
@@ -401,7 +403,7 @@ def _operation_line(op: Operation, approvers: list[str] | None) -> str:
     # What happened, for an end that is not plain success ("traffic switched; re-apply
     # declined", what changed before a failure or a cancel).
     if op.result and op.status != OperationStatus.SUCCEEDED and op.finished_at:
-        line += f"\n      {cut(op.result, 300)}"
+        line += f"\n      {cut(with_mentions(op.result, {op.requester, *(approvers or [])}), 300)}"
     return line
 
 

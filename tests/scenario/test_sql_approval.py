@@ -60,7 +60,7 @@ def _modal_text(view: dict) -> str:
         for b in view["blocks"]
         if b["type"] == "section"
     ]
-    text = "".join(pieces).replace("`\u200b``", "```")
+    text = "".join(pieces).replace("`\u200b", "`")
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

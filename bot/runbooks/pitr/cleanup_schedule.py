@@ -184,4 +184,5 @@ def _check_may_change(engine: Engine, pitr_op: Operation, user: str) -> None:
         raise PermissionDenied(
             "Only the requester of the recovery or an approver can change its cleanup.",
             f"Ask <@{pitr_op.requester}>.",
+            people=(pitr_op.requester,),
         )

@@ -1,0 +1,129 @@
+"""The whole catalog (tests/unit/slack/catalog.py) against docs/messages.md and against the
+markup injection corpus: every builder, rendered from what real runs returned, keeps the
+written standard, and no string a person or a database wrote can ping, link or close a code
+block in any text field of any message, modal or Home tab, nor in the notification text."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+
+import pytest
+
+import bot.slack
+from bot.slack.blocks import MODAL_TITLE_MAX
+from bot.store.records import CardKind
+from tests.unit.slack.catalog import ENTRIES, NOT_BUILDERS, all_renderers, card_kinds_rendered
+from tests.unit.slack.real_runs import RealRuns, real_runs
+from tests.unit.slack.test_injection_corpus import CORPUS, HIDDEN, LIVE
+
+_ENV_COMMAND = re.compile(r"/rollback (?:status|resolve|revert|pitr|sql|deploy|check)\b[^`\n]*")
+INTERNAL_NAMES = ("Sql ", "Pitr", "pitr_undo_switch", "Pitr_undo_switch", "*sql*", "*pitr*")
+# What an enum or a dump looks like when it leaks into words meant for people.
+LEAKS = re.compile(
+    r"not_yet_applied|undo_then_resolve|resolve_rolled_back|waiting_approval|"
+    r"cancelled_after_changes|\{'|\{\"|\[\"|\['"
+)
+
+
+@pytest.fixture(scope="module")
+def real(pg_server, tmp_path_factory) -> RealRuns:
+    trigger, demo = pg_server.create_database(), pg_server.create_database()
+    return real_runs(trigger, demo, tmp_path_factory.mktemp("catalog"))
+
+
+def texts(payload, *, every: bool = False) -> list[str]:
+    """The text fields people read: mrkdwn (or every text object with ``every``), the
+    markdown block's and the notification's ``text``."""
+    found: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            kind = value.get("type")
+            if isinstance(value.get("text"), str) and (
+                kind in ("mrkdwn", "markdown") or (every and kind == "plain_text")
+            ):
+                found.append(value["text"])
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    walk(payload)
+    if isinstance(payload.get("text"), str):
+        found.append(payload["text"])
+    return found
+
+
+def _public_builders() -> dict[str, object]:
+    found = {}
+    for module in pkgutil.iter_modules(bot.slack.__path__):
+        if "views" not in module.name:
+            continue
+        mod = importlib.import_module(f"bot.slack.{module.name}")
+        for name, fn in inspect.getmembers(mod, inspect.isfunction):
+            if not name.startswith("_") and fn.__module__ == mod.__name__:
+                found[f"{mod.__name__}.{name}"] = fn
+    return found
+
+
+def test_every_view_builder_and_card_renderer_is_in_the_catalog():
+    rendered = {e.builder for e in ENTRIES}
+    missing = [
+        name
+        for name, fn in _public_builders().items()
+        if fn not in rendered and fn not in NOT_BUILDERS
+    ]
+    assert missing == [], "add these to tests/unit/slack/catalog.py"
+    kinds = [k for k in all_renderers() if k not in card_kinds_rendered()]
+    assert kinds == [], "cards no catalog entry renders"
+    assert set(CardKind) <= set(all_renderers()) | {CardKind.RESOLVE_NEXT}
+
+
+def test_the_completeness_check_can_fail():
+    assert len(_public_builders()) > len(NOT_BUILDERS) + 20
+    assert any(fn not in NOT_BUILDERS for fn in _public_builders().values())
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_every_message_keeps_the_written_standard(entry, real):
+    payload = entry.render(real, "")
+    text = "\n".join(texts(payload, every=True))
+    # A code block quotes another program's words verbatim (Prisma's, PostgreSQL's, SQL).
+    words = re.sub(r"```.*?```", "", text, flags=re.S)
+    assert text.strip(), f"{entry.name}: renders no text"
+    assert "(s)" not in words, f"{entry.name}: a '(s)' plural"
+    if entry.name != "help":  # usage lines show `[--env NAME]`, not a suggestion
+        for command in _ENV_COMMAND.findall(words):
+            if "[" in command:
+                continue  # a usage line quoted in an error: `/rollback status [env]`
+            assert "--env " in command, f"{entry.name}: `{command}` does not name its env"
+    for name in INTERNAL_NAMES:
+        assert name not in text, f"{entry.name}: internal runbook name {name!r}"
+    assert not LEAKS.search(words), f"{entry.name}: an enum or a dump: {LEAKS.search(words)}"
+    assert "&amp;amp;" not in text and "&amp;lt;" not in text, f"{entry.name}: escaped twice"
+    if payload.get("type") == "modal":
+        assert len(payload["title"]["text"]) <= MODAL_TITLE_MAX
+    if entry.name.startswith("error"):
+        assert "\n" in payload["text"], f"{entry.name}: an error with no next step"
+
+
+@pytest.mark.parametrize("bad", CORPUS)
+def test_no_quoted_string_is_live_markup_anywhere(bad, real):
+    failures = []
+    for entry in ENTRIES:
+        plain_fences = sum(t.count("```") for t in texts(entry.render(real, "harmless")))
+        shown = texts(entry.render(real, bad))
+        for text in shown:
+            stripped = text
+            for user in entry.people:
+                stripped = stripped.replace(f"<@{user}>", "")
+            stripped = re.sub(r"<#C[A-Z_]+>", "", stripped)  # the bot's own channel links
+            if LIVE.search(stripped) or HIDDEN.search(text):
+                failures.append(f"{entry.name}: {text[:300]!r}")
+        if sum(t.count("```") for t in shown) != plain_fences:
+            failures.append(f"{entry.name}: a code block opened or closed by data")
+    assert failures == []
