@@ -46,15 +46,7 @@ def incident_report(store: Store, op_id: str) -> str:
     ]
     if op.summary:
         lines.append(f"- **Summary:** {escape(op.summary)}")
-    lines += ["", "## Steps", ""]
-    for s in store.steps(op_id):
-        extra = s.error or s.detail
-        extra = f" - {escape(extra)}" if extra else ""
-        flag = " (destructive)" if s.destructive else ""
-        lines.append(
-            f"- **{s.title}**{flag}: {s.status.replace('_', ' ')}, {shown_utc(s.started_at)} to"
-            f" {shown_utc(s.finished_at)}{extra}"
-        )
+    lines += ["", "## Steps", "", *_steps(store, op_id)]
     lines += ["", "## Approvals", ""]
     approvals = store.approvals(op_id)
     if not approvals:
@@ -92,6 +84,19 @@ def incident_report(store: Store, op_id: str) -> str:
         event = e.event.replace("_", " ")
         lines.append(f"- `{e.at[:10]} {e.at[11:19]}` {_who(e.actor)} {event}: {message}")
     return "\n".join(lines) + "\n"
+
+
+def _steps(store: Store, op_id: str) -> list[str]:
+    lines = []
+    for s in store.steps(op_id):
+        extra = s.error or s.detail
+        extra = f" - {escape(extra)}" if extra else ""
+        flag = " (destructive)" if s.destructive else ""
+        lines.append(
+            f"- **{s.title}**{flag}: {s.status.replace('_', ' ')}, {shown_utc(s.started_at)} to"
+            f" {shown_utc(s.finished_at)}{extra}"
+        )
+    return lines
 
 
 def _approvers(store: Store, op_id: str) -> str:

@@ -128,6 +128,23 @@ def database_error(logs: str) -> str:
     return error.strip() if found else logs.strip()
 
 
+def failed_migration_fact(message: str) -> str | None:
+    """For a P3018 message, the line a person needs first: which migration failed and
+    PostgreSQL's own error ("`x` failed: ERROR: relation "Invoice" does not exist"), not the
+    preamble every P3018 starts with. None for any other message."""
+    name = next(
+        (
+            line.removeprefix("Migration name: ")
+            for line in message.splitlines()
+            if line.startswith("Migration name: ")
+        ),
+        None,
+    )
+    if name is None or "\n\nDatabase error:\n" not in message:
+        return None
+    return f"`{name}` failed: {database_error(message.replace(P3018_HINT, ''))}"
+
+
 def p3019_provider_switched(expected_provider: str) -> UserError:
     return ConflictError(
         "The datasource provider `postgresql` specified in your schema does not match the one "

@@ -104,11 +104,17 @@ def _failed_blocks(failed: dict, env: str) -> list[dict]:
     ]
     step = failed.get("recommendation")
     if step in NEXT_STEP_WORDS:
-        reasons = "\n".join(f"• {r}" for r in failed["reasons"])
+        reasons = _reasons(failed["reasons"], failed["diagnosis"])
         blocks.append(
             section(f"*Recommended:* {NEXT_STEP_WORDS[step].format(name=name, env=env)}\n{reasons}")
         )
     return blocks
+
+
+def _reasons(reasons: list[str], diagnosis: str) -> str:
+    """The recommendation's reasons, less the one that repeats the diagnosis shown just
+    above ("`x` failed part-way: 2 of 3 statements took effect: ..."): said once."""
+    return "\n".join(f"• {r}" for r in reasons if diagnosis not in r)
 
 
 @card_renderer(CardKind.MIGRATION_STATUS)
@@ -185,7 +191,7 @@ def _confirm_blocks(env: str, plan: dict, protected: bool) -> list[dict]:
             f" `prisma migrate resolve --{mode.replace('_', '-')}` writes it."
         ),
         section(f"*Diagnosis:* {plan['diagnosis']}"),
-        section("\n".join(f"• {r}" for r in plan["reasons"]) or " "),
+        section(_reasons(plan["reasons"], plan["diagnosis"]) or " "),
     ]
     if plan["undo_sql"]:
         effects = "\n".join(f"• {e}" for e in plan.get("undo_effects") or [])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.checklists import CHECKLISTS
 from bot.clock import shown_utc
 from bot.errors import UserError
+from bot.prisma.error_codes import failed_migration_fact
 from bot.slack.blocks import (
     MODAL_TITLE_MAX,
     OPTIONS_PER_CHECKBOX,
@@ -193,7 +194,10 @@ def _step_line(step: StepRecord, progress: dict | None) -> str:
         if progress.get("message"):
             line += f" {escape(progress['message'])}"
     elif step.status == StepStatus.FAILED and step.error:
-        line += f"\n      {cut(escape(step.error), 300)}"
+        # The fact that matters first (issue 19): a failed deploy's PostgreSQL error, not
+        # Prisma's preamble cut off before it.
+        error = failed_migration_fact(step.error) or step.error
+        line += f"\n      {cut(escape(error), 300)}"
     elif step.status == StepStatus.ROLLED_BACK and step.detail:
         line += f"\n      {cut(escape(step.detail), 300)}"
     elif step.status in (StepStatus.TODO, StepStatus.DECLINED) and step.detail:

@@ -125,7 +125,7 @@ def card(kind: CardKind, title: str, data: Callable[[RealRuns], dict], runbook="
 
 
 def _steps(real: RealRuns, bad: str) -> list[StepRecord]:
-    error = real.trigger_status["failed"][0]["logs"] + bad
+    error = real.deploy_failure + bad
     return [
         StepRecord(
             "op-1",
@@ -166,7 +166,12 @@ def _op(real: RealRuns, bad: str, runbook="resolve", params: dict | None = None,
 
 def _status_message(runbook: str, status: str):
     def render(real: RealRuns, bad: str) -> dict:
-        result = f"Failed: {real.postgres_error}{bad}" if status == "failed" else None
+        # As the walker ends a failed operation (bot/engine/walker.py, outcome.py).
+        result = (
+            f"Step 'Undo what took effect' failed.{bad} Nothing was changed before it."
+            if status == "failed"
+            else None
+        )
         op = _op(real, bad, runbook, status=status, result=result)
         items = [
             ChecklistEntry(op.id, "before", i.id, n, i.title, checked=n == 0)

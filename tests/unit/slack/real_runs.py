@@ -62,6 +62,7 @@ class RealRuns:
     sql_decision: str  # what the requester decides Commit / Roll back on
     check_cards: list[dict]  # /rollback check's cards of trigger.dev's pending migrations
     errors: list[UserError]  # what the domain refuses, said to the person who asked
+    deploy_failure: str  # the deploy step's error (P3018) as the engine records it
     verification: list[dict]  # PITR's verification rows: two databases, one query failing
 
 
@@ -90,7 +91,7 @@ def operation(runbook: str, env: str, params: dict, **kw) -> Operation:
     return Operation(**(base | kw))
 
 
-def trigger_dev_failed(url: str, root: Path) -> tuple[Environment, str]:
+def trigger_dev_failed(url: str, root: Path) -> tuple[Environment, str, str]:
     """The first trigger.dev migration applied, a row written, the second refused by
     PostgreSQL: a failed migration Prisma records (P3018), and the third pending. With the
     approval plan re-run migrations showed before the deploy failed."""
@@ -108,15 +109,13 @@ def trigger_dev_failed(url: str, root: Path) -> tuple[Environment, str]:
     plan = plan_text(deploy_step, operation("deploy", env.name, {}), env)
     try:
         deploy(url, directory)
-    except UserError:
-        pass  # P3018: the incident this catalog shows
-    else:
-        raise AssertionError(f"{TRIGGER_FAILS} applied on a table with rows")
-    return env, plan
+    except UserError as error:  # P3018: the incident this catalog shows
+        return env, plan, str(error)  # as the walker records a failed step
+    raise AssertionError(f"{TRIGGER_FAILS} applied on a table with rows")
 
 
 def real_runs(trigger_url: str, demo_url: str, root: Path) -> RealRuns:
-    trigger, deploy_plan = trigger_dev_failed(trigger_url, root)
+    trigger, deploy_plan, deploy_failure = trigger_dev_failed(trigger_url, root)
     trigger_status = status_card_data(trigger.name, assess(trigger))
     demo_env = environment(demo_url, demo.write_migrations(root / "demo"))
     demo.prepare_database(demo_url, demo_env.migrations_dir)
@@ -133,6 +132,7 @@ def real_runs(trigger_url: str, demo_url: str, root: Path) -> RealRuns:
         resolve_plan=resolve,
         resolve_approval=plan_text(mark, resolve_op, demo_env),
         deploy_approval=deploy_plan,
+        deploy_failure=deploy_failure,
         check_cards=[review_dict(r) for r in check_environment(_config(), trigger)],
         errors=_errors(trigger, demo_env),
         verification=_verification(demo_url, trigger_url),

@@ -127,3 +127,24 @@ def test_no_quoted_string_is_live_markup_anywhere(bad, real):
         if sum(t.count("```") for t in shown) != plain_fences:
             failures.append(f"{entry.name}: a code block opened or closed by data")
     assert failures == []
+
+
+def test_a_failed_deploy_shows_postgresqls_error_in_the_card_itself(real):
+    """Issue 19, item 1: the card ended with "Database error... (155 more characters)" and
+    the line that matters was only in the thread."""
+    assert "Database error:" in real.deploy_failure  # Prisma's P3018, preamble first
+    entry = next(e for e in ENTRIES if e.name == "status message deploy failed")
+    card = "\n".join(texts(entry.render(real, "")))
+    assert 'ERROR: column "authenticationMethod" of relation "User" contains null values' in card
+    assert "A migration failed to apply" not in card
+    status = next(e for e in ENTRIES if e.name == "status: trigger.dev failed")
+    assert "contains null values" in "\n".join(texts(status.render(real, "")))
+
+
+@pytest.mark.parametrize("name", ["status: demo partly applied", "resolve confirm"])
+def test_the_diagnosis_is_said_once(name, real):
+    entry = next(e for e in ENTRIES if e.name == name)
+    text = "\n".join(texts(entry.render(real, "")))
+    diagnosis = real.demo_status["failed"][0]["diagnosis"]
+    assert diagnosis.startswith("2 of 3 statements took effect")
+    assert text.count(diagnosis) == 1, text
