@@ -16,7 +16,6 @@ token is set. An unresolvable group has no members, so nobody gains a permission
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import re
@@ -201,8 +200,27 @@ class Console:
         for key, value in data.items():
             if value in (None, "", [], {}):
                 continue
-            shown = value if isinstance(value, str) else json.dumps(value, default=str)
-            self.line(_indent(f"{key}: {shown[:400]}"))
+            self.line(_indent(f"{key.replace('_', ' ')}: {_words(value)[:400]}"))
+
+
+# What to type next, by the recommendation's id (the Slack card's words, for a terminal).
+NEXT_STEP = {
+    "resolve_rolled_back": "mark it rolled back: rollback-bot cli resolve {name} --env {env}",
+    "undo_then_resolve": "undo what took effect, then mark it rolled back:"
+    " rollback-bot cli resolve {name} --env {env}",
+    "revert": "write a reverse migration: rollback-bot cli revert {name} --env {env}",
+    "pitr": "point-in-time recovery (option 3): rollback-bot cli pitr --env {env}",
+}
+
+
+def _words(value) -> str:
+    """A card's value as a person reads it: lists one item after another, mappings as
+    "key value", never a JSON dump."""
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')} {_words(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_words(v) for v in value)
+    return str(value)
 
 
 def _indent(text: str, by: str = "          ") -> str:
@@ -342,14 +360,17 @@ class Terminal:
         env = self.config.environment(args.env)
         data = status_card_data(env.name, assess(env))
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data["counts"].items())
-        self.say(f"Migrations on {env.name}: {data['verdict']} ({counts})")
+        self.say(f"Migrations on {env.name}: {data['headline'][0]} ({counts})")
         for failed in data["failed"]:
             self.say(f"  FAILED {failed['name']} (started {shown_utc(failed['started_at'])})")
+            self.say(_indent(failed.get("error") or failed["logs"], "    "))
             self.say(f"    {failed['diagnosis']}")
             for statement in failed["statements"]:
-                self.say(f"      {statement['verdict']:<12} {statement['description']}")
-            if failed["recommendation"]:
-                self.say(f"    recommended: {failed['recommendation']}")
+                verdict = statement["verdict"].replace("_", " ")
+                self.say(f"      {verdict:<12} {statement['description']}")
+            step = NEXT_STEP.get(failed["recommendation"] or "")
+            if step:
+                self.say(f"    next: {step.format(name=failed['name'], env=env.name)}")
         for name in data["pending"]:
             self.say(f"  pending {name}")
         if data["lock_holder"]:

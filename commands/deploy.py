@@ -1,10 +1,10 @@
 """/rollback deploy [--env NAME]: re-run migrations (option 1 step 5), as
-`prisma migrate deploy` does, behind approval in protected environments."""
+`prisma migrate deploy` does, behind approval in protected environments. It first shows
+which migrations would run (and warns of a file that already failed as it is); the
+operation starts, and its checklist opens, only on Continue (handlers/resolve.py)."""
 
-from bot.runbooks.deploy_guard import reviews_for_start
-from bot.slack import migration_views
 from commands.parser import Spec
-from handlers.checklists import start_then_checklist
+from handlers.resolve import show_deploy_preview
 
 NAME = "deploy"
 SPEC = Spec(
@@ -14,13 +14,7 @@ SPEC = Spec(
 )
 
 
-def run(ctx) -> dict:
+def run(ctx) -> None:
     env = ctx.services.config.environment(ctx.environment)
-    params = {"reviews": reviews_for_start(ctx.services.store, env)}
     reason = ctx.parsed.options.get("override-window", "").strip()
-    if reason:
-        params["window_override"] = reason
-    op = start_then_checklist(
-        ctx.services, ctx.client, ctx.trigger_id, "deploy", env.name, ctx.user, params
-    )
-    return migration_views.deploy_started(op)
+    show_deploy_preview(ctx.services, ctx.client, ctx.trigger_id, env, ctx.user, reason)

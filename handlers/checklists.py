@@ -65,4 +65,6 @@ def register(app: App, services) -> None:
             first_block = f"{Block.CHECKLIST_ITEMS}_0"
             ack(response_action="errors", errors={first_block: error.message[:150]})
             return
-        ack()
+        # Saved: say so, and what is still open (closing without a word read as "lost").
+        op, items = store.operation(ref.op), store.checklist(ref.op, ref.checklist)
+        ack(response_action="update", view=views.checklist_saved(op, ref.checklist, items))

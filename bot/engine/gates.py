@@ -303,7 +303,9 @@ class Gates:
             self._refused(op, user, approval, "self-approval")
             raise PermissionDenied(
                 "You cannot approve your own request: the two-person rule needs a second person.",
-                "Ask one of the approvers to click Approve.",
+                # Said the same to Slack and to the terminal, which has no buttons.
+                "Ask one of the approvers to approve it: the Approve button on the request in"
+                f" Slack, or `rollback-bot cli approve {approval.id}` in a terminal.",
             )
         if user != op.requester and user not in self.engine.resolve_principals(env.approvers):
             self._refused(op, user, approval, "not an approver")

@@ -9,9 +9,12 @@ from bot.database import connect
 from bot.engine.model import Runbook, Step, StepContext
 from bot.errors import ConflictError
 from bot.prisma.deploy import DeployEventKind, deploy
-from bot.prisma.error_codes import p3009_failed_migrations
+from bot.prisma.error_codes import database_error, p3009_failed_migrations
+from bot.prisma.history import RecordState
+from bot.prisma.status import migration_status
 from bot.runbooks.deploy_guard import guard, guard_plan
 from bot.runbooks.status import assess, migrations_dir, show_status
+from bot.settings import Environment
 from bot.text import plural
 
 
@@ -26,6 +29,43 @@ class DeployParams:
     reviews: dict[str, dict] = field(default_factory=dict)
     window_override: str = ""
     snapshot: str = ""
+
+
+@dataclass(frozen=True)
+class DeployPreview:
+    """What `/rollback deploy` shows before anything starts (issue 19: the checklist opened
+    before anyone saw which migrations would run): the pending migrations in the order
+    Prisma applies them, the failed ones that make Prisma refuse (P3009), and each pending
+    file that is byte for byte the one that already failed (a resolve marked it rolled
+    back; unless what it depends on changed, it fails the same way)."""
+
+    environment: str
+    pending: tuple[str, ...]
+    failed: tuple[str, ...]
+    # name -> (when it failed, PostgreSQL's error then)
+    repeats: dict[str, tuple[str, str]]
+
+    def params(self) -> dict:
+        return {
+            "environment": self.environment,
+            "pending": list(self.pending),
+            "failed": list(self.failed),
+            "repeats": {n: list(r) for n, r in self.repeats.items()},
+        }
+
+
+def preview_deploy(env: Environment) -> DeployPreview:
+    with connect(env) as conn:
+        status = migration_status(conn, migrations_dir(env))
+    repeats = {}
+    for name in status.pending:
+        local = status.local(name)
+        for row in status.rows_for(name):
+            same = local is not None and row.checksum == local.checksum
+            if row.state == RecordState.ROLLED_BACK and same and row.logs:
+                repeats[name] = (row.started_at.isoformat(), database_error(row.logs))
+    failed = tuple(dict.fromkeys(r.migration_name for r in status.failed))
+    return DeployPreview(env.name, tuple(status.pending), failed, repeats)
 
 
 def _check_status(ctx: StepContext) -> str:

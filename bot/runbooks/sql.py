@@ -188,7 +188,9 @@ def _dry_run(ctx: StepContext) -> str:
     ctx.record(dry_run=counts, dry_run_counts=result.counts())
     if manual.verification:
         ctx.tick_checklist("before", "verification", "verification query run in the dry run")
-    return f"{_rows(result)}; rolled back"
+    # The step's result is shown in the status message (the card): counts only, as the
+    # channel gets them; the rows went to the requester alone above.
+    return f"{_rows(result)}{_verified(result)}; rolled back"
 
 
 def _apply(ctx: StepContext) -> str:
@@ -243,7 +245,7 @@ def _verify(ctx: StepContext) -> str:
     with closing(connect(ctx.environment, autocommit=True)) as conn:
         for name, table in zip(shown, tables, strict=True):
             rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            found.append(f"{name}: {rows} rows")
+            found.append(f"{name}: {plural(rows, 'row')}")
     if manual.verification:
         with closing(connect(ctx.environment, autocommit=False)) as conn:
             result = verify_after_commit(conn, manual, _limits(ctx.params))
@@ -251,6 +253,12 @@ def _verify(ctx: StepContext) -> str:
     for line in found:
         ctx.say(f"After commit: {line}")
     return "; ".join(found) or "committed; no verification query given"
+
+
+def _verified(result: RunResult) -> str:
+    if result.verification is None:
+        return ""
+    return f"; verification query: {plural(result.verification.total, 'row')}"
 
 
 def _rows(result: RunResult) -> str:

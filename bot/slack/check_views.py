@@ -127,7 +127,7 @@ def check_modal(ref: CheckRef) -> dict:
             "type": "input",
             "block_id": Block.CHECK_NOTE,
             "optional": True,
-            "label": plain("Note (optional)", 2000),
+            "label": plain("Note", 2000),
             "element": {
                 "type": "plain_text_input",
                 "action_id": "note",

@@ -26,8 +26,10 @@ class Callback(StrEnum):
     PITR = "pitr_submit"
     SQL = "sql_submit"
     REVERT = "revert_submit"
+    DEPLOY = "deploy_submit"
     CHECK = "check_submit"
     PLAN = "approval_plan"  # the whole plan, read-only
+    CHECKLIST_SAVED = "checklist_saved"  # what a save kept, read-only
 
 
 class Block(StrEnum):

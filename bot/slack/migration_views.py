@@ -18,9 +18,9 @@ from bot.slack.blocks import (
 )
 from bot.slack.cards import card_renderer, escaped
 from bot.slack.ids import Action, Block, Callback
-from bot.slack.values import EnvironmentRef, ResolveModal
-from bot.slack.views import info_message
-from bot.store.records import CardKind, Operation
+from bot.slack.values import DeployModal, EnvironmentRef, ResolveModal
+from bot.store.records import CardKind
+from bot.text import plural
 
 VERDICT_EMOJI = {
     "applied": ":white_check_mark:",
@@ -146,11 +146,70 @@ def _resolve_next(op, title: str, data: dict) -> dict:
     }
 
 
-def deploy_started(op: Operation) -> dict:
-    return info_message(
-        f"Re-run migrations `{op.id}` started on *{op.environment}*."
-        " Complete the before-rollback checklist."
+def deploy_loading(env: str) -> dict:
+    return _modal(
+        [section(f":hourglass_flowing_sand: Reading pending migrations on *{env}*...")],
+        title="Re-run migrations",
     )
+
+
+def deploy_error(message: str) -> dict:
+    return _modal([section(f":warning: {escape(message)}")], title="Re-run migrations")
+
+
+def deploy_confirm(preview: dict, protected: bool, override: str = "") -> dict:
+    """What a re-run applies, before anything starts: ``preview`` is
+    DeployPreview.params(). A failed migration makes Prisma refuse (no Continue)."""
+    p = escaped(preview)
+    blocks = _deploy_blocks(p)
+    go = bool(p["pending"]) and not p["failed"]
+    if go:
+        blocks.append(
+            context(
+                "Next: the before-rollback checklist"
+                + (", then a second person approves" if protected else "")
+                + ", then `prisma migrate deploy`."
+            )
+        )
+    return modal(
+        Callback.DEPLOY,
+        "Re-run migrations",
+        blocks,
+        submit="Continue" if go else None,
+        metadata=DeployModal(preview["environment"], override) if go else None,
+        close="Cancel" if go else "Close",
+    )
+
+
+def _deploy_blocks(p: dict) -> list[dict]:
+    env = p["environment"]
+    if p["failed"]:
+        name = p["failed"][0]
+        return [
+            section(
+                f":warning: `{name}` is failed on *{env}*: `prisma migrate deploy` applies"
+                " nothing until it is resolved (P3009). Nothing was started."
+                f"\nResolve it first: `/rollback resolve {name} --env {env}`"
+            )
+        ]
+    if not p["pending"]:
+        return [section(f":white_check_mark: Nothing to apply on *{env}*: no pending migration.")]
+    listed = "\n".join(f"{n}. `{name}`" for n, name in enumerate(p["pending"], start=1))
+    blocks = [
+        section(
+            f"*Re-run migrations on {env}* applies"
+            f" {plural(len(p['pending']), 'migration')}, in this order:\n{listed}"
+        )
+    ]
+    for name, (failed_at, error) in p["repeats"].items():
+        blocks.append(
+            section(
+                f":warning: *`{name}` is the same file that failed* on {shown_utc(failed_at)}"
+                f" (same checksum):\n```{cut(error, 1200)}```\nUnless what it depends on changed,"
+                " it will fail the same way. Fix the file (or the data it needs) first."
+            )
+        )
+    return blocks
 
 
 def _modal(

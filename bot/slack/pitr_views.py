@@ -310,7 +310,9 @@ def cleanup_card(op: Operation, title: str, data: dict) -> dict:
     if data.get("cancelled"):
         text = (
             f":no_entry_sign: *{title}*\nThe deletion of `{data['old_instance']}` will not"
-            f" happen: {data['cancelled']}."
+            f" happen: {data['cancelled']}"
+            + (f" by <@{data['cancelled_by']}>" if data.get("cancelled_by") else "")
+            + "."
         )
         return {"text": title, "blocks": [section(text)]}
     skipped_by = data.get("skip_final_snapshot_by")

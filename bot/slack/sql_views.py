@@ -41,7 +41,7 @@ def _history_blocks(migrations: list[str]) -> list[dict]:
             "type": "input",
             "block_id": Block.SQL_HISTORY,
             "optional": True,
-            "label": plain("Also update Prisma migration history (optional)", 2000),
+            "label": plain("Also update Prisma migration history", 2000),
             "element": {
                 "type": "static_select",
                 "action_id": "value",
@@ -83,7 +83,7 @@ def sql_modal(env_name: str, protected: bool, migrations: list[str] | None = Non
         ),
         _input(
             Block.SQL_VERIFICATION,
-            "Verification query (one SELECT, optional)",
+            "Verification query (one SELECT)",
             "SELECT * FROM affected_table LIMIT 10",
             max_length=SQL_MAX_CHARS,
             optional=True,

@@ -90,6 +90,14 @@ class EnvironmentRef(SlackValue):
 
 
 @dataclass(frozen=True)
+class DeployModal(SlackValue):
+    """The re-run confirmation: its environment and a requester's window override."""
+
+    env: str
+    window_override: str = ""
+
+
+@dataclass(frozen=True)
 class ResolveModal(SlackValue):
     """What the resolve confirmation modal plans again from on submission."""
 

@@ -40,6 +40,7 @@ from bot.store.records import (
     StepRecord,
     StepStatus,
 )
+from bot.text import plural
 
 STATUS_EMOJI = {
     OperationStatus.RUNNING: ":arrows_counterclockwise:",
@@ -149,7 +150,10 @@ def status_message(
                 f"*Status*\n{STATUS_EMOJI.get(op.status, '')} {status}",
             ],
         ),
-        section("\n".join(_step_line(s, progress) for s in steps) or "_No steps._"),
+        section(
+            "\n".join(_step_line(s, progress, people | {op.requester}) for s in steps)
+            or "_No steps._"
+        ),
     ]
     blocks.append(context(*[_checklist_summary(n, items) for n, items in checklists.items()]))
     if op.result:
@@ -181,7 +185,9 @@ def status_message(
     return {"text": title, "blocks": fit(blocks)}
 
 
-def _step_line(step: StepRecord, progress: dict | None) -> str:
+def _step_line(step: StepRecord, progress: dict | None, people: set[str]) -> str:
+    """``people``: the operation's own, whose mentions the engine wrote ("to do for
+    <@U1>") stay mentions; anything else in a step's words is shown as written."""
     line = f"{STEP_EMOJI.get(step.status, '')} {step.title}"
     if step.destructive:
         line += " _(destructive)_"
@@ -197,11 +203,15 @@ def _step_line(step: StepRecord, progress: dict | None) -> str:
         # The fact that matters first (issue 19): a failed deploy's PostgreSQL error, not
         # Prisma's preamble cut off before it.
         error = failed_migration_fact(step.error) or step.error
-        line += f"\n      {cut(escape(error), 300)}"
+        line += f"\n      {cut(with_mentions(error, people), 300)}"
     elif step.status == StepStatus.ROLLED_BACK and step.detail:
-        line += f"\n      {cut(escape(step.detail), 300)}"
+        line += f"\n      {cut(with_mentions(step.detail, people), 300)}"
     elif step.status in (StepStatus.TODO, StepStatus.DECLINED) and step.detail:
-        line += f"\n      _{cut(escape(step.detail), 300)}_"
+        line += f"\n      _{cut(with_mentions(step.detail, people), 300)}_"
+    elif step.status == StepStatus.SUCCEEDED and step.detail:
+        # What the step found (a dry run's row counts, a verification's result, what was
+        # applied): the fact in the card, not only in the thread (issue 19).
+        line += f" · {cut(with_mentions(step.detail, people), 200)}"
     return line
 
 
@@ -353,7 +363,10 @@ def checklist_modal(op: Operation, name: str, items: list[ChecklistEntry]) -> di
     human = [i for i in items if not i.by_bot]
     by_bot = [i for i in items if i.by_bot]
     blocks: list[dict] = [
-        section(f"*{checklist.intro}*  Operation `{op.id}` on *{op.environment}*")
+        section(f"*{checklist.intro}*  Operation `{op.id}` on *{op.environment}*"),
+        # Slack marks every block "(optional)": saving part of it is fine, but say what
+        # waits for the rest (issue 19: the marks read as "none of this matters").
+        context(_CHECKLIST_WAITS.get(name, _SAVE_KEEPS)),
     ]
     if by_bot:
         blocks.append(
@@ -390,6 +403,31 @@ def checklist_modal(op: Operation, name: str, items: list[ChecklistEntry]) -> di
         metadata=ChecklistRef(op.id, name),
         close="Close",
     )
+
+
+_SAVE_KEEPS = "*Save* keeps what you ticked; open the checklist again to finish it."
+_CHECKLIST_WAITS = {
+    "before": f"Every item must be ticked before a destructive step runs. {_SAVE_KEEPS}",
+}
+
+
+def checklist_saved(op: Operation, name: str, items: list[ChecklistEntry]) -> dict:
+    """What a save answers with, instead of closing without a word: how many are ticked,
+    which are still open and what waits for them."""
+    checklist = CHECKLISTS[name]
+    open_items = [i.label for i in items if not i.checked]
+    done = len(items) - len(open_items)
+    if open_items:
+        waits = " Destructive steps wait until every item is ticked." if name == "before" else ""
+        text = (
+            f":clipboard: Saved: {done} of {plural(len(items), 'item')} ticked.{waits}"
+            "\n*Still open:*\n" + "\n".join(f"• {label}" for label in open_items)
+        )
+    else:
+        text = f":white_check_mark: Saved: all {plural(len(items), 'item')} ticked."
+        text += " The operation goes on." if name == "before" else ""
+    blocks = [section(text), context(f"Operation `{op.id}` on *{op.environment}*")]
+    return modal(Callback.CHECKLIST_SAVED, checklist_title(checklist.title), blocks, close="Close")
 
 
 # --- history and home -------------------------------------------------------------------

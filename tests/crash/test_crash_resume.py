@@ -266,6 +266,11 @@ def start_deploy(bot, pg_url, project):
         'CREATE TABLE "Post" ("id" SERIAL PRIMARY KEY, "title" TEXT);\n'
     )
     quietly(lambda: bot.signer.slash("deploy --env staging"))
+    # What would run is shown first; the operation starts on Continue.
+    call = bot.slack.wait_for(
+        "views.update", where=lambda c: c.args["view"].get("callback_id") == Callback.DEPLOY
+    )[-1]
+    quietly(lambda: bot.signer.submit_view(call.response["view"]["id"], user="U_ALICE", values={}))
 
 
 def start_revert(bot, pg_url, project):

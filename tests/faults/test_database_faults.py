@@ -11,7 +11,7 @@ import pytest
 
 from tests.faults.test_bad_input import database_state
 from tests.rig.bot_server import free_port
-from tests.scenario.test_drill import complete_before_checklist
+from tests.scenario.test_drill import complete_before_checklist, confirm_deploy
 from tests.scenario.test_resolve import BAD, prisma  # noqa: F401 - the fixture
 
 
@@ -83,7 +83,7 @@ def test_connection_killed_during_a_deploy_leaves_prismas_history_consistent(bot
         BAD, 'CREATE TABLE "Slow" (id int); SELECT pg_sleep(5); CREATE TABLE "After" (id int);\n'
     )
     bot.signer.slash("deploy --env development")
-    op = bot.wait_until(lambda: bot.store.active_operation("development"), what="op")
+    op = confirm_deploy(bot, "development")
     complete_before_checklist(bot, op.id)
 
     def kill_when_sleeping():

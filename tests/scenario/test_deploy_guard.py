@@ -15,7 +15,7 @@ from bot.store.records import EventKind
 from tests.scenario.test_backups import PRODUCTION_DB, make_instance, manual_snapshot_ids, tags_of
 from tests.scenario.test_check import ADD, DROP, check_card, open_check_modal
 from tests.scenario.test_check import project as project  # noqa: F401 - the fixture
-from tests.scenario.test_drill import complete_before_checklist
+from tests.scenario.test_drill import complete_before_checklist, confirm_deploy
 from tests.scenario.test_revert import Database, approve
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -61,7 +61,7 @@ def review_every_card(bot) -> None:
 
 def deploy(bot, command: str = "deploy --env production"):
     assert bot.signer.slash(command, user="U_ALICE").status == 200
-    return bot.wait_until(lambda: bot.store.active_operation("production"), what="deploy op")
+    return confirm_deploy(bot, "production")
 
 
 def failure_of(bot, op) -> str:

@@ -49,6 +49,28 @@ def complete_before_checklist(bot, op_id, user="U_ALICE"):
     return submit_every_item(bot, call.response["view"]["id"], user)
 
 
+def deploy_confirmation(bot) -> dict:
+    """The re-run confirmation modal (`/rollback deploy`, the Re-run migrations button):
+    what would run, shown before anything starts."""
+    return bot.slack.wait_for(
+        "views.update",
+        where=lambda c: (
+            c.args["view"].get("callback_id") == Callback.DEPLOY
+            and c.response["view"]["id"] in bot.slack.views()  # still open: this one's
+        ),
+    )[-1]
+
+
+def confirm_deploy(bot, env: str, user: str = "U_ALICE"):
+    """Continue on the re-run confirmation; returns the deploy operation it started."""
+    call = deploy_confirmation(bot)
+    assert "submit" in call.args["view"], call.args["view"]
+    assert bot.store.active_operation(env) is None  # nothing started before Continue
+    response = bot.signer.submit_view(call.response["view"]["id"], user=user, values={})
+    assert response.status == 200
+    return bot.wait_until(lambda: bot.store.active_operation(env), what="deploy op")
+
+
 def approval_message(bot, op):
     channel = bot.wait_until(lambda: bot.store.operation(op.id).incident_channel)
     bot.slack.wait_for(

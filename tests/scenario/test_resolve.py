@@ -11,9 +11,14 @@ import pytest
 
 from bot.errors import UserError
 from bot.prisma.deploy import deploy
+from bot.prisma.resolve import mark_rolled_back
 from bot.prisma.status import migration_status
 from bot.slack.ids import Action
-from tests.scenario.test_drill import complete_before_checklist
+from tests.scenario.test_drill import (
+    complete_before_checklist,
+    confirm_deploy,
+    deploy_confirmation,
+)
 
 GOOD = "20251201000000_init"
 BAD = "20251208120000_problematic_migration"
@@ -51,6 +56,11 @@ def prisma(tmp_path, pg_url, monkeypatch):
         def status(self):
             with psycopg.connect(pg_url, autocommit=True) as conn:
                 return migration_status(conn, directory)
+
+        def mark_rolled_back(self, name: str) -> None:
+            """`prisma migrate resolve --rolled-back`, the file left as it is."""
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                mark_rolled_back(conn, name)
 
         def columns(self, table: str) -> list[str]:
             with psycopg.connect(pg_url) as conn:
@@ -166,7 +176,10 @@ def test_resolve_undoes_what_took_effect_marks_rolled_back_and_redeploys(bot, pr
     prisma.add(BAD, FIXED_SQL)
     assert bot.services.incident.wait_idle(op.id)
     bot.signer.block_action(Action.RERUN_MIGRATIONS, None, user="U_ALICE", channel=channel)
-    deploy_op = bot.wait_until(lambda: bot.store.active_operation("staging"), what="deploy op")
+    shown = modal_text(bot, deploy_confirmation(bot))
+    assert f"`{BAD}`" in shown and "applies 1 migration, in this order" in shown
+    assert "same file that failed" not in shown  # the file was fixed
+    deploy_op = confirm_deploy(bot, "staging")
     assert deploy_op.runbook == "deploy"
     complete_before_checklist(bot, deploy_op.id)
     deploy_channel = bot.wait_until(lambda: bot.store.operation(deploy_op.id).incident_channel)
@@ -255,13 +268,25 @@ def test_status_warns_about_edited_and_missing_and_lists_pending(bot, prisma):
 
 
 def test_deploy_with_a_failed_migration_is_refused_with_p3009(bot):
+    """Refused in the confirmation, before an operation (and its checklist) starts."""
     bot.signer.slash("deploy --env development")
-    op = bot.wait_until(lambda: bot.store.operations(limit=1), what="deploy op")[0]
-    complete_before_checklist(bot, op.id)
-    bot.wait_status(op.id, "failed", timeout=30)
-    step = bot.store.step(op.id, "check_status")
-    assert "migrate found failed migrations in the target database" in step.error
-    assert BAD in step.error
+    view = deploy_confirmation(bot).args["view"]
+    shown = modal_text(bot, deploy_confirmation(bot))
+    assert f"`{BAD}` is failed on *development*" in shown and "(P3009)" in shown
+    assert f"`/rollback resolve {BAD} --env development`" in shown
+    assert "submit" not in view and bot.store.operations(limit=1) == []
+
+
+def test_deploy_of_the_file_that_just_failed_warns_before_it_starts(bot, prisma):
+    """Issue 19, item 3: after a resolve, re-running the same file started a whole
+    operation (checklist, approval) for a checksum that had just failed, without a word."""
+    prisma.mark_rolled_back(BAD)
+    bot.signer.slash("deploy --env development")
+    shown = modal_text(bot, deploy_confirmation(bot))
+    assert f"`{BAD}` is the same file that failed" in shown
+    assert 'ERROR: relation "Nope" does not exist' in shown
+    assert "will fail the same way" in shown
+    assert bot.store.operations(limit=1) == []
 
 
 def test_resolve_backs_up_what_its_undo_drops_with_row_counts(bot, prisma):

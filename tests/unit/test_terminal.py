@@ -101,6 +101,14 @@ def test_status_shows_the_failed_migration_and_its_diagnosis(cli):
     assert result.code == 0, result.out
     assert f"FAILED {demo.FAILED}" in result.out
     assert "2 of 3 statements took effect" in result.out
+    # Words, not the program's names (issue 19): PostgreSQL's error, what to type next.
+    assert 'ERROR: relation "Invoice" does not exist' in result.out
+    assert (
+        f"next: undo what took effect, then mark it rolled back: rollback-bot cli resolve"
+        f" {demo.FAILED} --env staging" in result.out
+    )
+    for name in ("undo_then_resolve", "not_applied", "verdict:", "recommended:", "{"):
+        assert name not in result.out, name
 
 
 def test_resolve_with_a_second_person_approving_in_another_invocation(cli):

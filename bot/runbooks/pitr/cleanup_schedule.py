@@ -90,7 +90,8 @@ def cancel(engine: Engine, pitr_op_id: str, user: str) -> None:
         engine.store.job(job_id(pitr_op_id)),
         "Cleanup cancelled",
         actor=user,
-        cancelled=f"cancelled by <@{user}>",
+        cancelled="cancelled",
+        cancelled_by=user,
     )
 
 
@@ -138,15 +139,22 @@ def card_key(pitr_op_id: str) -> str:
 
 
 def card_data(
-    pitr_op_id: str, old_instance: str, job: ScheduledJob | None, cancelled: str | None = None
+    pitr_op_id: str,
+    old_instance: str,
+    job: ScheduledJob | None,
+    cancelled: str | None = None,
+    cancelled_by: str | None = None,
 ) -> dict:
-    """``cancelled``: why the deletion will not happen (the card then has no buttons)."""
+    """``cancelled``: why the deletion will not happen (the card then has no buttons);
+    ``cancelled_by``: who cancelled it (a Slack user id: the card mentions them, while
+    the card's text is escaped like any data)."""
     return {
         "operation": pitr_op_id,
         "old_instance": old_instance,
         "run_at": job.run_at if job else None,
         "skip_final_snapshot_by": job.payload.get("skip_final_snapshot_by") if job else None,
         "cancelled": cancelled,
+        "cancelled_by": cancelled_by,
         "card_key": card_key(pitr_op_id),
     }
 
@@ -158,6 +166,7 @@ def _card(
     title: str,
     actor: str = BOT_ACTOR,
     cancelled: str | None = None,
+    cancelled_by: str | None = None,
 ) -> None:
     engine.emit(
         pitr_op.id,
@@ -166,7 +175,7 @@ def _card(
         f"{title}: delete `{pitr_op.params['source']}`",
         detail={
             "card": CardKind.PITR_CLEANUP_SCHEDULED,
-            "data": card_data(pitr_op.id, pitr_op.params["source"], job, cancelled),
+            "data": card_data(pitr_op.id, pitr_op.params["source"], job, cancelled, cancelled_by),
         },
     )
 

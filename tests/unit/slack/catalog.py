@@ -69,6 +69,7 @@ STRUCTURAL = frozenset(
         "requester",
         "reviewer",
         "skip_final_snapshot_by",
+        "cancelled_by",
         "started_at",
         "finished_at",
         "chosen_point",
@@ -130,11 +131,12 @@ def _steps(real: RealRuns, bad: str) -> list[StepRecord]:
         StepRecord(
             "op-1",
             0,
-            "check",
-            "Check migration status",
+            "dry_run",
+            "Dry run (rolled back)",
             False,
             True,
             status=StepStatus.SUCCEEDED,
+            detail=real.sql_dry_run_result + bad,
         ),
         StepRecord(
             "op-1", 1, "undo", "Undo what took effect", True, False, StepStatus.FAILED, error=error
@@ -255,6 +257,18 @@ def _checklist_modal(name: str):
             for n, i in enumerate(CHECKLISTS[name].items)
         ]
         return views.checklist_modal(op, name, items)
+
+    return render
+
+
+def _checklist_saved(name: str, ticked: int):
+    def render(real: RealRuns, bad: str) -> dict:
+        op = _op(real, bad)
+        items = [
+            ChecklistEntry(op.id, name, i.id, n, i.title, checked=n < ticked)
+            for n, i in enumerate(CHECKLISTS[name].items)
+        ]
+        return views.checklist_saved(op, name, items)
 
     return render
 
@@ -416,6 +430,10 @@ ENTRIES: list[Entry] = [
         ),
     ),
     *[Entry(f"checklist {n}", views.checklist_modal, _checklist_modal(n)) for n in CHECKLISTS],
+    *[
+        Entry(f"checklist saved {n}{suffix}", views.checklist_saved, _checklist_saved(n, ticked))
+        for n, ticked, suffix in (("before", 3, ""), ("before", 99, " complete"), ("after", 1, ""))
+    ],
     Entry("history", views.history_message, _history),
     Entry("history, empty", views.history_message, lambda real, bad: views.history_message([], {})),
     Entry("home", views.home_view, _home),
@@ -432,10 +450,25 @@ ENTRIES: list[Entry] = [
         lambda real, bad: migration_views.status_card(taint(real.demo_status, bad)),
     ),
     Entry(
-        "deploy started",
-        migration_views.deploy_started,
-        lambda real, bad: migration_views.deploy_started(_op(real, bad, "deploy")),
+        "deploy loading",
+        migration_views.deploy_loading,
+        lambda real, bad: migration_views.deploy_loading("production"),
     ),
+    Entry(
+        "deploy error",
+        migration_views.deploy_error,
+        lambda real, bad: migration_views.deploy_error(real.errors[3].message + bad),
+    ),
+    *[
+        Entry(
+            f"deploy confirm {n}",
+            migration_views.deploy_confirm,
+            lambda real, bad, n=n: migration_views.deploy_confirm(
+                taint(getattr(real, n), bad), True, "INC-42 hotfix" + bad
+            ),
+        )
+        for n in ("deploy_preview", "deploy_preview_repeat", "deploy_preview_failed")
+    ],
     Entry(
         "resolve loading",
         migration_views.resolve_loading,
@@ -757,7 +790,11 @@ ENTRIES: list[Entry] = [
             ),
         )
         for n, extra in enumerate(
-            [{}, {"skip_final_snapshot_by": "U_ALICE"}, {"cancelled": "cancelled by <@U_BOB>"}]
+            [
+                {},
+                {"skip_final_snapshot_by": "U_ALICE"},
+                {"cancelled": "cancelled", "cancelled_by": "U_BOB"},
+            ]
         )
     ],
 ]

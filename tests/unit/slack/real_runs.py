@@ -17,9 +17,12 @@ from bot.engine.model import plan_text
 from bot.errors import UserError
 from bot.prevention.report import review_dict
 from bot.prisma.deploy import deploy
+from bot.prisma.resolve import mark_rolled_back
 from bot.redaction import Secret
 from bot.runbooks import RUNBOOKS
+from bot.runbooks import sql as sql_runbook
 from bot.runbooks.check import check_environment
+from bot.runbooks.deploy import preview_deploy
 from bot.runbooks.pitr.verify import run_queries
 from bot.runbooks.resolve.plan import plan_resolve
 from bot.runbooks.sql import card_data, plan_apply
@@ -60,9 +63,13 @@ class RealRuns:
     sql_counts: dict  # the dry run card: counts only
     sql_rows: dict  # the requester's card: rows
     sql_decision: str  # what the requester decides Commit / Roll back on
+    sql_dry_run_result: str  # the dry run step's result, as the status message shows it
     check_cards: list[dict]  # /rollback check's cards of trigger.dev's pending migrations
     errors: list[UserError]  # what the domain refuses, said to the person who asked
     deploy_failure: str  # the deploy step's error (P3018) as the engine records it
+    deploy_preview: dict  # what /rollback deploy shows before the deploy failed
+    deploy_preview_failed: dict  # ... while a migration is failed (Prisma refuses)
+    deploy_preview_repeat: dict  # ... after resolve, the same file pending again
     verification: list[dict]  # PITR's verification rows: two databases, one query failing
 
 
@@ -91,7 +98,7 @@ def operation(runbook: str, env: str, params: dict, **kw) -> Operation:
     return Operation(**(base | kw))
 
 
-def trigger_dev_failed(url: str, root: Path) -> tuple[Environment, str, str]:
+def trigger_dev_failed(url: str, root: Path) -> tuple[Environment, str, str, dict]:
     """The first trigger.dev migration applied, a row written, the second refused by
     PostgreSQL: a failed migration Prisma records (P3018), and the third pending. With the
     approval plan re-run migrations showed before the deploy failed."""
@@ -107,15 +114,16 @@ def trigger_dev_failed(url: str, root: Path) -> tuple[Environment, str, str]:
     env = environment(url, directory)
     deploy_step = next(s for s in RUNBOOKS["deploy"].steps if s.plan is not None)
     plan = plan_text(deploy_step, operation("deploy", env.name, {}), env)
+    preview = preview_deploy(env).params()
     try:
         deploy(url, directory)
     except UserError as error:  # P3018: the incident this catalog shows
-        return env, plan, str(error)  # as the walker records a failed step
+        return env, plan, str(error), preview  # the error as the walker records it
     raise AssertionError(f"{TRIGGER_FAILS} applied on a table with rows")
 
 
 def real_runs(trigger_url: str, demo_url: str, root: Path) -> RealRuns:
-    trigger, deploy_plan, deploy_failure = trigger_dev_failed(trigger_url, root)
+    trigger, deploy_plan, deploy_failure, preview = trigger_dev_failed(trigger_url, root)
     trigger_status = status_card_data(trigger.name, assess(trigger))
     demo_env = environment(demo_url, demo.write_migrations(root / "demo"))
     demo.prepare_database(demo_url, demo_env.migrations_dir)
@@ -133,11 +141,22 @@ def real_runs(trigger_url: str, demo_url: str, root: Path) -> RealRuns:
         resolve_approval=plan_text(mark, resolve_op, demo_env),
         deploy_approval=deploy_plan,
         deploy_failure=deploy_failure,
+        deploy_preview=preview,
+        deploy_preview_failed=preview_deploy(trigger).params(),
         check_cards=[review_dict(r) for r in check_environment(_config(), trigger)],
         errors=_errors(trigger, demo_env),
         verification=_verification(demo_url, trigger_url),
+        deploy_preview_repeat=_resolved_then_previewed(trigger),
         **sql,
     )
+
+
+def _resolved_then_previewed(trigger: Environment) -> dict:
+    """Option 1 on the failed trigger.dev migration (marked rolled back, the file not
+    fixed), then what a re-run would show: the same checksum pending again."""
+    with psycopg.connect(trigger.database_url.reveal(), autocommit=True) as conn:
+        mark_rolled_back(conn, TRIGGER_FAILS)
+    return preview_deploy(trigger).params()
 
 
 def _manual_sql(url: str, env: Environment) -> dict:
@@ -159,6 +178,8 @@ def _manual_sql(url: str, env: Environment) -> dict:
         "sql_counts": counts,
         "sql_rows": card_data(manual, result, rows=True),
         "sql_decision": decision_text(env.name, result.to_dict(), VERIFY),
+        # What the dry run step returns (bot/runbooks/sql.py), its result in the card.
+        "sql_dry_run_result": f"{sql_runbook._rows(result)}{sql_runbook._verified(result)}",
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pkgutil
 import re
 
@@ -105,6 +106,10 @@ def test_every_message_keeps_the_written_standard(entry, real):
         assert name not in text, f"{entry.name}: internal runbook name {name!r}"
     assert not LEAKS.search(words), f"{entry.name}: an enum or a dump: {LEAKS.search(words)}"
     assert "&amp;amp;" not in text and "&amp;lt;" not in text, f"{entry.name}: escaped twice"
+    raw = re.search(r"(?<!<@)\bU_(ALICE|BOB|CAROL)\b", words)
+    assert not raw, (
+        f"{entry.name}: a raw user id where a mention fits: {words[raw.start() - 60 :][:120]}"
+    )
     if payload.get("type") == "modal":
         assert len(payload["title"]["text"]) <= MODAL_TITLE_MAX
     if entry.name.startswith("error"):
@@ -148,3 +153,78 @@ def test_the_diagnosis_is_said_once(name, real):
     diagnosis = real.demo_status["failed"][0]["diagnosis"]
     assert diagnosis.startswith("2 of 3 statements took effect")
     assert text.count(diagnosis) == 1, text
+
+
+def test_the_dry_run_and_verification_results_are_in_the_card_as_counts(real):
+    """Issue 19, item 1: the dry-run and verification results were ~12 replies deep. The
+    channel's card gets counts only (the rows go to the requester alone, issue 14)."""
+    entry = next(e for e in ENTRIES if e.name == "status message sql running")
+    card = "\n".join(texts(entry.render(real, "")))
+    assert "3 statements, 5 rows affected; verification query: 3 rows" in card
+    assert "user1@example.com" not in card and "user1@example.com" in json.dumps(real.sql_rows)
+
+
+def _inputs(payload) -> list[dict]:
+    found = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if value.get("type") == "input":
+                found.append(value)
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    walk(payload)
+    return found
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        e
+        for e in ENTRIES
+        if "modal" in e.name
+        or "checklist" in e.name
+        or "pitr restore" in e.name
+        or "review" in e.name
+    ],
+    ids=lambda e: e.name,
+)
+def test_no_optional_input_says_optional_twice(entry, real):
+    """Slack writes "(optional)" after an optional input's label itself ("(optional)
+    (optional)" was seen)."""
+    for block in _inputs(entry.render(real, "")):
+        if block.get("optional"):
+            assert "optional" not in block["label"]["text"].lower(), block["label"]
+
+
+def test_a_saved_checklist_says_what_is_still_open_and_what_waits(real):
+    saved = {e.name: "\n".join(texts(e.render(real, ""))) for e in ENTRIES if "saved" in e.name}
+    partly = saved["checklist saved before"]
+    assert "Saved: 3 of 7 items ticked" in partly and "Still open:" in partly
+    assert "Destructive steps wait until every item is ticked" in partly
+    assert "Test in staging" in partly and "Backup current state" not in partly
+    assert (
+        "Saved: all 7 items ticked. The operation goes on."
+        in saved["checklist saved before complete"]
+    )
+    assert "Destructive" not in saved["checklist saved after"]
+
+
+def test_deploy_shows_what_would_run_before_anything_starts(real):
+    """Issue 19, item 3: the checklist opened before anyone saw which migrations would run,
+    and the very file that had just failed started a full operation without a word."""
+    shown = {e.name: e.render(real, "") for e in ENTRIES if e.name.startswith("deploy confirm")}
+    first = shown["deploy confirm deploy_preview"]
+    text = "\n".join(texts(first))
+    assert "applies 2 migrations, in this order:" in text
+    assert text.index("20221207113401") < text.index("20221209205520")
+    assert first["submit"]["text"] == "Continue" and "same file" not in text
+    refused = shown["deploy confirm deploy_preview_failed"]
+    assert "submit" not in refused and "(P3009)" in "\n".join(texts(refused))
+    repeat = "\n".join(texts(shown["deploy confirm deploy_preview_repeat"]))
+    assert "`20221207113401_user_organization_workflow` is the same file that failed" in repeat
+    assert "contains null values" in repeat and "will fail the same way" in repeat
