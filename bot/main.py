@@ -343,6 +343,7 @@ Open {box.url} in your browser (you are alice; switch user at the top left).
 Try:  /rollback status --env staging
       /rollback resolve 20251208120000_problematic_migration --env staging
       (staging is protected: switch to bob to approve)
+      /rollback pitr --env production   (a real restore into a second database)
 Ctrl-C stops everything and deletes the temp files.
 SANDBOX_URL={box.url}""")
     try:

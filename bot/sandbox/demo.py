@@ -10,6 +10,7 @@ applied" state the runbook's `prisma migrate resolve` section starts from.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -54,6 +55,13 @@ SEED = (
     " FROM generate_series(1, 10) AS n",
 )
 
+# Production keeps working after the failed release: people sign up. A point-in-time
+# restore to before the release loses them, which the PITR's verification shows.
+LATER_SIGNUPS = (
+    "INSERT INTO \"User\" (\"email\") SELECT 'late' || n || '@example.com'"
+    " FROM generate_series(1, 3) AS n",
+)
+
 
 def write_migrations(root: Path) -> Path:
     """prisma/migrations under root, as `prisma migrate dev` lays it out."""
@@ -66,15 +74,18 @@ def write_migrations(root: Path) -> Path:
     return directory
 
 
-def prepare_database(url: str, directory: Path) -> None:
+def prepare_database(url: str, directory: Path, before_failed: Callable | None = None) -> None:
     """Deploy the migrations one by one like `prisma migrate deploy` would over three
-    releases, seeding data in between; the last one fails mid-way on purpose."""
+    releases, seeding data in between; the last one fails mid-way on purpose.
+    ``before_failed`` runs just before that last release (the sandbox copies the data)."""
     names = sorted(MIGRATIONS)
     with _only(directory, names[:2]) as first:
         deploy(url, first)
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in SEED:
             conn.execute(statement)
+    if before_failed is not None:
+        before_failed()
     # P3018 ("a migration failed to apply") is the point: that is the runbook's incident.
     with contextlib.suppress(UserError):
         deploy(url, directory)

@@ -18,3 +18,50 @@ def type_command(page, text: str, box: str = "message box") -> None:
     field = page.get_by_label(box)
     field.fill(text)
     field.press("Enter")
+
+
+DOCS_SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# docs/screenshots/*.png are committed and used by README: they are rewritten only when asked
+# (UPDATE_SCREENSHOTS=1), never by an ordinary run; the walk-through's assertions always run.
+UPDATE_SCREENSHOTS = "UPDATE_SCREENSHOTS"
+
+
+def final_shot(page, name: str) -> Path:
+    import os
+
+    path = shot(page, name)
+    if os.environ.get(UPDATE_SCREENSHOTS):
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        (DOCS_SHOTS / f"{name}.png").write_bytes(path.read_bytes())
+    return path
+
+
+def act_as(page, user: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_label("Acting as").select_option(user)
+    expect(page.get_by_label("Acting as")).to_have_value(user)
+
+
+def open_channel(page, name) -> None:
+    """A channel in the sidebar by its name (a str or a compiled pattern)."""
+    page.locator("#channels a", has_text=name).click()
+
+
+def tick_every_box(dialog) -> None:
+    from playwright.sync_api import expect
+
+    boxes = dialog.get_by_role("checkbox")
+    expect(boxes.first).to_be_visible()
+    for n in range(boxes.count()):
+        if not boxes.nth(n).is_checked() and boxes.nth(n).is_enabled():
+            boxes.nth(n).check()
+
+
+def approve(page, approver: str = "U_BOB") -> None:
+    """The second person approves the newest request in the open channel, through the
+    button's confirmation dialog."""
+    act_as(page, approver)
+    messages = page.get_by_role("log", name="messages")
+    messages.get_by_role("button", name="Approve").last.click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Approve").click()
