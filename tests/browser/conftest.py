@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).parent / "screenshots"
 # Flags for a headless chromium in a container / CI: no sandbox (we may be root), no GPU,
 # and nothing that phones home or updates itself (without them chromium's own connections
 # are refused by a closed network, many at a time).
@@ -94,8 +95,16 @@ def sandbox():
     assert code == 0, "the sandbox did not stop cleanly:\n" + "".join(process.output)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.browser_failed = report.failed
+
+
 @pytest.fixture
-def page(sandbox):
+def page(sandbox, request):
     from playwright.sync_api import sync_playwright
 
     url = sandbox.url()
@@ -108,4 +117,9 @@ def page(sandbox):
         page.set_default_timeout(30_000)
         page.goto(url + "?as=U_ALICE")
         yield page
+        if getattr(request.node, "browser_failed", False):
+            # What the page showed and what the sandbox said, for the failure's report.
+            SHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SHOTS / f"FAILED-{request.node.name}.png"))
+            print("".join(sandbox.output)[-4000:])
         browser.close()
