@@ -65,3 +65,14 @@ def approve(page, approver: str = "U_BOB") -> None:
     messages = page.get_by_role("log", name="messages")
     messages.get_by_role("button", name="Approve").last.click()
     page.get_by_role("alertdialog").get_by_role("button", name="Approve").click()
+
+
+def save_checklist(page, dialog) -> None:
+    """Save the before-checklist: the modal says what was saved; Close dismisses it."""
+    from playwright.sync_api import expect
+
+    dialog.get_by_role("button", name="Save").click()
+    saved = page.get_by_role("dialog")
+    expect(saved).to_contain_text("Saved: all")
+    saved.get_by_role("button", name="Close", exact=True).click()
+    expect(page.get_by_role("dialog")).to_have_count(0)

@@ -9,7 +9,14 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import approve, final_shot, open_channel, tick_every_box, type_command
+from tests.browser.helpers import (
+    approve,
+    final_shot,
+    open_channel,
+    save_checklist,
+    tick_every_box,
+    type_command,
+)
 
 
 def test_pitr_restores_real_data_then_switches_traffic_to_it(page, sandbox):
@@ -23,8 +30,7 @@ def test_pitr_restores_real_data_then_switches_traffic_to_it(page, sandbox):
 
     checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
     tick_every_box(checklist)
-    checklist.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("dialog")).to_have_count(0)
+    save_checklist(page, checklist)
 
     open_channel(page, re.compile(r"inc-\d{8}-rollback-pitr-production"))
     expect(messages).to_contain_text("POINT-IN-TIME RECOVERY on environment production")
