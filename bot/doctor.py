@@ -27,7 +27,7 @@ from bot.serving import quiet_logger, state_db_writable
 from bot.settings import Config, Environment, SlackSettings
 from bot.store import migrations
 from bot.store.maintenance import Finding as Check  # one PASS/FAIL line
-from bot.store.migrations.sqlite_target import schema_version
+from bot.store.schema import version_of
 from bot.text import plural
 
 MANIFEST = Path(__file__).parents[1] / "manifest.yml"
@@ -81,18 +81,16 @@ def _guarded(what: str, probe: Callable[[], str]) -> Check:
 
 
 def state_checks(path: Path | Secret) -> list[Check]:
-    if not isinstance(path, Path):  # a PostgreSQL state (bot/store/postgres.py)
-        writable = state_db_writable(path)
-        return [Check(writable["ok"], "the PostgreSQL state takes writes" + _error(writable))]
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         return [Check(False, f"{path} does not exist yet (the bot creates it at start)")]
     writable = state_db_writable(path)
-    checks = [Check(writable["ok"], f"{path} takes writes" + _error(writable))]
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        have, latest = schema_version(conn), migrations.latest_version()
-    finally:
-        conn.close()
+    # A PostgreSQL state (bot/store/postgres.py) is named without its URL (it may hold a
+    # password); its schema version is checked as a file's is.
+    what = path if isinstance(path, Path) else "the PostgreSQL state"
+    checks = [Check(writable["ok"], f"{what} takes writes" + _error(writable))]
+    if not writable["ok"] and not isinstance(path, Path):
+        return checks
+    have, latest = version_of(path), migrations.latest_version()
     checks.append(Check(have == latest, f"schema version {have} (this release: {latest})"))
     return checks
 

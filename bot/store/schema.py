@@ -8,7 +8,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import psycopg
+
+from bot.redaction import Secret
 from bot.store import migrations
+from bot.store.migrations import postgres_target
 from bot.store.migrations.sqlite_target import SqliteTarget, schema_version
 
 
@@ -28,3 +32,16 @@ def upgrade(conn: sqlite3.Connection, path: Path | str = ":memory:") -> int:
 
     migrations.migrate(SqliteTarget(conn, path), before=backup_first)
     return schema_version(conn)
+
+
+def version_of(location: Path | Secret) -> int:
+    """The schema version a state database is at, read without changing it (doctor's
+    check): a SQLite file opened read-only, or a PostgreSQL URL on a connection of its own."""
+    if isinstance(location, Secret):
+        with psycopg.connect(location.reveal(), connect_timeout=5) as conn:
+            return postgres_target.schema_version(conn)
+    conn = sqlite3.connect(f"{Path(location).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return schema_version(conn)
+    finally:
+        conn.close()

@@ -107,9 +107,9 @@ def test_forged_and_stale_requests_are_counted_in_the_audit_log(bot):
     body = b"command=%2Frollback&text=drill&user_id=U_ALICE&channel_id=C_ENG&trigger_id=x"
     bot.signer.post(body, "application/x-www-form-urlencoded", forge=True)
     bot.signer.post(body, "application/x-www-form-urlencoded", timestamp=int(time.time()) - 400)
-    path = bot.store.path
+    location = bot.store.location  # a SQLite file or a PostgreSQL URL
     bot.stop()  # a minute's count is written when the minute ends, or at shutdown
-    store = Store(path)
+    store = Store(location)
     refused = [a for a in store.audit() if a.event == "request_refused"]
     store.close()
     assert sum(int(a.message.split()[0]) for a in refused) == 2

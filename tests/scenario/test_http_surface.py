@@ -211,9 +211,9 @@ def test_refused_requests_are_counted_not_audited_one_by_one(bot):
         )
     assert statuses == [401] * 300
     bot.signer.post(body, FORM, timestamp=int(time.time()) - 400)
-    path = bot.store.path
+    location = bot.store.location  # a SQLite file or a PostgreSQL URL
     bot.stop()  # the minute's count is written at shutdown at the latest
-    store = Store(path)
+    store = Store(location)
     try:
         rows = [a for a in store.audit() if a.event == EventKind.REQUEST_REFUSED]
     finally:

@@ -17,7 +17,7 @@ import pytest
 
 from bot.clock import iso, utcnow
 from bot.errors import ConfigError
-from bot.store import Refused, Store
+from bot.store import Refused, Store, migrations
 from bot.store.records import (
     Approval,
     ApprovalStatus,
@@ -28,6 +28,7 @@ from bot.store.records import (
     StepRecord,
     StepStatus,
 )
+from bot.store.schema import version_of
 from tests.rig.postgres import database_name
 
 PRIVILEGES = Path(__file__).parents[2] / "docs" / "state-privileges.sql"
@@ -195,3 +196,16 @@ def test_an_unreachable_state_database_is_one_clear_line_without_its_password(pg
     with pytest.raises(ConfigError, match="state_db: cannot connect to") as error:
         Store(url)
     assert "hunter2-pw" not in str(error.value) and "bot:***@" in str(error.value)
+
+
+def test_the_schema_version_reads_alike_on_both_stores(any_state_db):
+    """doctor's "schema version" line (bot/store/schema.py version_of): the latest release's
+    version once a store has opened the database, and a newer release's when one wrote it."""
+    store = Store(any_state_db)
+    try:
+        assert version_of(store.location) == migrations.latest_version()
+        with store.transaction() as db:
+            db.execute("INSERT INTO schema_version VALUES (999, 'future', 'x')")
+        assert version_of(store.location) == 999
+    finally:
+        store.close()

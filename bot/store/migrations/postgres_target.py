@@ -49,3 +49,11 @@ class PostgresTarget:
             f"INSERT INTO {VERSION_TABLE} (version, name, applied_at) VALUES (%s, %s, %s)",
             (migration.version, migration.name, applied_at),
         )
+
+
+def schema_version(conn: psycopg.Connection) -> int:
+    """The highest applied version (0 for a database never migrated), read without creating
+    anything: doctor reads it with the replicas' own role."""
+    if conn.execute("SELECT to_regclass(%s)", (VERSION_TABLE,)).fetchone()[0] is None:
+        return 0
+    return conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}").fetchone()[0]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -123,15 +122,14 @@ def test_a_superuser_url_and_a_missing_instance_are_named(checked, pg_server, aw
 
 
 def test_a_state_file_from_a_newer_release_fails_its_line(checked):
-    conn = sqlite3.connect(checked.store.path)
-    conn.execute("INSERT INTO schema_version VALUES (999, 'future', 'x')")
-    conn.commit()
+    # Through the store's own connection: a SQLite file or the PostgreSQL state alike.
+    with checked.store.transaction() as db:
+        db.execute("INSERT INTO schema_version VALUES (999, 'future', 'x')")
     try:
         code, lines = doctor(checked)
     finally:
-        conn.execute("DELETE FROM schema_version WHERE version = 999")  # for the rig's teardown
-        conn.commit()
-        conn.close()
+        with checked.store.transaction() as db:  # for the rig's teardown
+            db.execute("DELETE FROM schema_version WHERE version = 999")
     latest = migrations.latest_version()
     assert code == 1
     assert f"FAIL  schema version 999 (this release: {latest})" in failures(lines)
