@@ -52,6 +52,18 @@ def _row(record) -> dict:
     return values
 
 
+# The newest operations (``Store.operations``: history, App Home), all, active or ended: read
+# through the index operations_by_time (migration 0005), never by sorting every operation.
+OPERATIONS_LISTING = {
+    active: f"SELECT * FROM operations {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+    for active, where in (
+        (None, ""),
+        (True, "WHERE holds_environment = 1"),
+        (False, "WHERE holds_environment IS NULL"),
+    )
+}
+
+
 class Store(AuditStatements, LeaseStatements):
     """Every statement on the state tables. ``location``: a SQLite file, or a PostgreSQL
     URL (``postgresql://...``, best as a Secret: it may hold a password)."""
@@ -85,12 +97,7 @@ class Store(AuditStatements, LeaseStatements):
         return Operation.from_row(rows[0]) if rows else None
 
     def operations(self, *, active: bool | None = None, limit: int = 20) -> list[Operation]:
-        where = {True: "WHERE holds_environment = 1", False: "WHERE holds_environment IS NULL"}
-        rows = self._query(
-            f"SELECT * FROM operations {where.get(active, '')}"
-            " ORDER BY created_at DESC, id DESC LIMIT ?",
-            (limit,),
-        )
+        rows = self._query(OPERATIONS_LISTING[active], (limit,))
         return [Operation.from_row(r) for r in rows]
 
     def set_status(self, op_id: str, status: OperationStatus) -> bool:

@@ -29,6 +29,7 @@ from bot.store.records import (
     StepStatus,
 )
 from bot.store.schema import version_of
+from bot.store.sqlite import OPERATIONS_LISTING
 from tests.rig.postgres import database_name
 
 PRIVILEGES = Path(__file__).parents[2] / "docs" / "state-privileges.sql"
@@ -207,5 +208,49 @@ def test_the_schema_version_reads_alike_on_both_stores(any_state_db):
         with store.transaction() as db:
             db.execute("INSERT INTO schema_version VALUES (999, 'future', 'x')")
         assert version_of(store.location) == 999
+    finally:
+        store.close()
+
+
+def test_the_newest_operations_are_read_through_the_time_index(any_state_db):
+    """History and App Home list the newest operations: with thousands of them the database
+    walks operations_by_time from the newest end (bench/results.md), on both stores."""
+    store = Store(any_state_db)
+    try:
+        with store.transaction() as db:
+            for i in range(3000):
+                at = f"2026-01-01T00:00:00.{i:06d}Z"
+                db.insert(
+                    "operations",
+                    {
+                        "id": f"op-{i:05d}",
+                        "runbook": "drill",
+                        "environment": f"env{i}",
+                        "status": "succeeded",
+                        "requester": "U_ALICE",
+                        "created_at": at,
+                        "updated_at": at,
+                        "holds_environment": 1 if i % 1000 == 0 else None,
+                    },
+                )
+        postgres = str(any_state_db).startswith("postgresql")
+        with store.transaction() as db:
+            db.execute("ANALYZE")
+            explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
+            for active in (None, False):
+                rows = db.query(f"{explain} {OPERATIONS_LISTING[active]}", (20,))
+                plan = "\n".join(str(list(r.values())[-1]) for r in rows)
+                assert "operations_by_time" in plan, (active, plan)
+                assert ("Sort" if postgres else "TEMP B-TREE") not in plan, (active, plan)
+            # The active ones (one per environment at most) through the environment lock's
+            # partial index, sorted afterwards: a handful of rows.
+            rows = db.query(f"{explain} {OPERATIONS_LISTING[True]}", (20,))
+            plan = "\n".join(str(list(r.values())[-1]) for r in rows)
+            assert "one_active_operation_per_environment" in plan or "operations_by_time" in plan
+        assert [o.id for o in store.operations(active=False, limit=3)] == [
+            "op-02999",
+            "op-02998",
+            "op-02997",
+        ]
     finally:
         store.close()
