@@ -13,10 +13,21 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ack, machine, memory, progress, reverse, socket_ack, status
+from bench import ack, failover, machine, memory, progress, reverse, socket_ack, state_size, status
 
 RESULTS = Path(__file__).with_name("results.md")
-ALL = ("ack", "socket", "status", "progress", "reverse", "history", "memory")
+ALL = (
+    "ack",
+    "ack-pg",
+    "socket",
+    "status",
+    "progress",
+    "reverse",
+    "history",
+    "memory",
+    "state",
+    "failover",
+)
 
 # Measured on the machine below with the code before the fix (same generator, same
 # database; bench/status.py), kept here because the old code is gone.
@@ -51,6 +62,19 @@ def table(r: dict) -> list[tuple[str, str, str, str]]:
                 f" {a['bare_p99'] * 1000:.1f} ms; p99 ratio {a['ratio_p99']:.2f}x",
                 target,
                 verdict,
+            )
+        )
+    for a in r.get("ack-pg", []):
+        rows.append(
+            (
+                f"Ack latency, {a['concurrency']} concurrent, state on PostgreSQL"
+                f" ({a['samples']} requests each)",
+                f"bot p50 {a['bot_p50'] * 1000:.1f} ms / p99 {a['bot_p99'] * 1000:.1f} ms;"
+                f" bare Bolt p50 {a['bare_p50'] * 1000:.1f} ms / p99"
+                f" {a['bare_p99'] * 1000:.1f} ms; p99 ratio {a['ratio_p99']:.2f}x;"
+                f" load average {a['load']:.1f}",
+                "p99 <= 1.5x bare",
+                _ok(a["ratio_p99"] <= ack.TARGET_RATIO),
             )
         )
     sock = r.get("socket")
@@ -132,6 +156,31 @@ def table(r: dict) -> list[tuple[str, str, str, str]]:
                 ),
                 f"< {reverse.HISTORY_TARGET_S:g} s warm",
                 _ok(h["warm_s"] < reverse.HISTORY_TARGET_S),
+            )
+        )
+    for st in r.get("state", []):
+        rows.append(
+            (
+                f"History and App Home, {st['operations']:,} operations and"
+                f" {st['audit_rows']:,} audit records, {st['store']}",
+                f"history median {st['history_ms']:.1f} ms (max {st['history_max_ms']:.1f});"
+                f" App Home median {st['home_ms']:.1f} ms (max {st['home_max_ms']:.1f});"
+                f" load average {st['load']:.1f}",
+                f"< {state_size.TARGET_MS:g} ms",
+                _ok(max(st["history_max_ms"], st["home_max_ms"]) < state_size.TARGET_MS),
+            )
+        )
+    f = r.get("failover")
+    if f:
+        rows.append(
+            (
+                f"Failover, replica killed mid-step ({f['runs']} runs, lease {f['lease_s']:g} s)",
+                f"resumed on the other replica: median {f['resumed_median_s']:.1f} s, max"
+                f" {f['resumed_max_s']:.1f} s after the kill; operation ended: median"
+                f" {f['ended_median_s']:.1f} s; load average"
+                f" {min(f['load']):.1f}-{max(f['load']):.1f}",
+                f"<= {failover.TARGET_S:g} s",
+                _ok(f["resumed_max_s"] <= failover.TARGET_S),
             )
         )
     m = r.get("memory")
@@ -305,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     results: dict = {}
     pg = None
-    if {"ack", "socket", "status"} & set(only):
+    if {"ack", "ack-pg", "socket", "status", "state", "failover"} & set(only):
         from tests.rig.postgres import PostgresServer
 
         pg = PostgresServer()
@@ -318,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"running {name}")
                 if name == "ack":
                     results["ack"] = ack.run(pg, tmp, log)
+                elif name == "ack-pg":
+                    results["ack-pg"] = ack.run(pg, tmp, log, state_on_postgres=True)
+                elif name == "state":
+                    results["state"] = state_size.run(pg, tmp, log)
+                elif name == "failover":
+                    results["failover"] = failover.run(pg, tmp, log)
                 elif name == "socket":
                     results["socket"] = socket_ack.run(pg, tmp, log)
                 elif name == "status":

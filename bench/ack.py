@@ -114,8 +114,11 @@ def _round(url: str, secret: str, slack: dict, issued: list, n: int) -> list[flo
     return latencies
 
 
-def run(pg, tmp: Path, log) -> list[dict]:
-    total = sum((ROUNDS[n] + WARMUP_ROUNDS) * n for n in LEVELS) * 2 + 100
+def run(pg, tmp: Path, log, *, state_on_postgres: bool = False) -> list[dict]:
+    """``state_on_postgres``: the bot's state in a database of the rig's PostgreSQL (as
+    replicas share it) instead of a SQLite file; then only the target's level is run."""
+    levels = (TARGET_LEVEL,) if state_on_postgres else LEVELS
+    total = sum((ROUNDS[n] + WARMUP_ROUNDS) * n for n in levels) * 2 + 100
     slack_file = tmp / "fake-slack.json"
     base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
     fake = _Child(["fake", str(slack_file), str(total)], base_env)
@@ -129,7 +132,7 @@ def run(pg, tmp: Path, log) -> list[dict]:
         config = tmp / "ack.toml"
         config.write_text(
             CONFIG.format(
-                state_db=tmp / "ack-state.db",
+                state_db=pg.create_database() if state_on_postgres else tmp / "ack-state.db",
                 migrations_dir=migrations,
                 drill_envs="".join(DRILL_ENV.format(n=n) for n in range(DRILL_ENVS)),
             )
@@ -153,7 +156,7 @@ def run(pg, tmp: Path, log) -> list[dict]:
             "bare": (bare, f"http://127.0.0.1:{bare_port}/slack/events"),
         }
         results = []
-        for n in LEVELS:
+        for n in levels:
             samples: dict[str, list[float]] = {"bot": [], "bare": []}
             for r in range(WARMUP_ROUNDS + ROUNDS[n]):
                 # Interleaved, alternating who goes first, so background noise on this
@@ -172,6 +175,7 @@ def run(pg, tmp: Path, log) -> list[dict]:
                 row[f"{name}_p99"] = percentile(samples[name], 99)
             row["ratio_p99"] = row["bot_p99"] / row["bare_p99"]
             row["ratio_p50"] = row["bot_p50"] / row["bare_p50"]
+            row["load"] = os.getloadavg()[0]
             log(
                 f"ack x{n}: bot p50 {row['bot_p50'] * 1000:.1f} ms p99"
                 f" {row['bot_p99'] * 1000:.1f} ms; bare p50 {row['bare_p50'] * 1000:.1f} ms p99"
