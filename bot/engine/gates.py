@@ -357,6 +357,8 @@ class Gates:
         if record is None or record.status != StepStatus.PENDING:
             raise ConflictError(
                 "This approval is not for the step the operation is at; nothing was run.",
+                "The operation's status message shows where it is; a step that needs an"
+                " approval posts its own request.",
                 code="wrong_step",
             )
 

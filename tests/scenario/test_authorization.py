@@ -5,7 +5,9 @@ value carries another operation's approval id."""
 
 from __future__ import annotations
 
+from bot.clock import utcnow
 from bot.slack.ids import Action
+from bot.store.records import StepStatus
 from tests.scenario.test_approvals import last_reply, waiting_for_approval
 from tests.scenario.test_drill import start_drill, submit_every_item
 
@@ -70,6 +72,26 @@ def test_an_approval_of_a_cancelled_operation_cannot_be_granted(bot):
     assert "already" in last_reply(bot)["text"]
     assert bot.store.approvals(op.id)[0].decided_by is None
     assert bot.store.operation(op.id).status == "cancelled"
+
+
+def test_an_approval_for_a_step_the_operation_moved_past_decides_and_runs_nothing(bot):
+    """The other "wrong step" case (the cancelled one is above): the operation is past the
+    step this request was for. The store is put in that state directly (the step ended
+    skipped, as the walker ends a step that does not apply); the click comes through the
+    signed request as an approver's would, on the request message."""
+    op, channel = waiting_for_approval(bot)
+    request = next(
+        m for m in bot.slack.messages(channel) if "Approval needed" in str(m.get("text"))
+    )
+    approval = bot.store.approvals(op.id)[0]
+    bot.store.end_step(op.id, approval.step_id, StepStatus.SKIPPED, utcnow(), "moved past")
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel, message=request)
+    reply = last_reply(bot)["text"]
+    assert "not for the step the operation is at; nothing was run" in reply
+    assert "status message shows where it is" in reply  # and what to do next
+    assert bot.store.approvals(op.id)[0].status == "pending"
+    assert bot.store.approvals(op.id)[0].decided_by is None
+    assert bot.store.step(op.id, approval.step_id).status == "skipped"  # not run
 
 
 def test_a_click_carrying_another_operations_approval_id_decides_nothing(bot):
