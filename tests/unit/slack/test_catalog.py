@@ -18,7 +18,7 @@ from bot.slack.blocks import MODAL_TITLE_MAX
 from bot.store.records import CardKind
 from tests.unit.slack.catalog import ENTRIES, NOT_BUILDERS, all_renderers, card_kinds_rendered
 from tests.unit.slack.real_runs import RealRuns, real_runs
-from tests.unit.slack.test_injection_corpus import CORPUS, HIDDEN, LIVE
+from tests.unit.slack.test_injection_corpus import CORPUS, HIDDEN, LIVE, objects
 
 _ENV_COMMAND = re.compile(r"/rollback (?:status|resolve|revert|pitr|sql|deploy|check)\b[^`\n]*")
 INTERNAL_NAMES = ("Sql ", "Pitr", "pitr_undo_switch", "Pitr_undo_switch", "*sql*", "*pitr*")
@@ -38,22 +38,12 @@ def real(pg_server, tmp_path_factory) -> RealRuns:
 def texts(payload, *, every: bool = False) -> list[str]:
     """The text fields people read: mrkdwn (or every text object with ``every``), the
     markdown block's and the notification's ``text``."""
-    found: list[str] = []
-
-    def walk(value) -> None:
-        if isinstance(value, dict):
-            kind = value.get("type")
-            if isinstance(value.get("text"), str) and (
-                kind in ("mrkdwn", "markdown") or (every and kind == "plain_text")
-            ):
-                found.append(value["text"])
-            for child in value.values():
-                walk(child)
-        elif isinstance(value, list):
-            for child in value:
-                walk(child)
-
-    walk(payload)
+    kinds = ("mrkdwn", "markdown", "plain_text") if every else ("mrkdwn", "markdown")
+    found = [
+        o["text"]
+        for o in objects(payload)
+        if o.get("type") in kinds and isinstance(o.get("text"), str)
+    ]
     if isinstance(payload.get("text"), str):
         found.append(payload["text"])
     return found
@@ -165,20 +155,7 @@ def test_the_dry_run_and_verification_results_are_in_the_card_as_counts(real):
 
 
 def _inputs(payload) -> list[dict]:
-    found = []
-
-    def walk(value) -> None:
-        if isinstance(value, dict):
-            if value.get("type") == "input":
-                found.append(value)
-            for child in value.values():
-                walk(child)
-        elif isinstance(value, list):
-            for child in value:
-                walk(child)
-
-    walk(payload)
-    return found
+    return [o for o in objects(payload) if o.get("type") == "input"]
 
 
 @pytest.mark.parametrize(

@@ -38,20 +38,23 @@ LIVE = re.compile(r"<[!@#]|<(https?|mailto):")
 HIDDEN = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
+def objects(payload):
+    """Every dict in a Block Kit payload (blocks, elements, text objects), depth first."""
+    if isinstance(payload, dict):
+        yield payload
+        for child in payload.values():
+            yield from objects(child)
+    elif isinstance(payload, list):
+        for child in payload:
+            yield from objects(child)
+
+
 def mrkdwn_texts(payload) -> list[str]:
-    found: list[str] = []
-
-    def walk(value) -> None:
-        if isinstance(value, dict):
-            if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
-                found.append(value["text"])
-            for child in value.values():
-                walk(child)
-        elif isinstance(value, list):
-            for child in value:
-                walk(child)
-
-    walk(payload)
+    found = [
+        o["text"]
+        for o in objects(payload)
+        if o.get("type") == "mrkdwn" and isinstance(o.get("text"), str)
+    ]
     if isinstance(payload, dict) and isinstance(payload.get("text"), str):
         found.append(payload["text"])
     return found
