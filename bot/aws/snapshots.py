@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from bot.aws.rds import aws_call, check_identifier, rds_client
 
 CREATED_BY = "created-by"
@@ -38,6 +40,7 @@ class ManualSnapshot:
     created: datetime | None
     instance_id: str
     tags: dict[str, str] = field(default_factory=dict)
+    snapshot_type: str = "manual"  # RDS's SnapshotType: manual, automated, shared, ...
 
     @property
     def by_the_bot(self) -> bool:
@@ -92,25 +95,51 @@ def create_pre_migration_snapshot(
     return _snapshot(row, {t["Key"]: t["Value"] for t in tags})
 
 
-def manual_snapshots(instance_id: str, client: Any = None) -> list[ManualSnapshot]:
-    """Manual snapshots of the instance with their tags, oldest first."""
+def manual_snapshots(instance_id: str | None, client: Any = None) -> list[ManualSnapshot]:
+    """Manual snapshots of the instance (of every instance in the account and region when
+    None) with their tags, oldest first."""
     client = client or rds_client()
     found = []
-    with aws_call(f"list the manual snapshots of {instance_id}"):
+    which = {"DBInstanceIdentifier": instance_id} if instance_id else {}
+    with aws_call(f"list the manual snapshots of {instance_id or 'every instance'}"):
         pages = client.get_paginator("describe_db_snapshots").paginate(
-            DBInstanceIdentifier=instance_id,
-            SnapshotType="manual",
-            PaginationConfig={"PageSize": 100},
+            **which, SnapshotType="manual", PaginationConfig={"PageSize": 100}
         )
         for page in pages:
             for row in page.get("DBSnapshots", []):
-                tags = row.get("TagList")
-                if tags is None:
-                    tags = client.list_tags_for_resource(ResourceName=row["DBSnapshotArn"])[
-                        "TagList"
-                    ]
-                found.append(_snapshot(row, {t["Key"]: t["Value"] for t in tags}))
+                found.append(_snapshot(row, _tags(client, row)))
     return sorted(found, key=lambda s: (s.created is None, s.created or datetime.min, s.id))
+
+
+def describe_snapshot(snapshot_id: str, client: Any = None) -> ManualSnapshot | None:
+    """The snapshot as RDS has it now, with its tags; None when it no longer exists."""
+    client = client or rds_client()
+    try:
+        rows = client.describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "DBSnapshotNotFound":
+            return None
+        with aws_call(f"describe snapshot {snapshot_id}"):
+            raise
+    if not rows:
+        return None
+    with aws_call(f"read the tags of snapshot {snapshot_id}"):
+        return _snapshot(rows[0], _tags(client, rows[0]))
+
+
+def delete_snapshot(snapshot_id: str, client: Any = None) -> str:
+    """Deletes one manual snapshot (RDS refuses automated ones); returns its new status."""
+    client = client or rds_client()
+    with aws_call(f"delete snapshot {snapshot_id}"):
+        row = client.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)["DBSnapshot"]
+    return row.get("Status", "deleting")
+
+
+def _tags(client: Any, row: dict) -> dict[str, str]:
+    tags = row.get("TagList")
+    if tags is None:
+        tags = client.list_tags_for_resource(ResourceName=row["DBSnapshotArn"])["TagList"]
+    return {t["Key"]: t["Value"] for t in tags}
 
 
 def _snapshot(row: dict, tags: dict[str, str]) -> ManualSnapshot:
@@ -121,4 +150,5 @@ def _snapshot(row: dict, tags: dict[str, str]) -> ManualSnapshot:
         row.get("SnapshotCreateTime"),
         row.get("DBInstanceIdentifier", ""),
         tags,
+        row.get("SnapshotType", "manual"),
     )

@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from bot.checklists import CHECKLISTS
 from bot.clock import iso, shown_utc, utcnow
 from bot.engine.engine import Engine
-from bot.engine.model import Event
+from bot.engine.model import BOT_ACTOR, Event
 from bot.engine.outcome import CHANGED_STATES
 from bot.settings import Config
 from bot.slack import views
@@ -283,7 +283,8 @@ class IncidentLog:
                 f":warning: Could not create an incident channel ({reason}): this operation's"
                 f" thread and approval requests are here in {notify}."
             )
-        self._invite(channel, op.requester)
+        if op.requester != BOT_ACTOR:  # a scheduled review (retention) has no person to invite
+            self._invite(channel, op.requester)
         return channel, None
 
     def _create_channel(self, op: Operation) -> str:

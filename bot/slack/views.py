@@ -87,6 +87,7 @@ RUNBOOK_NAMES = {
     "deploy": "Re-run migrations",
     "pitr_undo_switch": "Undo of the PITR traffic switch",
     "pitr_cleanup": "PITR cleanup",
+    "backup_retention": "Backup retention review",
 }
 
 

@@ -106,12 +106,15 @@ class EventKind(StrEnum):
     CHECK_REVIEWED = "check_reviewed"  # a person reviewed a migration's check card
     STEP_DECLINED = "step_declined"
     SNAPSHOT_TAKEN = "snapshot_taken"  # a manual pre-migration snapshot was requested
+    # the snapshot retention review ran: what it proposed, or why it started nothing
+    RETENTION_REVIEWED = "retention_reviewed"
 
 
 class JobKind(StrEnum):
     APPROVAL_EXPIRY = "approval_expiry"
     AFTER_CHECKLIST_REMINDER = "after_checklist_reminder"
     PITR_CLEANUP_DUE = "pitr_cleanup_due"
+    RETENTION_REVIEW_DUE = "retention_review_due"
 
 
 class CardKind(StrEnum):
@@ -128,6 +131,7 @@ class CardKind(StrEnum):
     PITR_SWITCH = "pitr_switch"
     PITR_SWITCH_NOTICE = "pitr_switch_notice"
     PITR_CLEANUP_SCHEDULED = "pitr_cleanup_scheduled"
+    RETENTION_REVIEW = "retention_review"  # manual snapshots past retention: delete or keep
 
 
 # --- rows ---------------------------------------------------------------------------------
