@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from bot import logs
 from bot.clock import utcnow
 from bot.engine.engine import Engine, MembersOf
-from bot.runbooks import RUNBOOKS
+from bot.runbooks import RUNBOOKS, retention_schedule
 from bot.runbooks.pitr import cleanup_schedule
 from bot.scheduler import Scheduler
 from bot.settings import Config
@@ -40,6 +40,7 @@ class Core:
         then operations, and keeps resuming operations another replica stopped walking. (A
         terminal invocation does not: it walks only the operations it starts.)"""
         self.store.forget_seen_before(utcnow() - SEEN_EVENTS_KEPT)
+        retention_schedule.schedule_next(self.store, self.config, self.engine.clock())
         self.scheduler.start()
         self.engine.recover()
 
@@ -77,6 +78,10 @@ def build_core(
             ),
         },
     )
+    scheduler.handlers[JobKind.RETENTION_REVIEW_DUE] = retention_schedule.review_due(
+        engine, scheduler.sync
+    )
     engine.subscribe(scheduler.on_event)
     engine.subscribe(cleanup_schedule.after_switch(engine, scheduler.sync))
+    engine.subscribe(retention_schedule.cancel_when_expired(engine))
     return Core(config, store, engine, scheduler)

@@ -12,11 +12,12 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.prevention.windows import DeployWindow, parse_window
+from bot.prevention.windows import DeployWindow, parse_daily, parse_window
 from bot.redaction import Secret, register
 
 CONFIG_ENV = "ROLLBACK_BOT_CONFIG"
@@ -133,6 +134,8 @@ class Config:
     # "module:function" resolving host names for the cleanup's checks (bot/aws/addresses.py);
     # None: the system's resolver (DNS)
     pitr_resolver: str | None = None
+    # [backups] retention_review: the daily UTC time of the snapshot retention review; None: off
+    backups_retention_review: time | None = None
 
     def environment(self, name: str | None) -> Environment:
         from bot.errors import UserError
@@ -234,6 +237,10 @@ _TOP_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "drill": (dict, False),
     "sql": (dict, False),
     "pitr": (dict, False),
+    "backups": (dict, False),
+}
+_BACKUPS_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "retention_review": (str, False),
 }
 _SQL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "lock_timeout": (str, False),
@@ -392,7 +399,16 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
             path, "[pitr]", pitr, "connections_window_minutes", 15
         ),
         pitr_resolver=_resolver(path, pitr.get("resolver")),
+        backups_retention_review=_retention_review(path, raw.get("backups", {})),
     )
+
+
+def _retention_review(path: Path, backups: dict) -> time | None:
+    _check_table(path, "[backups]", backups, _BACKUPS_KEYS)
+    try:
+        return parse_daily(backups.get("retention_review", "off"))
+    except ValueError as error:
+        raise ConfigError(f"{path}: [backups]: retention_review: {error}.") from None
 
 
 def _resolver(path: Path, spec: str | None) -> str | None:

@@ -60,3 +60,27 @@ def parse_window(text: str) -> DeployWindow:
 
 def inside_any(windows: tuple[DeployWindow, ...], moment: datetime) -> DeployWindow | None:
     return next((w for w in windows if w.contains(moment)), None)
+
+
+# The retention review's schedule ([backups] retention_review): once a day at a UTC time.
+DAILY_FORMAT = '"daily 09:00" (a time HH:MM UTC) or "off"'
+_DAILY = re.compile(r"^daily\s+(?P<at>\d{2}:\d{2})$")
+
+
+def parse_daily(text: str) -> time | None:
+    """The time of day ``"daily HH:MM"`` names; None for ``"off"``; ValueError otherwise."""
+    if text.strip() == "off":
+        return None
+    match = _DAILY.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a schedule like {DAILY_FORMAT}")
+    try:
+        return time.fromisoformat(match["at"])
+    except ValueError:
+        raise ValueError(f"{text!r}: the time is HH:MM from 00:00 to 23:59") from None
+
+
+def next_daily(at: time, now: datetime) -> datetime:
+    """The first moment at ``at`` (UTC) strictly after ``now``."""
+    moment = datetime.combine(now.date(), at, now.tzinfo)
+    return moment if moment > now else moment + timedelta(days=1)
