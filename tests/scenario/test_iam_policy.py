@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.aws import cloudwatch, rds, secrets_manager
+from bot.aws import cloudwatch, rds, secrets_manager, snapshots
 from bot.errors import UserError
 from bot.redaction import Secret
 from tests.rig.aws import AwsRig
@@ -121,7 +121,8 @@ def test_the_whole_pitr_flow_runs_holding_only_the_policy(bot_factory, aws, pg_u
 
 def pitr_aws_calls(pg_url: str) -> None:
     """Every AWS call of option 3, in the runbook's order, through bot/aws as its steps make
-    them: both restore modes, the switch, its undo and the cleanup."""
+    them: both restore modes, the switch, its undo and the cleanup; then the retention
+    review's."""
     now = datetime.now(UTC)
     source = rds.describe_instance(SOURCE)
     rds.list_snapshots(SOURCE)
@@ -147,6 +148,10 @@ def pitr_aws_calls(pg_url: str) -> None:
     rds.proxies_routing_to(SOURCE)
     cloudwatch.most_connections(SOURCE, now, 15)
     rds.delete_with_final_snapshot(SOURCE, rds.final_snapshot_id(SOURCE, now))
+    # The retention review: every manual snapshot listed, one described again, deleted.
+    snapshots.manual_snapshots(None)
+    snapshots.describe_snapshot(backup.id)
+    snapshots.delete_snapshot(backup.id)
 
 
 def _set_up(aws: AwsRig, pg_url: str) -> None:

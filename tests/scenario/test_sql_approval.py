@@ -64,6 +64,27 @@ def _modal_text(view: dict) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def full_plan(bot, channel: str, user: str = "U_BOB") -> tuple[str, dict]:
+    """ "View full plan" clicked and every page read: the text and the last page's view."""
+    bot.signer.block_action(Action.VIEW_PLAN, None, user=user, channel=channel)
+    opened = bot.slack.wait_for(
+        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.PLAN
+    )[-1]
+    view = opened.response["view"]
+    text = _modal_text(view)
+    while any(
+        e.get("action_id") == f"{Action.PLAN_PAGE}_next"
+        for b in view["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ):
+        updates = len(bot.slack.calls_to("views.update"))
+        bot.signer.block_action(f"{Action.PLAN_PAGE}_next", None, user=user, view=view)
+        view = bot.slack.wait_for("views.update", count=updates + 1)[-1].response["view"]
+        text += _modal_text(view)
+    return text, view
+
+
 def test_a_delete_after_120_harmless_statements_is_shown_to_the_approver_and_backed_up(
     bot,
     db,  # noqa: F811
@@ -82,22 +103,7 @@ def test_a_delete_after_120_harmless_statements_is_shown_to_the_approver_and_bac
     assert f"backup users_backup_{stamp}" in shown
 
     # "View full plan" opens every character of what the approval is bound to.
-    bot.signer.block_action(Action.VIEW_PLAN, None, user="U_BOB", channel=channel)
-    opened = bot.slack.wait_for(
-        "views.open", where=lambda c: c.args["view"]["callback_id"] == Callback.PLAN
-    )[-1]
-    view = opened.response["view"]
-    text = _modal_text(view)
-    while any(
-        e.get("action_id") == f"{Action.PLAN_PAGE}_next"
-        for b in view["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-    ):
-        updates = len(bot.slack.calls_to("views.update"))
-        bot.signer.block_action(f"{Action.PLAN_PAGE}_next", None, user="U_BOB", view=view)
-        view = bot.slack.wait_for("views.update", count=updates + 1)[-1].response["view"]
-        text += _modal_text(view)
+    text, view = full_plan(bot, channel)
     assert text == approval.plan_text
     assert approval.plan_hash in json.dumps(view["blocks"])
 
