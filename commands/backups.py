@@ -6,7 +6,7 @@ snapshots past their retention date, and an operation whose deletion an approver
 
 from bot.clock import shown_utc, utcnow
 from bot.runbooks.backups import audit_backups
-from bot.runbooks.retention import review_params
+from bot.runbooks.retention import card_data, review_params
 from bot.runbooks.retention_schedule import start_review
 from bot.slack.backup_views import backups_card
 from bot.slack.retention_views import retention_reply
@@ -29,6 +29,6 @@ def run(ctx) -> dict:
         env = ctx.services.config.environment(ctx.environment)
         op, reviewed = start_review(ctx.services.engine, env, ctx.user)
         params = op.params if op else review_params(reviewed, ctx.user, now)
-        return retention_reply(env.name, op, params)
+        return retention_reply(op, card_data(env.name, params))
     rows = audit_backups(ctx.services.config, ctx.parsed.options.get("env"), now)
     return backups_card([r.to_dict() for r in rows], shown_utc(now))

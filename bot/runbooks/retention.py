@@ -33,6 +33,7 @@ from bot.clock import iso, shown_utc, utcnow
 from bot.engine.model import Runbook, Step, StepContext
 from bot.settings import Environment
 from bot.store.records import CardKind, Operation
+from bot.text import plural
 
 AVAILABLE = "available"
 
@@ -129,7 +130,7 @@ def _verdict(env: Environment, s: ManualSnapshot, today: date) -> Reviewed:
     if s.status != AVAILABLE:
         return Reviewed(s, False, f"status {s.status}, not available")
     days = (today - until).days
-    return Reviewed(s, True, f"retention ended {until.isoformat()} ({days} day(s) ago)")
+    return Reviewed(s, True, f"retention ended {until.isoformat()} ({plural(days, 'day')} ago)")
 
 
 def review_params(reviewed: list[Reviewed], trigger: str, now: datetime) -> dict[str, Any]:
@@ -142,9 +143,11 @@ def review_params(reviewed: list[Reviewed], trigger: str, now: datetime) -> dict
 
 
 def card_data(env_name: str, params: dict) -> dict:
+    """What the card shows; ``requester`` None: the daily schedule."""
+    trigger = params["trigger"]
     return {
         "environment": env_name,
-        "trigger": params["trigger"],
+        "requester": None if trigger == "scheduled" else trigger,
         "reviewed_at": params["reviewed_at"],
         "to_delete": params["to_delete"],
         "kept": params["kept"],
@@ -156,7 +159,9 @@ def card_data(env_name: str, params: dict) -> dict:
 
 def _review_step(ctx: StepContext) -> str:
     p = ctx.params
-    title = f"Backup retention review: {len(p['to_delete'])} manual snapshot(s) past retention"
+    title = (
+        f"Backup retention review: {plural(len(p['to_delete']), 'manual snapshot')} past retention"
+    )
     ctx.card(CardKind.RETENTION_REVIEW, title, card_data(ctx.environment.name, p))
     return f"{len(p['to_delete'])} proposed for deletion, {len(p['kept'])} kept"
 
@@ -165,7 +170,8 @@ def plan_retention(op: Operation, env: Environment) -> str:
     """What the approver approves: every snapshot to be deleted, whole (deletions first)."""
     p = op.params
     lines = [
-        f"DELETE {len(p['to_delete'])} MANUAL SNAPSHOT(S) past their retention date on"
+        f"DELETE {plural(len(p['to_delete']), 'MANUAL SNAPSHOT', 'MANUAL SNAPSHOTS')} past"
+        " their retention date on"
         f" environment {env.name} (operation {op.id})",
         "RDS call: delete_db_snapshot, once per snapshot below. Each is described again just"
         " before: one whose tags, retention date, status or instance changed since this plan"
@@ -258,7 +264,7 @@ RETENTION = Runbook(
     # who sees every snapshot the step will delete.
     checklists=(),
     describe=lambda p: (
-        f"Delete {len(p['to_delete'])} manual snapshot(s) past their retention date"
+        f"Delete {plural(len(p['to_delete']), 'manual snapshot')} past their retention date"
         f" ({len(p['kept'])} kept)."
     ),
     params=RetentionParams,

@@ -31,7 +31,8 @@ def _when(created: str | None) -> str:
 @card_renderer(CardKind.RETENTION_REVIEW)
 def retention_card(op: Operation | None, title: str, data: dict) -> dict:
     to_delete, kept = data["to_delete"], data["kept"]
-    trigger = "the daily schedule" if data["trigger"] == "scheduled" else f"<@{data['trigger']}>"
+    who = data["requester"]
+    trigger = f"<@{who}>" if who else "the daily schedule"
     proposed = [
         f":wastebasket: `{r['id']}` of `{r['instance']}`, created {_when(r['created'])}:"
         f" {r['reason']}"
@@ -57,10 +58,10 @@ def retention_card(op: Operation | None, title: str, data: dict) -> dict:
     return {"text": title, "blocks": fit(blocks)}
 
 
-def retention_reply(env: str, op: Operation | None, params: dict) -> dict:
-    """`/rollback backups --retention`: the same card, and the operation it started."""
-    title = f"Backup retention review on {env}: {len(params['to_delete'])} past retention"
-    data = {"environment": env, **params}
+def retention_reply(op: Operation | None, data: dict) -> dict:
+    """`/rollback backups --retention`: the same card (``data``: retention.card_data), and
+    the operation it started (None: nothing past retention)."""
+    title = f"Backup retention review on {data['environment']}"
     card = render_card(op, CardKind.RETENTION_REVIEW, title, data)
     if op is None:
         return card

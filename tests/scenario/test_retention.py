@@ -121,7 +121,7 @@ def test_on_demand_review_lists_keeps_with_why_and_deletes_exactly_the_approved(
     assert "created-by=rollback-bot" in plan and "20260102000000_add_bio" in plan
     assert f"retain until: {(TODAY - timedelta(days=40)).isoformat()}" in plan
     assert "- prod-by-a-person" in plan  # the kept ones follow, with why
-    assert "DELETE 2 MANUAL SNAPSHOT(S)" in json.dumps(message["blocks"])
+    assert "DELETE 2 MANUAL SNAPSHOTS past their retention date" in json.dumps(message["blocks"])
 
     # The requester cannot approve their own request; nothing is deleted.
     bot.signer.block_action(Action.APPROVE, None, user="U_ALICE", channel=channel)

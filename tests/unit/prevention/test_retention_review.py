@@ -48,7 +48,7 @@ def test_only_the_bots_manual_snapshots_past_their_date_are_proposed():
     ]
     found = verdicts(mine)
     assert [k for k, v in found.items() if v.delete] == ["past"]
-    assert found["past"].reason == "retention ended 2026-12-01 (1 day(s) ago)"
+    assert found["past"].reason == "retention ended 2026-12-01 (1 day ago)"
     assert found["today"].reason == f"kept until 2026-12-02 ({RETAIN_UNTIL})"
     assert found["person"].reason.startswith("not taken by rollback-bot")
     assert found["bad-date"].reason == f"no valid {RETAIN_UNTIL} date (tag value '2026-13-40')"

@@ -30,6 +30,7 @@ from bot.slack import (
     migration_views,
     pitr_views,
     plan_views,
+    retention_views,
     revert_views,
     sql_views,
     views,
@@ -797,7 +798,57 @@ ENTRIES: list[Entry] = [
             ]
         )
     ],
+    Entry(
+        "card: backup retention review",
+        retention_views.retention_card,
+        card(
+            CardKind.RETENTION_REVIEW,
+            "Backup retention review: 1 manual snapshot past retention",
+            lambda r: _retention(None),
+            runbook="backup_retention",
+        ),
+    ),
+    *[
+        Entry(
+            f"backups --retention reply {n}",
+            retention_views.retention_reply,
+            lambda real, bad, started=started: retention_views.retention_reply(
+                operation("backup_retention", "production", {}, status="running")
+                if started
+                else None,
+                taint(_retention("U_ALICE", with_deletions=started), bad),
+            ),
+        )
+        for n, started in enumerate([False, True])
+    ],
 ]
+
+
+def _retention(requester: str | None, with_deletions: bool = True) -> dict:
+    """retention.card_data: one snapshot past its date, one a person took."""
+    old = {
+        "id": "shop-production-pre-migration-20260801",
+        "instance": "shop-production",
+        "created": "2026-08-01T09:00:00Z",
+        "arn": "arn:x",
+        "status": "available",
+        "tags": {"created-by": "rollback-bot", "rollback-bot:retain-until": "2026-10-30"},
+        "retain_until": "2026-10-30",
+        "reason": "retention ended 2026-10-30 (27 days ago)",
+    }
+    person = {
+        "id": "shop-production-before-upgrade",
+        "instance": "shop-production",
+        "created": None,
+        "reason": "not taken by rollback-bot (no created-by=rollback-bot tags)",
+    }
+    return {
+        "environment": "production",
+        "requester": requester,
+        "reviewed_at": "2026-11-26T09:00:00Z",
+        "to_delete": [old] if with_deletions else [],
+        "kept": [person],
+    }
 
 
 def _switch() -> dict:
