@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 
 from bot.clock import parse_iso
-from bot.faults import ONCE_ENV
 from bot.settings import Config
-from tests.crash.test_crash_resume import BotProcess, answer_gates, bot_env, start_drill
-from tests.crash.test_replicas import AnyReplica, Replicas
-from tests.rig.bot_server import config_text, free_port, wait_until
+from tests.crash.test_crash_resume import answer_gates, start_drill
+from tests.crash.test_replicas import Replicas, two_replicas
+from tests.rig.bot_server import config_text, wait_until
 from tests.rig.fake_slack import FakeSlack
-from tests.rig.signer import Signer
 
 RUNS = 5
 CRASH_AT = "drill:slow_step:started"
@@ -61,14 +59,8 @@ def _one(pg, slack, tmp: Path) -> dict:
     config = tmp / "rollback.toml"
     config.write_text(config_text(state_db=state_url, drill_seconds=2, drill_events=5))
     secret = "failover-bench-secret"
-    base = bot_env(slack, secret, config, app_url)
-    members = []
-    for name in ("replica-a", "replica-b"):
-        port = free_port()
-        env = base | {"ROLLBACK_BOT_REPLICA": name, ONCE_ENV: str(tmp / "crashed")}
-        signer = Signer(f"http://127.0.0.1:{port}/slack/events", secret, slack)
-        members.append(BotProcess(env, port, tmp / "unused", slack, signer))
-    pair = Replicas(members, AnyReplica(members, secret, slack), slack, state_url)
+    pair = two_replicas(slack, secret, config, app_url, tmp, state_url)
+    members = pair.members
     try:
         starting = [threading.Thread(target=m.start, args=(CRASH_AT, 60)) for m in members]
         for thread in starting:
@@ -90,10 +82,7 @@ def _one(pg, slack, tmp: Path) -> dict:
             "load": os.getloadavg()[0],
         }
     finally:
-        for member in members:
-            member.stop()
-        if pair._store is not None:
-            pair._store.close()
+        pair.stop()
 
 
 def _watch_for_death(pair: Replicas, op_id: str) -> float:

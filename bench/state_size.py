@@ -107,15 +107,10 @@ def explain_listing(url: str) -> str:
 
 
 def fill(location: str) -> None:
-    ops, steps, approvals, audit = _rows()
+    tables = dict(zip(("operations", "steps", "approvals", "audit"), _rows(), strict=True))
     if is_postgres_url(location):
         with psycopg.connect(location) as conn, conn.cursor() as cur:
-            for table, rows in (
-                ("operations", ops),
-                ("steps", steps),
-                ("approvals", approvals),
-                ("audit", audit),
-            ):
+            for table, rows in tables.items():
                 names = list(rows[0])
                 with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
                     for r in rows:
@@ -126,12 +121,7 @@ def fill(location: str) -> None:
         return
     conn = sqlite3.connect(location)
     with conn:
-        for table, rows in (
-            ("operations", ops),
-            ("steps", steps),
-            ("approvals", approvals),
-            ("audit", audit),
-        ):
+        for table, rows in tables.items():
             names = list(rows[0])
             conn.executemany(
                 f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",

@@ -102,6 +102,25 @@ class Replicas:
     def wait_until(self, predicate, timeout: float = 20, what: str = "condition"):
         return wait_until(predicate, timeout, what)
 
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+        if self._store is not None:
+            self._store.close()
+
+
+def two_replicas(fake_slack, secret: str, config, pg_url: str, tmp_path, state_url) -> Replicas:
+    """Two `serve` processes (not started) on one state, both armed to crash at the same
+    point, the first to reach it dying (bench/failover.py uses them too)."""
+    base = bot_env(fake_slack, secret, config, pg_url)
+    members = []
+    for name in ("replica-a", "replica-b"):
+        port = free_port()
+        env = base | {"ROLLBACK_BOT_REPLICA": name, ONCE_ENV: str(tmp_path / "crashed")}
+        signer = Signer(f"http://127.0.0.1:{port}/slack/events", secret, fake_slack)
+        members.append(BotProcess(env, port, tmp_path / "unused", fake_slack, signer))
+    return Replicas(members, AnyReplica(members, secret, fake_slack), fake_slack, state_url)
+
 
 @pytest.fixture
 def replicas(tmp_path, fake_slack, pg_url, project, pg_server):  # noqa: F811
@@ -123,19 +142,9 @@ def replicas(tmp_path, fake_slack, pg_url, project, pg_server):  # noqa: F811
             staging_extra=f'migrations_dir = "{project}"',
         )
     )
-    base = bot_env(fake_slack, secret, config, pg_url)
-    members = []
-    for name in ("replica-a", "replica-b"):
-        port = free_port()
-        env = base | {"ROLLBACK_BOT_REPLICA": name, ONCE_ENV: str(tmp_path / "crashed")}
-        signer = Signer(f"http://127.0.0.1:{port}/slack/events", secret, fake_slack)
-        members.append(BotProcess(env, port, tmp_path / "unused", fake_slack, signer))
-    pair = Replicas(members, AnyReplica(members, secret, fake_slack), fake_slack, state_url)
+    pair = two_replicas(fake_slack, secret, config, pg_url, tmp_path, state_url)
     yield pair
-    for member in members:
-        member.stop()
-    if pair._store is not None:
-        pair._store.close()
+    pair.stop()
     pg_server.drop_database(database_name(state_url))
 
 
