@@ -77,6 +77,13 @@ class SandboxProcess:
         assert self._url, "the sandbox did not start:\n" + "".join(self.output)
         return self._url
 
+    def migrations_dir(self) -> Path:
+        """The demo project's prisma/migrations, as the sandbox printed it."""
+        for line in self.output:
+            if "Prisma migrations: " in line:
+                return Path(line.split("Prisma migrations: ")[1].split(" (")[0])
+        raise AssertionError("the sandbox did not say where its migrations are")
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -6,10 +6,13 @@ only with UPDATE_SCREENSHOTS=1; the assertions always run)."""
 from __future__ import annotations
 
 import re
+import shutil
 
 from playwright.sync_api import expect
 
+from bot.sandbox.demo import FAILED, PROJECTS
 from tests.browser.helpers import (
+    act_as,
     approve,
     final_shot,
     open_channel,
@@ -18,8 +21,12 @@ from tests.browser.helpers import (
     type_command,
 )
 
+# The README's pictures: small enough to commit, wide enough to read.
+DOCS_VIEWPORT = {"width": 1280, "height": 800}
+
 
 def test_pitr_restores_real_data_then_switches_traffic_to_it(page, sandbox):
+    page.set_viewport_size(DOCS_VIEWPORT)
     messages = page.get_by_role("log", name="messages")
     type_command(page, "/rollback pitr --env production")
     recovery = page.get_by_role("dialog", name="Point-in-time recovery")
@@ -71,3 +78,111 @@ def test_pitr_restores_real_data_then_switches_traffic_to_it(page, sandbox):
     expect(latest).to_contain_text(re.compile(r"Failed\s*0"))
     expect(latest).to_contain_text(re.compile(r"Pending\s*1"))
     expect(latest).not_to_contain_text("2 of 3 statements took effect")
+
+
+def test_manual_sql_dry_run_approval_then_commit(page):
+    page.set_viewport_size(DOCS_VIEWPORT)
+    messages = page.get_by_role("log", name="messages")
+    type_command(page, "/rollback sql --env staging")
+    modal = page.get_by_role("dialog", name="Manual SQL rollback")
+    modal.get_by_label("SQL", exact=True).fill('DELETE FROM "Project" WHERE "id" > 8;')
+    modal.get_by_label("Verification query (one SELECT)").fill('SELECT count(*) FROM "Project"')
+    modal.get_by_label("Reason").fill("two test projects created by the failed release's QA")
+    modal.get_by_role("button", name="Start dry run").click()
+
+    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
+    tick_every_box(checklist)
+    save_checklist(page, checklist)
+
+    open_channel(page, re.compile(r"inc-\d{8}-rollback-sql-staging"))
+    # The approver sees the dry run's counts and the backup before anything is written.
+    expect(messages).to_contain_text('DELETE FROM "Project" WHERE "id" > 8', timeout=60_000)
+    expect(messages).to_contain_text("Approval needed")
+    approve(page)
+
+    # Only the requester commits, with the verification result in front of them.
+    page.get_by_label("Acting as").select_option("U_ALICE")
+    commit = messages.get_by_role("button", name="Commit").last
+    expect(commit).to_be_visible(timeout=60_000)
+    commit.click()
+    confirm = page.get_by_role("alertdialog")
+    if confirm.count():
+        confirm.get_by_role("button", name=re.compile("Commit")).click()
+    status = messages.locator(".msg").first
+    expect(status).to_contain_text("Finished", timeout=60_000)
+    final_shot(page, "sql")
+
+    # The rows are gone on staging, and nowhere else.
+    type_command(page, "/rollback history --env staging")
+    expect(messages).to_contain_text(re.compile("Manual SQL|sql", re.I))
+
+
+def test_resolve_then_revert_on_staging(page, sandbox):
+    page.set_viewport_size(DOCS_VIEWPORT)
+    messages = page.get_by_role("log", name="messages")
+    # alice asks for the status first: the failed migration and its diagnosis.
+    type_command(page, "/rollback status --env staging")
+    expect(messages).to_contain_text("2 of 3 statements took effect")
+    expect(messages).to_contain_text("Only visible to you")
+
+    # Option 1: the resolve modal shows the diagnosis and the undo SQL before anything runs.
+    type_command(page, f"/rollback resolve {FAILED} --env staging")
+    modal = page.get_by_role("dialog")
+    expect(modal).to_contain_text("will be marked rolled back")
+    expect(modal).to_contain_text('DROP TABLE IF EXISTS "public"."Proposal"')
+    modal.get_by_role("button", name="Continue").click()
+    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
+    tick_every_box(checklist)
+    save_checklist(page, checklist)
+
+    # The approval request waits in the incident channel; alice cannot approve it, bob can.
+    open_channel(page, re.compile(r"inc-\d{8}-rollback-resolve-staging"))
+    expect(messages).to_contain_text("Approval needed")
+    expect(messages).to_contain_text("prisma migrate resolve --rolled-back")
+    approve(page)
+    # The live status message is edited in place until the operation has finished.
+    status = messages.locator(".msg").first
+    expect(status).to_contain_text("Finished", timeout=60_000)
+    expect(status.locator(".edited")).to_be_visible()
+    messages.locator(".replies").first.click()
+    thread = page.get_by_role("complementary", name="thread")
+    expect(thread).to_contain_text("marked rolled back")
+    final_shot(page, "resolve")
+
+    # The history says so: the failed migration is rolled back.
+    act_as(page, "U_ALICE")
+    open_channel(page, "engineering")
+    type_command(page, "/rollback status --env staging")
+    expect(messages.locator(".msg.ephemeral").last).to_contain_text(re.compile(r"Rolled back\s*1"))
+
+    # The release is pulled: its developer deletes the migration from the repository (a
+    # rolled-back migration with no file is nothing Prisma applies).
+    shutil.rmtree(sandbox.migrations_dir() / FAILED)
+
+    # Option 2: the feature the release before brought goes too: its reverse, reviewed,
+    # approved (bob), applied as Prisma applies a migration.
+    open_channel(page, "engineering")
+    act_as(page, "U_ALICE")
+    type_command(page, f"/rollback revert {PROJECTS} --env staging")
+    review = page.get_by_role("dialog")
+    expect(review).to_contain_text(
+        'data-losing: drops table public."Project" (10 rows; copied first'
+    )
+    review.get_by_role("button", name="Continue").click()
+    run_with_approval(page, "revert", re.compile(r'DROP TABLE[^;]*"Project"'))
+    final_shot(page, "revert")
+
+
+def run_with_approval(page, runbook: str, planned) -> None:
+    """What follows a confirmed command on staging: the before-checklist, the approval in the
+    incident channel (bob), the status message at Finished."""
+    messages = page.get_by_role("log", name="messages")
+    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
+    tick_every_box(checklist)
+    save_checklist(page, checklist)
+    open_channel(page, re.compile(rf"inc-\d{{8}}-rollback-{runbook}-staging"))
+    expect(messages).to_contain_text("Approval needed")
+    expect(messages).to_contain_text(planned)
+    approve(page)
+    status = messages.locator(".msg").first
+    expect(status).to_contain_text("Finished", timeout=60_000)
