@@ -74,7 +74,9 @@ def test_modals_open_and_submit_for_the_acting_user(page):
     assert status == 200 and answer["ok"]
     op = page.store.active_operation("staging")
     page.wait_until(lambda: page.engine.checklist_complete(op.id, "before"), what="ticks")
-    assert call(page, "/sandbox/state?user=U_ALICE")[1]["views"] == []
+    # The checklist became its confirmation (issue 19 item 4: saving says what was saved).
+    (saved,) = call(page, "/sandbox/state?user=U_ALICE")[1]["views"]
+    assert saved.get("callback_id") != Callback.CHECKLIST and "Saved" in json.dumps(saved)
 
 
 def test_what_slack_would_refuse_is_a_clear_error(page):
