@@ -112,8 +112,12 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def page(sandbox, request):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() waits 5 s by default, whatever page.set_default_timeout says: an approval
+    # request that follows a backup, a dry run or a restore can take longer on a loaded
+    # 2-core CI machine. What is asserted stays the same; only the wait is longer.
+    expect.set_options(timeout=30_000)
     url = sandbox.url()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
