@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from bot.slack.ids import Action, Block
+from bot.slack.ids import Action, Block, Callback
 from tests.rig.socket_mode import ACK_DEADLINE
 from tests.scenario.test_drill import approval_message, complete_before_checklist, start_drill
 from tests.scenario.test_sql import DROP_COLUMN, complete_checklist_in, db, open_modal, submit
@@ -81,10 +81,13 @@ def test_modal_answers_travel_in_the_ack_payload(bot, db):
     assert ack.payload["response_action"] == "update"
     assert ack.payload["view"]["callback_id"] == bot.slack.views()[view_id]["callback_id"]
 
-    # The checklist's submission closes the modal: an ack with no payload at all.
+    # The checklist's submission answers with what was saved (the read-only "saved" view),
+    # in the ack too, and the rig applied exactly that to the modal.
     complete_checklist_in(bot, view_id)
-    assert bot.socket.envelopes()[-1].ack.payload is None
-    assert view_id not in bot.slack.views()
+    ack = bot.socket.envelopes()[-1].ack
+    assert ack.payload["response_action"] == "update"
+    assert ack.payload["view"]["callback_id"] == Callback.CHECKLIST_SAVED
+    assert bot.slack.views()[view_id]["callback_id"] == Callback.CHECKLIST_SAVED
 
 
 @pytest.mark.parametrize("reason", ["warning", "refresh_requested"])
