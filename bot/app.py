@@ -26,7 +26,8 @@ from bot.slack.directory import Directory
 from bot.slack.incident import IncidentLog
 from bot.slack.outbox import Outbox
 from bot.store import Store
-from bot.store.records import EventKind
+from bot.store.records import EventKind, JobKind
+from handlers.error_reporter import unwrapped_listeners
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ def build_services(settings: Settings) -> Services:
     outbox = Outbox(client)
     incident = IncidentLog(core.engine, core.store, core.config, outbox, directory)
     core.engine.subscribe(incident)
+    # Slack's own scheduled work: archiving the channels the bot made.
+    incident.channels.sync = core.scheduler.sync
+    core.scheduler.handlers[JobKind.ARCHIVE_CHANNEL] = incident.channels.archive_due
     return Services(settings, core, client, outbox, directory, incident)
 
 
@@ -138,4 +142,7 @@ def build_app(services: Services, *, token_verification: bool = True) -> App:
     )
     commands.register(app, services)
     handlers.register(app, services)
+    unwrapped = unwrapped_listeners(app)
+    if unwrapped:
+        raise TypeError(f"listeners not wrapped in reports_errors: {', '.join(unwrapped)}")
     return app

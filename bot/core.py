@@ -61,7 +61,7 @@ def build_core(
     replica: str | None = None,
 ) -> Core:
     """``members_of(handle)``: the members of a user group (Slack's directory, or the
-    terminal's $ROLLBACK_BOT_USERGROUPS); ``replica``: this process's name as the owner of
+    terminal's [break_glass] groups); ``replica``: this process's name as the owner of
     operations' leases (default: bot/engine/leases.py replica_name)."""
     logs.scrub_every_record()  # whichever front end, and whoever configured logging
     store = Store(config.state_db)
@@ -75,6 +75,11 @@ def build_core(
             JobKind.AFTER_CHECKLIST_REMINDER: lambda op_id, p: engine.remind_after_checklist(op_id),
             JobKind.PITR_CLEANUP_DUE: lambda op_id, payload: cleanup_schedule.cleanup_due(
                 engine, payload
+            ),
+            # A later check (reminder) is picked up at once, not at the next resync.
+            JobKind.IDLE_TIMEOUT: lambda op_id, p: engine.check_idle(op_id) and scheduler.sync(),
+            JobKind.APPROVAL_REMINDER: lambda op_id, payload: (
+                engine.remind_approval(payload["approval_id"]) and scheduler.sync()
             ),
         },
     )

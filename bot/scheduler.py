@@ -25,7 +25,12 @@ from bot.store.records import EventKind, ScheduledJob
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[str | None, dict], None]
-_KINDS_THAT_SCHEDULE = {EventKind.APPROVAL_REQUESTED, EventKind.FINISHED}
+_KINDS_THAT_SCHEDULE = {
+    EventKind.APPROVAL_REQUESTED,
+    EventKind.APPROVAL_EXPIRED,
+    EventKind.GATE_WAITING,
+    EventKind.FINISHED,
+}
 _RESYNC = "resync-from-store"
 
 

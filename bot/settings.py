@@ -63,6 +63,10 @@ class Environment:
     deploy_windows: tuple[DeployWindow, ...] = ()
     pre_migration_snapshot: bool | None = None  # None: the runbook's table (production)
     deploy_guard: bool | None = None  # None: where a pre-migration snapshot is wanted
+    # Incident channels the bot creates: private (default: protected environments, whose
+    # plans and dry runs should not be public), and one reused per environment.
+    private_incident_channel: bool = False
+    reuse_incident_channel: bool = False
 
     @property
     def expected_automated_retention(self) -> int | None:
@@ -96,6 +100,18 @@ class Environment:
         if self.database_url_env:
             return f"environment variable {self.database_url_env}"
         return f"AWS Secrets Manager secret {self.database_secret_id}"
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    """[break_glass]: who a terminal caller is, from something they cannot simply type.
+    ``users``: OS account name -> Slack user id; ``allowed_signers``: ssh-keygen's file of
+    keys allowed to sign approvals (principals are Slack user ids or names in ``users``);
+    ``groups``: user group handle -> members, when Slack cannot be asked."""
+
+    users: dict[str, str] = field(default_factory=dict)
+    allowed_signers: Path | None = None
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,16 @@ class Config:
     pitr_resolver: str | None = None
     # [backups] retention_review: the daily UTC time of the snapshot retention review; None: off
     backups_retention_review: time | None = None
+    # An operation waiting on a person (checklist, approval) with nothing done for this
+    # long is stopped and its environment freed; approvers are reminded of a pending
+    # approval this often.
+    idle_timeout_seconds: float = 60 * 60
+    approval_reminder_seconds: float = 10 * 60
+    # [incident_channels]: drills in a thread of the notify channel, not a channel of their
+    # own; channels the bot created are archived this long after their operation ends.
+    drills_in_thread: bool = True
+    archive_after_seconds: float = 60 * 60
+    break_glass: BreakGlass = field(default_factory=BreakGlass)
 
     def environment(self, name: str | None) -> Environment:
         from bot.errors import UserError
@@ -234,13 +260,26 @@ _TOP_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "usergroup_cache_seconds": ((int, float), False),
     "progress_edit_interval_seconds": ((int, float), False),
     "lease_seconds": ((int, float), False),
+    "idle_timeout_minutes": ((int, float), False),
+    "approval_reminder_minutes": ((int, float), False),
     "drill": (dict, False),
     "sql": (dict, False),
     "pitr": (dict, False),
     "backups": (dict, False),
+    "incident_channels": (dict, False),
+    "break_glass": (dict, False),
 }
 _BACKUPS_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "retention_review": (str, False),
+}
+_INCIDENT_CHANNEL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "drills_in_thread": (bool, False),
+    "archive_after_minutes": ((int, float), False),
+}
+_BREAK_GLASS_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "users": (dict, False),
+    "allowed_signers": (str, False),
+    "groups": (dict, False),
 }
 _SQL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "lock_timeout": (str, False),
@@ -286,6 +325,8 @@ _ENV_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "deploy_windows": (list, False),
     "pre_migration_snapshot": (bool, False),
     "deploy_guard": (bool, False),
+    "private_incident_channel": (bool, False),
+    "reuse_incident_channel": (bool, False),
 }
 
 
@@ -366,13 +407,12 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
             )
     pitr = raw.get("pitr", {})
     _check_table(path, "[pitr]", pitr, _PITR_KEYS)
-    state_db = _state_db(path, raw)
     minutes = 60.0
     return Config(
         path=path,
         default_environment=default,
         environments=environments,
-        state_db=state_db,
+        state_db=_state_db(path, raw),
         approval_expiry_seconds=_positive(path, "top level", raw, "approval_expiry_minutes", 30)
         * minutes,
         reminder_delay_seconds=_positive(path, "top level", raw, "reminder_delay_minutes", 30)
@@ -400,6 +440,57 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         ),
         pitr_resolver=_resolver(path, pitr.get("resolver")),
         backups_retention_review=_retention_review(path, raw.get("backups", {})),
+        **_people(path, raw),
+    )
+
+
+def _people(path: Path, raw: dict) -> dict[str, Any]:
+    """The keys about reaching people and freeing environments: idle timeout, reminders,
+    incident channels, the break-glass identity."""
+    channels = raw.get("incident_channels", {})
+    _check_table(path, "[incident_channels]", channels, _INCIDENT_CHANNEL_KEYS)
+    minutes = 60.0
+    return {
+        "idle_timeout_seconds": _positive(path, "top level", raw, "idle_timeout_minutes", 60)
+        * minutes,
+        "approval_reminder_seconds": _positive(
+            path, "top level", raw, "approval_reminder_minutes", 10
+        )
+        * minutes,
+        "drills_in_thread": channels.get("drills_in_thread", True),
+        "archive_after_seconds": _positive(
+            path, "[incident_channels]", channels, "archive_after_minutes", 60
+        )
+        * minutes,
+        "break_glass": _break_glass(path, raw.get("break_glass", {})),
+    }
+
+
+def _break_glass(path: Path, raw: dict) -> BreakGlass:
+    table = "[break_glass]"
+    _check_table(path, table, raw, _BREAK_GLASS_KEYS)
+    users = raw.get("users", {})
+    for account, user in users.items():
+        if not isinstance(user, str) or not _USER_ID.match(user):
+            raise ConfigError(
+                f"{path}: {table}: users maps OS account names to Slack user ids"
+                f' ({account} = "U012ABCDEF"), got {account} = {user!r}.'
+            )
+    groups = {}
+    for handle, members in raw.get("groups", {}).items():
+        if not isinstance(members, list) or not all(
+            isinstance(m, str) and _USER_ID.match(m) for m in members
+        ):
+            raise ConfigError(
+                f"{path}: {table}: groups maps a user group handle to Slack user ids"
+                f' (db-approvers = ["U012BOB"]), got {handle} = {members!r}.'
+            )
+        groups[handle.lstrip("@")] = frozenset(members)
+    signers = raw.get("allowed_signers")
+    return BreakGlass(
+        users=dict(users),
+        allowed_signers=_relative_to(path, signers) if signers else None,
+        groups=groups,
     )
 
 
@@ -473,6 +564,8 @@ def _parse_environment(path: Path, name: str, raw: Any) -> Environment:
             path, table, raw.get("verification_queries", [])
         ),
         **_prevention_keys(path, table, raw),
+        private_incident_channel=raw.get("private_incident_channel", raw["protected"]),
+        reuse_incident_channel=raw.get("reuse_incident_channel", False),
     )
 
 

@@ -1,16 +1,17 @@
 """`rollback-bot cli ...`: the break-glass front end, for when Slack itself is down.
 
 The same runbooks, engine, store and audit log as the Slack bot; only the front end differs.
-Each invocation acts as one person (``--as U012ABC`` or ``$ROLLBACK_BOT_USER``), does one
-thing (start an operation, tick a checklist, approve, decide), then walks the operation in
-the foreground, printing the engine's events and progress bars, until it finishes or waits
-at a gate. The next person continues it with their own invocation: the two-person rule holds
-because the approver is a different identity in a different process, and every state change
-is in the shared store first.
+Each invocation acts as one person, does one thing (start an operation, tick a checklist,
+approve, decide), then walks the operation in the foreground, printing the engine's events
+and progress bars, until it finishes or waits at a gate. The next person continues it with
+their own invocation; every state change is in the shared store first.
 
-User groups (``@db-approvers``) are Slack's; with Slack down they are read from
-``$ROLLBACK_BOT_USERGROUPS`` ("db-approvers=U1,U2;dba=U3"), else asked of Slack's API when a
-token is set. An unresolvable group has no members, so nobody gains a permission from it.
+Who the person is comes from bot/break_glass.py: the OS account running the command (real
+uid, mapped in the config's ``[break_glass] users``) or, for an approval, an SSH signature
+verified against the config's allowed_signers. ``--as`` and ``$ROLLBACK_BOT_USER`` only
+confirm it. User groups (``@db-approvers``) come from ``[break_glass] groups``, else from
+Slack's API when a token is set; an unresolvable group has no members, so nobody gains a
+permission from it.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import break_glass
 from bot.clock import shown_utc, utcnow
 from bot.core import build_core
 from bot.engine.leases import replica_name
 from bot.engine.model import Event
-from bot.errors import ConfigError, UserError
+from bot.errors import PermissionDenied, UserError
 from bot.store.records import FINAL_STATES, ApprovalStatus, EventKind, OperationStatus
 
 USER_ENV = "ROLLBACK_BOT_USER"
+# Read once, to say it is ignored: the caller's environment never grants a permission.
 GROUPS_ENV = "ROLLBACK_BOT_USERGROUPS"
-_USER_ID = re.compile(r"^[UW][A-Z0-9_]{2,}$")
 BAR_WIDTH = 30
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 3
 
@@ -44,10 +46,13 @@ def add_parser(sub) -> None:
         "cli",
         help="break-glass: run the runbooks from a terminal when Slack is down",
         description="Run the rollback runbooks from a terminal (same engine, store and audit"
-        " log as the Slack bot). Identity: --as USER_ID or $ROLLBACK_BOT_USER.",
+        " log as the Slack bot). Identity: your OS account, mapped in the config's"
+        " [break_glass] users; an approver may sign instead (--ssh-key, --signature).",
     )
     terminal.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
-    terminal.add_argument("--as", dest="user", help=f"your Slack user id (default: ${USER_ENV})")
+    terminal.add_argument(
+        "--as", dest="user", help="your Slack user id: refused unless it is who you are"
+    )
     # --as also after the action (`cli approve apr-1 --as U_BOB`); SUPPRESS keeps the one
     # given before it when absent.
     who = argparse.ArgumentParser(add_help=False)
@@ -81,10 +86,22 @@ def add_parser(sub) -> None:
     drill.add_argument("--env")
     for parser in (resolve, revert, sql, pitr, drill):
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _people_actions(action)
+
+
+def _people_actions(action) -> None:
+    """What a person does to an operation already started."""
     approve = action("approve", help="decide an approval request (second person)")
     approve.add_argument("approval_id")
     approve.add_argument("--deny", action="store_true")
     approve.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    approve.add_argument("--ssh-key", type=Path, help="sign this decision with your SSH key")
+    approve.add_argument(
+        "--signature", type=Path, help="an SSH signature of the text --message prints"
+    )
+    approve.add_argument(
+        "--message", action="store_true", help="print the text to sign, and do nothing else"
+    )
     checklist = action("checklist", help="show or tick an operation's checklist")
     checklist.add_argument("operation_id")
     checklist.add_argument("which", nargs="?", default="before", choices=["before", "after"])
@@ -94,8 +111,11 @@ def add_parser(sub) -> None:
     decide.add_argument("choice")
     follow = action("follow", help="continue an operation and show its progress")
     follow.add_argument("operation_id")
-    cancel = action("cancel", help="stop an operation between steps (requester)")
+    cancel = action("cancel", help="stop an operation between steps (requester or approver)")
     cancel.add_argument("operation_id")
+    takeover = action("takeover", help="become the requester of an operation (approvers)")
+    takeover.add_argument("operation_id")
+    takeover.add_argument("--reason", required=True, help="why (goes into the incident log)")
 
 
 # --------------------------------------------------------------------------- services
@@ -103,32 +123,28 @@ def add_parser(sub) -> None:
 
 @dataclass
 class UserGroups:
-    """@handle -> members, from $ROLLBACK_BOT_USERGROUPS, else Slack's API if reachable."""
+    """@handle -> members, from the config's [break_glass] groups, else Slack's API when a
+    token is set and Slack answers. Never from the caller's environment."""
 
-    groups: dict[str, set[str]]
+    groups: dict[str, frozenset[str]]
     slack: object | None = None
 
     @classmethod
-    def from_env(cls, environ=os.environ) -> UserGroups:
-        groups: dict[str, set[str]] = {}
-        for entry in filter(None, (environ.get(GROUPS_ENV) or "").split(";")):
-            handle, _, users = entry.partition("=")
-            groups[handle.strip().lstrip("@")] = {u.strip() for u in users.split(",") if u.strip()}
+    def from_config(cls, config, environ=os.environ) -> UserGroups:
         slack = None
-        if not groups and environ.get("SLACK_BOT_TOKEN"):
+        if environ.get("SLACK_BOT_TOKEN"):
             from slack_sdk import WebClient
 
             from bot.slack.directory import Directory
 
-            kwargs = {"token": environ["SLACK_BOT_TOKEN"]}
-            if environ.get("SLACK_API_URL"):
-                kwargs["base_url"] = environ["SLACK_API_URL"]
-            slack = Directory(WebClient(**kwargs, timeout=5))
-        return cls(groups, slack)
+            # Slack itself, never $SLACK_API_URL: a caller could point that at a server of
+            # their own that says they are in @db-approvers.
+            slack = Directory(WebClient(token=environ["SLACK_BOT_TOKEN"], timeout=5))
+        return cls(dict(config.break_glass.groups), slack)
 
     def members_of(self, handle: str) -> set[str]:
         if handle in self.groups:
-            return self.groups[handle]
+            return set(self.groups[handle])
         if self.slack is not None:
             return self.slack.members_of(handle)
         return set()
@@ -235,15 +251,19 @@ _FINISHED = (OperationStatus.SUCCEEDED, OperationStatus.SUCCEEDED_WITH_DECLINED)
 
 
 class Terminal:
-    def __init__(self, config, user: str | None, out=sys.stdout, stdin=sys.stdin):
+    def __init__(self, config, claimed: str | None, out=sys.stdout, stdin=sys.stdin):
         self.config = config
-        self.user = user
+        self.claimed = claimed
+        self.user: str | None = None
         self.stdin = stdin
-        self.console = Console(out, user)
+        # Who it is for requester-only output: known once the OS account is mapped (me()).
+        self.console = Console(out, None)
         # The same core as the Slack bot, without start(): the bot's process resumes
         # operations and runs the scheduled jobs (it picks up the rows written here).
         self.core = build_core(
-            config, members_of=UserGroups.from_env().members_of, replica=replica_name("cli")
+            config,
+            members_of=UserGroups.from_config(config).members_of,
+            replica=replica_name("cli"),
         )
         self.engine, self.store = self.core.engine, self.core.store
         self.engine.subscribe(self.console)
@@ -255,14 +275,17 @@ class Terminal:
         self.console.line(text)
 
     def me(self) -> str:
-        if not self.user:
-            raise ConfigError(
-                f"Say who you are: --as U012ABCDEF or {USER_ENV}=U012ABCDEF (your Slack user"
-                " id; approvals and the audit log name you)."
-            )
-        if not _USER_ID.match(self.user):
-            raise ConfigError(f"--as must be a Slack user id like U012ABCDEF, got {self.user!r}.")
+        """The caller's Slack user id, from the OS account running this command."""
+        if self.user is None:
+            who = break_glass.caller(self.config.break_glass, self.claimed, self.config.path)
+            self.user = self.console.user = who.user
         return self.user
+
+    def _maybe_me(self) -> str | None:
+        try:
+            return self.me()
+        except UserError:
+            return None
 
     def confirm(self, question: str, assume_yes: bool) -> bool:
         if assume_yes:
@@ -277,6 +300,7 @@ class Terminal:
 
     def follow(self, op_id: str) -> int:
         """Walk the operation here until it ends or waits for someone; say what is next."""
+        self._maybe_me()  # the requester following it sees what only they may see
         self.engine.kick(op_id)
         while True:
             self._answer_questions()
@@ -305,7 +329,7 @@ class Terminal:
             self.say(f"{op.id} waits for the before-rollback checklist:")
             self._show_checklist(op.id, "before")
             tick = f"rollback-bot cli checklist {op.id} before --tick all"
-            self.say(f"Tick it:  {tick} --as {op.requester}")
+            self.say(f"Tick it ({op.requester}):  {tick}")
             return
         pending = [a for a in self.store.approvals(op.id) if a.status == ApprovalStatus.PENDING]
         if not pending:
@@ -319,7 +343,10 @@ class Terminal:
             f" {shown_utc(approval.expires_at, 'minutes')})."
         )
         self.say(f"Approvers: {', '.join(env.approvers)}. The requester cannot approve.")
-        self.say(f"Approve:  rollback-bot cli approve {approval.id} --as <APPROVER_ID>")
+        self.say(
+            f"Approve:  rollback-bot cli approve {approval.id}  (from an approver's own OS"
+            " account, or add --ssh-key YOUR_KEY)"
+        )
 
     def _answer_questions(self) -> None:
         try:
@@ -330,20 +357,19 @@ class Terminal:
         choices = detail["choices"]
         op = self.store.operation(event.operation_id)
         options = ", ".join(f"{k} ({v})" for k, v in choices.items())
-        if self.user == op.requester and self.stdin.isatty():
+        if self.stdin.isatty() and self._maybe_me() == op.requester:
             while True:
                 self.console.out.write(f"Choose one of {options}: ")
                 self.console.out.flush()
                 choice = self.stdin.readline().strip()
                 if choice in choices:
                     break
-            self.engine.decide(detail["decision_id"], self.user, choice)
+            self.engine.decide(detail["decision_id"], op.requester, choice)
             return
         self.say(
             f"Answer (the requester, {op.requester}), default {detail['default']} at"
             f" {shown_utc(detail['expires_at'], 'time')}:"
             f"  rollback-bot cli decide {detail['decision_id']} <{'|'.join(choices)}>"
-            f" --as {op.requester}"
         )
 
     def _show_checklist(self, op_id: str, which: str) -> None:
@@ -375,9 +401,13 @@ class Terminal:
             self.say(f"  pending {name}")
         if data["lock_holder"]:
             self.say(f"  migration lock held by {data['lock_holder']}")
-        active = self.store.active_operation(env.name)
-        if active:
-            self.say(f"Active operation: {active.id} ({active.runbook}, {active.status})")
+        holder = self.engine.holder(env.name)
+        if holder:
+            op = holder.operation
+            self.say(
+                f"Active operation: {op.id} ({op.runbook}, {op.status}), held by {holder.user}"
+                f" since {shown_utc(holder.since, 'minutes')}"
+            )
         return EXIT_OK
 
     def resolve(self, args) -> int:
@@ -473,10 +503,15 @@ class Terminal:
         return self.follow(op.id)
 
     def approve(self, args) -> int:
-        user = self.me()
         approval = self.store.approval(args.approval_id)
         if approval is None:
             raise UserError(f"Approval {args.approval_id} does not exist.")
+        message = break_glass.approval_message(approval, not args.deny)
+        if args.message:
+            self.console.out.write(message.decode())
+            return EXIT_OK
+        who = self._approver(message, args)
+        user = who.user
         op = self.store.operation(approval.operation_id)
         self.say(f"{op.id}: {op.runbook} on {op.environment}, requested by {op.requester}.")
         self.say(f"Exact plan (hash {approval.plan_hash[:12]}):")
@@ -484,9 +519,32 @@ class Terminal:
         verb = "Deny" if args.deny else "Approve"
         if not self.confirm(f"{verb} this plan?", args.yes):
             return EXIT_REFUSED
+        self.store.append_audit(
+            op.id,
+            user,
+            EventKind.BREAK_GLASS_IDENTITY,
+            f"break-glass CLI: {who.how}",
+            detail={"approval_id": approval.id, "identity": who.how},
+        )
         self.engine.decide_approval(approval.id, user, not args.deny)
         self.say(f"You {'denied' if args.deny else 'approved'} {op.id}.")
         return self.follow(op.id)
+
+    def _approver(self, message: bytes, args) -> break_glass.Identity:
+        """Whoever signed this decision, else the OS account running the command."""
+        if args.signature or args.ssh_key:
+            signature = (
+                args.signature.read_bytes()
+                if args.signature
+                else break_glass.sign(args.ssh_key, message)
+            )
+            who = break_glass.signer(self.config.break_glass, message, signature)
+            if self.claimed and self.claimed != who.user:
+                raise PermissionDenied(f"--as {self.claimed} is not who signed: {who.how}.")
+            return who
+        who = break_glass.caller(self.config.break_glass, self.claimed, self.config.path)
+        self.user = self.console.user = who.user
+        return who
 
     def checklist(self, args) -> int:
         op = self.store.operation(args.operation_id)
@@ -517,6 +575,11 @@ class Terminal:
             raise UserError(f"There is no operation {args.operation_id}.")
         return self.follow(args.operation_id)
 
+    def takeover(self, args) -> int:
+        op = self.engine.take_over(args.operation_id, self.me(), args.reason)
+        self.say(f"You now hold {op.id} ({op.runbook} on {op.environment}).")
+        return self.follow(op.id)
+
     def cancel(self, args) -> int:
         outcome = self.engine.cancel(args.operation_id, self.me())
         self.say(f"{args.operation_id}: cancel {outcome}.")
@@ -526,6 +589,11 @@ class Terminal:
 def run(args, config) -> int:
     """`rollback-bot cli ACTION`: a UserError is the user's message and exit 3."""
     terminal = Terminal(config, args.user or os.environ.get(USER_ENV))
+    if os.environ.get(GROUPS_ENV):
+        terminal.say(
+            f"rollback-bot: {GROUPS_ENV} is ignored: user groups come from the config's"
+            " [break_glass] groups or from Slack, never from the caller's environment."
+        )
     action = {"follow": terminal.follow_op}.get(args.action) or getattr(terminal, args.action)
     try:
         return action(args)

@@ -23,6 +23,7 @@ from commands import (
     snapshot,
     sql,
     status,
+    takeover,
 )
 from commands import help as help_command
 from commands import revert as revert_command
@@ -52,6 +53,7 @@ SUBCOMMANDS = {
         report,
         checklist,
         cancel,
+        takeover,
         doctor,
         snapshot,
         backups,

@@ -1,4 +1,5 @@
-"""/rollback cancel <operation id>: stop an operation between steps (requester only)."""
+"""/rollback cancel <operation id>: stop an operation between steps (its requester, or an
+approver of its environment)."""
 
 from bot.slack import views
 from commands.parser import Spec
@@ -6,7 +7,7 @@ from commands.parser import Spec
 NAME = "cancel"
 SPEC = Spec(
     "cancel <operation-id>",
-    "Stop an operation between steps (requester only).",
+    "Stop an operation between steps (its requester or an approver).",
     positional=("operation-id",),
 )
 

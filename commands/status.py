@@ -17,4 +17,15 @@ SPEC = Spec(
 
 def run(ctx) -> dict:
     env = ctx.services.config.environment(ctx.parsed.args.get("env") or ctx.environment)
-    return status_card(status_card_data(env.name, assess(env)))
+    holder = ctx.services.engine.holder(env.name)
+    data = status_card_data(env.name, assess(env))
+    if holder:
+        op = holder.operation
+        data["holder"] = {
+            "user": holder.user,
+            "since": holder.since,
+            "operation": op.id,
+            "runbook": op.runbook,
+            "status": op.status,
+        }
+    return status_card(data)

@@ -51,7 +51,8 @@ def register(app: App, services) -> None:
         )
 
     @app.view(Callback.CHECKLIST)
-    def save_checklist(ack, body: dict, view: dict) -> None:
+    @reports_errors
+    def save_checklist(ack, body: dict, view: dict, client) -> None:
         ref = ChecklistRef.parse(view["private_metadata"])
         ticked = {
             option["value"]

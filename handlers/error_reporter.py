@@ -60,13 +60,42 @@ def reports_errors(listener):
     return wrapper
 
 
+def unwrapped_listeners(app) -> list[str]:
+    """Every registered listener whose function is not wrapped by ``reports_errors`` (build_app
+    refuses to serve with one: its errors would reach Bolt, which can drop the ack)."""
+    return [
+        getattr(listener.ack_function, "__name__", repr(listener.ack_function))
+        for listener in app._listeners  # Bolt keeps no public list of them
+        if not getattr(listener.ack_function, "_reports_errors", False)
+    ]
+
+
 def _tell(kwargs: dict, message: dict) -> None:
     ack = kwargs.get("ack")
     if ack is not None and ack.response is None:
+        if "view" in kwargs:
+            # A modal submission's ack takes no text: close the modal, say it in the DM.
+            ack()
+            _tell_in_dm(kwargs, message)
+            return
         ack(**message)
         return
     respond = kwargs.get("respond")
     if respond is not None:
         respond(response_type="ephemeral", replace_original=False, **message)
-    else:
+    elif not _tell_in_dm(kwargs, message):
         log.warning("could not tell the user: %s", message["text"])
+
+
+def _tell_in_dm(kwargs: dict, message: dict) -> bool:
+    """A modal submission has no response_url: the error goes to the user's DM with the bot
+    (chat.postMessage to a user id opens it; the bot's im:write scope)."""
+    client, user = kwargs.get("client"), (kwargs.get("body") or {}).get("user", {}).get("id")
+    if client is None or not user:
+        return False
+    try:
+        client.chat_postMessage(channel=user, **message)
+    except SlackApiError as error:
+        log.warning("could not tell %s: %s", user, error.response.get("error"))
+        return False
+    return True

@@ -77,10 +77,16 @@ def test_manifest_has_the_scopes_and_settings_the_bot_needs():
         "chat:write.public",
         "channels:manage",
         "groups:write",
+        "im:write",
         "users:read",
         "usergroups:read",
     }
     assert needed <= scopes
+    # The fake Slack's bot token has exactly these, so a call needing another fails there.
+    from bot.sandbox.fake_slack import BOT_SCOPES
+
+    assert scopes == set(BOT_SCOPES)
+    assert m["features"]["app_home"]["messages_tab_enabled"] is True  # approvers' DMs
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["settings"]["socket_mode_enabled"] is True
     assert m["features"]["app_home"]["home_tab_enabled"] is True

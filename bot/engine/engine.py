@@ -15,6 +15,7 @@ from datetime import datetime
 
 from bot.checklists import CHECKLISTS
 from bot.clock import iso, shown_utc, utcnow
+from bot.engine.custody import Custody, Holder
 from bot.engine.decisions import Decisions
 from bot.engine.gates import Gates
 from bot.engine.leases import LeaseKeeper, replica_name
@@ -64,6 +65,7 @@ class Engine:
         self.walker = Walker(self, workers)
         self.gates = Gates(self)
         self.decisions = Decisions(self)
+        self.custody = Custody(self)
 
     # --- listeners ------------------------------------------------------------------
 
@@ -194,8 +196,7 @@ class Engine:
         """Stops the operation between steps. While a step runs, the cancellation is
         recorded and takes effect when that step ends (a step is never cut in half)."""
         op = self.operation(op_id)
-        if user != op.requester:
-            raise PermissionDenied("Only the requester can cancel this operation.")
+        self.custody.check_may_cancel(op, user)
         if op.status in FINAL_STATES:
             raise ConflictError(f"Operation {op_id} already ended ({op.status}).")
         if any(s.status == StepStatus.RUNNING for s in self.store.steps(op_id)):
@@ -311,8 +312,20 @@ class Engine:
     def request_approval_again(self, op_id: str, user: str) -> None:
         self.gates.request_approval_again(op_id, user)
 
+    def remind_approval(self, approval_id: str) -> bool:
+        return self.custody.remind_approval(approval_id)
+
     def expire_approval(self, approval_id: str) -> bool:
         return self.gates.expire_approval(approval_id)
+
+    def take_over(self, op_id: str, user: str, reason: str) -> Operation:
+        return self.custody.take_over(op_id, user, reason)
+
+    def holder(self, environment: str) -> Holder | None:
+        return self.custody.holder(environment)
+
+    def check_idle(self, op_id: str) -> bool:
+        return self.custody.check_idle(op_id)
 
     def decide(self, decision_id: str, user: str, choice: str) -> Decision:
         return self.decisions.decide(decision_id, user, choice)

@@ -31,6 +31,7 @@ from bot.text import plural
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
+    from bot.store import Store
 
 
 # How long a click waits for its approval's message to be recorded (see _posted_in).
@@ -61,7 +62,12 @@ class Gates:
         text = plan_text(step, op, env)
         digest = plan_hash(text)
         approvals = [a for a in self.store.approvals(op.id) if a.step_id == step.id]
-        if any(a.status == ApprovalStatus.APPROVED and a.plan_hash == digest for a in approvals):
+        if any(
+            a.status == ApprovalStatus.APPROVED
+            and a.plan_hash == digest
+            and a.decided_by != op.requester  # granted before its approver took it over
+            for a in approvals
+        ):
             return True
         pending = [a for a in approvals if a.status == ApprovalStatus.PENDING]
         for a in pending:
@@ -80,6 +86,7 @@ class Gates:
     ) -> None:
         if op.status == status or not self.store.set_status(op.id, status):
             return  # already waiting, or ended meanwhile (cancelled): stays as it is
+        self.engine.custody.watch_idle(op.id)
         if message:
             self.emit(
                 op.id,
@@ -193,6 +200,8 @@ class Gates:
             payload={"approval_id": approval.id},
         )
         self.store.add_approval(approval, expiry)
+        self.engine.custody.watch_idle(op.id)
+        self.engine.custody.schedule_reminder(approval)
         self.emit(
             op.id,
             EventKind.APPROVAL_REQUESTED,
@@ -300,7 +309,7 @@ class Gates:
     ) -> None:
         """The two-person rule: never the requester; only an approver (the requester may
         deny their own request)."""
-        if approve and user == op.requester:
+        if approve and user in (op.requester, approval.requested_by):
             self._refused(op, user, approval, "self-approval")
             raise PermissionDenied(
                 "You cannot approve your own request: the two-person rule needs a second person.",
@@ -322,23 +331,13 @@ class Gates:
         """A click carries the approval id in its value: one clicked on any other message
         (a value copied into another app's button needs the signing secret, but nothing
         else) must not decide it."""
-        if message is None or self._posted_in(approval) == tuple(message):
+        if message is None or _posted_in(self.store, approval, (message[0], message[1])):
             return
         self._refused(op, user, approval, "clicked on a message that is not its request")
         raise PermissionDenied(
             "That button is not on this approval's request message, so nothing was decided.",
-            "Use the Approve or Deny button on the approval request in the incident channel.",
+            "Use the Approve or Deny button on the approval request (incident channel or DM).",
         )
-
-    def _posted_in(self, approval: Approval) -> tuple[str | None, str | None]:
-        """Where the request was posted. The front end records it right after Slack answers
-        the post, so a click can arrive first (the approver saw the message at once): wait a
-        little for the record rather than refuse a genuine click."""
-        deadline = time.monotonic() + _MESSAGE_RECORD_WAIT
-        while approval.message_ts is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            approval = self.store.approval(approval.id)
-        return approval.channel, approval.message_ts
 
     def _check_still_waiting(self, op: Operation, approval: Approval) -> None:
         # A concurrent click may have decided it since it was read and already moved the step
@@ -401,12 +400,16 @@ class Gates:
         )
 
     def _supersede(self, approval: Approval) -> None:
-        self.store.supersede_approval(approval.id)
+        self.supersede(approval, "The plan changed.")
+
+    def supersede(self, approval: Approval, why: str) -> None:
+        if not self.store.supersede_approval(approval.id):
+            return
         self.emit(
             approval.operation_id,
             EventKind.APPROVAL_SUPERSEDED,
             BOT_ACTOR,
-            "The plan changed; the earlier approval request no longer applies.",
+            f"{why} The earlier approval request no longer applies.",
             step_id=approval.step_id,
             detail={"approval_id": approval.id},
         )
@@ -415,6 +418,7 @@ class Gates:
         if not self.store.expire_approval(approval_id, self.clock()):
             return False
         approval = self.store.approval(approval_id)
+        self.engine.custody.watch_idle(approval.operation_id)  # waits for the requester now
         self.emit(
             approval.operation_id,
             EventKind.APPROVAL_EXPIRED,
@@ -424,3 +428,20 @@ class Gates:
             detail={"approval_id": approval_id},
         )
         return True
+
+
+def _posted_in(store: Store, approval: Approval, message: tuple[str, str]) -> bool:
+    """Whether the clicked message is the request or a recorded copy (an approver's DM).
+    Each is recorded right after Slack answers its post, so a click can come first: wait
+    a little rather than refuse a genuine click (after the request, only a DM, D...)."""
+    deadline = time.monotonic() + _MESSAGE_RECORD_WAIT
+    while True:
+        recorded = {(approval.channel, approval.message_ts)}
+        recorded.update(store.approval_copies(approval.id))
+        if message in recorded:
+            return True
+        late = approval.message_ts is None or message[0].startswith("D")
+        if not late or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+        approval = store.approval(approval.id)

@@ -348,7 +348,12 @@ class Walker:
         )
 
     def finish(
-        self, op: Operation, status: OperationStatus, message: str, actor: str = BOT_ACTOR
+        self,
+        op: Operation,
+        status: OperationStatus,
+        message: str,
+        actor: str = BOT_ACTOR,
+        only_while: OperationStatus | None = None,
     ) -> bool:
         """Ends the operation and frees its environment; False when it had already ended.
         The end state says what happened (outcome()); a run that changed something gets its
@@ -363,7 +368,9 @@ class Walker:
                 kind=JobKind.AFTER_CHECKLIST_REMINDER,
                 run_at=iso(now + timedelta(seconds=self.config.reminder_delay_seconds)),
             )
-        if not self.store.finish_operation(op.id, status, message, now, then_schedule=reminder):
+        if not self.store.finish_operation(
+            op.id, status, message, now, then_schedule=reminder, only_while=only_while
+        ):
             return False
         self.engine.gates.supersede_pending(op.id, f"The operation ended ({status}).")
         self.emit(

@@ -71,6 +71,7 @@ BOT_SCOPES = (
     "channels:join",
     "channels:read",
     "groups:write",
+    "im:write",
     "users:read",
     "usergroups:read",
     "app_mentions:read",
@@ -286,6 +287,8 @@ DEFAULT_RATE_LIMITS = {
     "usergroups.users.list": RateLimit(20 / 60, 5),
     "conversations.invite": RateLimit(50 / 60, 10),
     "conversations.join": RateLimit(50 / 60, 10),
+    "conversations.open": RateLimit(50 / 60, 10),
+    "conversations.archive": RateLimit(20 / 60, 5),
     "chat.startStream": RateLimit(20 / 60, 5),
     "chat.stopStream": RateLimit(20 / 60, 5),
     "chat.appendStream": RateLimit(100 / 60, 20),
@@ -595,6 +598,7 @@ class FakeSlack:
                 "name": name,
                 "is_private": is_private,
                 "is_im": False,
+                "archived": False,
                 "created": int(time.time()),
                 "creator": "U_ALICE",
                 "members": set(self._users) if members is None else set(members),
@@ -621,6 +625,7 @@ class FakeSlack:
             "name": None,
             "is_private": True,
             "is_im": True,
+            "archived": False,
             "user": user_id,
             "created": int(time.time()),
             "members": {user_id, self.bot_user_id},
@@ -639,7 +644,7 @@ class FakeSlack:
             "is_group": channel["is_private"],
             "is_im": False,
             "is_private": channel["is_private"],
-            "is_archived": False,
+            "is_archived": channel["archived"],
             "is_general": channel["name"] == "general",
             "created": channel["created"],
             "creator": channel["creator"],
@@ -861,6 +866,8 @@ class FakeSlack:
             "conversations.invite": self._conversations_invite,
             "conversations.join": self._conversations_join,
             "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
+            "conversations.archive": self._conversations_archive,
             "conversations.list": self._conversations_list,
             "users.info": self._users_info,
             "usergroups.list": self._usergroups_list,
@@ -889,11 +896,26 @@ class FakeSlack:
     # -- chat.*
 
     def _chat_channel(self, args: dict, key: str = "channel") -> str:
-        """chat.* accept a channel id, "name", "#name" or a user id (the app's DM)."""
+        """chat.* accept a channel id, "name", "#name" or a user id (the app's DM). Slack
+        refuses an archived channel, a private one the bot is not in (it does not exist for
+        the bot), and a public one it is not in without chat:write.public."""
         channel_id = self.channel_id(args.get(key) or "")
         if channel_id is None:
             raise SlackError("channel_not_found")
+        channel = self._channels[channel_id]
+        if channel["archived"]:
+            raise SlackError("is_archived")
+        if self.bot_user_id not in channel["members"]:
+            if channel["is_private"]:
+                raise SlackError("channel_not_found")
+            if "chat:write.public" not in self.bot_token_scopes:
+                raise SlackError("not_in_channel")
         return channel_id
+
+    def _require_scope(self, *any_of: str) -> None:
+        if not self.bot_token_scopes & set(any_of):
+            provided = ",".join(sorted(self.bot_token_scopes))
+            raise SlackError("missing_scope", needed=",".join(any_of), provided=provided)
 
     def _content(self, args: dict, *, required: bool = True) -> tuple[str | None, list | None]:
         text = args.get("text") or args.get("markdown_text")
@@ -1228,6 +1250,7 @@ class FakeSlack:
         if any(c["name"] == name for c in self._channels.values()):
             raise SlackError("name_taken")
         private = _flag(args.get("is_private"))
+        self._require_scope("groups:write" if private else "channels:manage")
         channel_id = self.add_channel(name, is_private=private, members={self.bot_user_id})
         self._channels[channel_id]["creator"] = self.bot_user_id
         return {"channel": self._channel_object(self._channels[channel_id])}
@@ -1237,6 +1260,9 @@ class FakeSlack:
         users = [u.strip() for u in (args.get("users") or "").split(",") if u.strip()]
         if not users:
             raise SlackError("no_user")
+        self._require_scope("groups:write" if channel["is_private"] else "channels:manage")
+        if channel["archived"]:
+            raise SlackError("is_archived")
         if self.bot_user_id not in channel["members"]:
             raise SlackError("not_in_channel")
         self._check_invitees(channel, users)
@@ -1263,6 +1289,41 @@ class FakeSlack:
         channel["members"].add(self.bot_user_id)
         answer = {"channel": self._channel_object(channel)}
         return {**answer, "warning": "already_in_channel"} if already else answer
+
+    def _conversations_open(self, args: dict) -> dict:
+        """A DM with one user (im:write); Slack answers already_open when it exists."""
+        self._require_scope("im:write")
+        users = [u.strip() for u in (args.get("users") or "").split(",") if u.strip()]
+        if not users and not args.get("channel"):
+            raise SlackError("users_list_not_supplied")
+        if len(users) > 8:
+            raise SlackError("too_many_users")
+        if len(users) > 1:
+            raise SlackError("invalid_arguments", "[ERROR] this fake opens DMs with one user")
+        if users[0] not in self._users:
+            raise SlackError("user_not_found")
+        already = any(c["is_im"] and c.get("user") == users[0] for c in self._channels.values())
+        channel = self._channels[self._dm_channel(users[0])]
+        shown = (
+            self._channel_object(channel) if _flag(args.get("return_im")) else {"id": channel["id"]}
+        )
+        return {"channel": shown, **({"no_op": True, "already_open": True} if already else {})}
+
+    def _conversations_archive(self, args: dict) -> dict:
+        """Slack: a bot archives a channel it is in (channels:manage, groups:write for a
+        private one); never #general, never a DM; twice is already_archived."""
+        channel = self._conversation(args)
+        if channel["is_im"]:
+            raise SlackError("method_not_supported_for_channel_type")
+        self._require_scope("groups:write" if channel["is_private"] else "channels:manage")
+        if channel["name"] == "general":
+            raise SlackError("cant_archive_general")
+        if channel["archived"]:
+            raise SlackError("already_archived")
+        if self.bot_user_id not in channel["members"]:
+            raise SlackError("not_in_channel")
+        channel["archived"] = True
+        return {}
 
     def _conversations_info(self, args: dict) -> dict:
         return {"channel": self._channel_object(self._conversation(args))}

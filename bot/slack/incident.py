@@ -24,12 +24,14 @@ from bot.clock import iso, shown_utc, utcnow
 from bot.engine.engine import Engine
 from bot.engine.model import BOT_ACTOR, Event
 from bot.engine.outcome import CHANGED_STATES
-from bot.settings import Config
+from bot.settings import Config, Environment
 from bot.slack import views
 from bot.slack.blocks import with_mentions
 from bot.slack.cards import is_notify_card, render_card
+from bot.slack.channels import IncidentChannels
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox, SlackUnavailable
+from bot.slack.reach import ApproverReach
 from bot.slack.stream import StepStreams
 from bot.store import Store, StoreClosed
 from bot.store.records import EventKind, Operation, OperationStatus, StepStatus
@@ -167,6 +169,8 @@ class IncidentLog:
         self.outbox = outbox
         self.directory = directory
         self.streams = StepStreams(outbox, self._team_id)
+        self.reach = ApproverReach(engine, store, config, outbox, directory)
+        self.channels = IncidentChannels(store, config, outbox)
         self._team: str | None = None
         self._feeds: dict[str, OperationFeed] = {}
         self._progress: dict[str, dict] = {}
@@ -244,14 +248,21 @@ class IncidentLog:
     def _open_incident(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
         env = self.config.environment(op.environment)
-        channel, problem = self._incident_channel(op, env.incident_channel, env.notify_channel)
+        in_thread = self.channels.in_thread(op)
+        channel, problem = (
+            (env.notify_channel, None) if in_thread else self._incident_channel(op, env)
+        )
         status = self.outbox.post(channel, self._status(op))
         self.store.set_incident_thread(op.id, status["channel"], status["ts"])
         lines = [(event.at, event.message)]
         if problem:
             lines.append((utcnow(), problem))
         self._thread_lines(op.id, lines)
-        notice = self.outbox.post(env.notify_channel, views.notify_message(op, status["channel"]))
+        notice = (  # a drill in a thread: its status message is the notice
+            status
+            if in_thread
+            else self.outbox.post(env.notify_channel, views.notify_message(op, status["channel"]))
+        )
         self.store.set_notice(op.id, notice["channel"], notice["ts"])
         self.engine.tick_by_bot(
             op.id,
@@ -260,16 +271,16 @@ class IncidentLog:
             f"posted in {env.notify_channel} at {shown_utc(event.at, 'time')}",
         )
 
-    def _incident_channel(
-        self, op: Operation, configured: str | None, notify: str
-    ) -> tuple[str, str | None]:
-        """The channel, and what went wrong if it is not the operation's own: when no
-        channel can be made the incident (and so every approval request) goes to the
-        notify channel, loudly, rather than waiting where no approver can see it."""
-        if configured:
-            return configured, None
+    def _incident_channel(self, op: Operation, env: Environment) -> tuple[str, str | None]:
+        """The channel, and what went wrong if it is not the operation's own. Which channel
+        is the environment's policy (configured, one reused, else one made per operation,
+        private for a protected environment); when no channel can be made the incident (and
+        so every approval request) goes to the notify channel, loudly, rather than waiting
+        where no approver can see it."""
+        if env.incident_channel:
+            return env.incident_channel, None
         try:
-            channel = self._create_channel(op)
+            return self.channels.reuse(op, env) or self._create_channel(op, env), None
         except (SlackApiError, SlackUnavailable) as error:
             reason = error.response.get("error") if isinstance(error, SlackApiError) else error
             log.error(
@@ -277,31 +288,37 @@ class IncidentLog:
                 " thread and approval requests go to %s",
                 op.id,
                 reason,
-                notify,
+                env.notify_channel,
             )
-            return notify, (
+            return env.notify_channel, (
                 f":warning: Could not create an incident channel ({reason}): this operation's"
-                f" thread and approval requests are here in {notify}."
+                f" thread and approval requests are here in {env.notify_channel}."
             )
-        if op.requester != BOT_ACTOR:  # a scheduled review (retention) has no person to invite
-            self._invite(channel, op.requester)
-        return channel, None
 
-    def _create_channel(self, op: Operation) -> str:
-        base = _channel_name(op)
-        for attempt in range(1, 4):  # taken only if a crash came between create and record
+    def _create_channel(self, op: Operation, env: Environment) -> str:
+        reused_name = self.channels.name(env)
+        base = reused_name or _channel_name(op)
+        # An operation's name carries its id: taken only if a crash came between create and
+        # record. The environment's reused name is taken again when someone archived it.
+        for attempt in range(1, 10 if reused_name else 4):
             name = base if attempt == 1 else f"{base[:77]}-{attempt}"
             try:
                 resp = self.outbox.call(
-                    lambda n=name: self.outbox.client.conversations_create(name=n),
+                    lambda n=name: self.outbox.client.conversations_create(
+                        name=n, is_private=env.private_incident_channel
+                    ),
                     "conversations.create",
                 )
             except SlackApiError as error:
                 if error.response.get("error") == "name_taken":
                     continue
                 raise
-            return resp["channel"]["id"]
-        raise SlackUnavailable(f"the incident channel names {base}(-2, -3) are all taken")
+            channel = resp["channel"]["id"]
+            self.channels.created(op, env, channel)
+            if op.requester != BOT_ACTOR:  # a scheduled review (retention) has no person to invite
+                self._invite(channel, op.requester)
+            return channel
+        raise SlackUnavailable(f"the incident channel names {base}(-2, -3, ...) are all taken")
 
     def _invite(self, channel: str, user: str) -> None:
         try:
@@ -365,8 +382,9 @@ class IncidentLog:
         channel = op.incident_channel or env.notify_channel
         if not op.incident_channel:
             log.error("operation %s: no incident channel; approval request in %s", op.id, channel)
+        thread = op.status_ts if self.channels.in_thread(op) else None
         try:
-            resp = self.outbox.post(channel, msg)
+            resp = self.outbox.post(channel, msg, thread_ts=thread)
         except (SlackApiError, SlackUnavailable):
             log.error(
                 "operation %s: its approval request could not be posted in %s: no approver"
@@ -376,6 +394,7 @@ class IncidentLog:
             )
             raise
         self.store.set_approval_message(approval.id, resp["channel"], resp["ts"])
+        self.reach.requested(op, approval, msg)
 
     def _approval_decided(self, event: Event) -> None:
         approval = self.store.approval(event.detail["approval_id"])
@@ -385,6 +404,11 @@ class IncidentLog:
         env = self.config.environment(op.environment)
         msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
         self.outbox.update(approval.channel, approval.message_ts, msg)
+        self.reach.decided(op, approval, msg)
+
+    def _approval_reminder(self, event: Event) -> None:
+        approval = self.store.approval(event.detail["approval_id"])
+        self.reach.remind(self.store.operation(approval.operation_id), approval)
 
     def _step_ended(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
@@ -452,7 +476,8 @@ class IncidentLog:
 
     def _finished(self, event: Event) -> None:
         op = self.store.operation(event.operation_id)
-        if op.notify_ts:
+        self.channels.schedule_archive(op)
+        if op.notify_ts and op.notify_ts != op.status_ts:  # a drill's thread has it already
             text = with_mentions(event.message, self._people(op))
             self.outbox.post(op.notify_channel, {"text": text}, thread_ts=op.notify_ts)
         if event.detail.get("status") in CHANGED_STATES and self.store.checklist(op.id, "after"):
@@ -469,6 +494,7 @@ class IncidentLog:
         EventKind.APPROVAL_DENIED: _approval_decided,
         EventKind.APPROVAL_EXPIRED: _approval_decided,
         EventKind.APPROVAL_SUPERSEDED: _approval_decided,
+        EventKind.APPROVAL_REMINDER: _approval_reminder,
         EventKind.GATE_WAITING: _gate_waiting,
         EventKind.DECISION_REQUESTED: _decision_requested,
         EventKind.CARD: _card,

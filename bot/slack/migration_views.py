@@ -19,6 +19,7 @@ from bot.slack.blocks import (
 from bot.slack.cards import card_renderer, escaped
 from bot.slack.ids import Action, Block, Callback
 from bot.slack.values import DeployModal, EnvironmentRef, ResolveModal
+from bot.slack.views import runbook_name
 from bot.store.records import CardKind
 from bot.text import plural
 
@@ -60,6 +61,8 @@ def _status_card_blocks(data: dict, title: str | None) -> dict:
             fields=[f"*{k.replace('_', ' ').capitalize()}*\n{v}" for k, v in counts.items()],
         ),
     ]
+    if data.get("holder"):
+        blocks.append(section(_holder_text(data["environment"], data["holder"])))
     if data.get("lock_holder"):
         blocks.append(section(f":lock: Prisma's migration lock is held by {data['lock_holder']}"))
     for failed in data["failed"]:
@@ -83,6 +86,17 @@ def _status_card_blocks(data: dict, title: str | None) -> dict:
         blocks.append(context("What `prisma migrate status` would say:"))
         blocks.append(section(f"```{cut(data['message'], 2900)}```"))
     return {"text": headline, "blocks": fit(blocks)}
+
+
+def _holder_text(env: str, holder: dict) -> str:
+    return (
+        f":construction: {env} is held by <@{holder['user']}> since"
+        f" {shown_utc(holder['since'], 'minutes')}: `{holder['operation']}`"
+        f" ({runbook_name(holder['runbook'])}, {holder['status'].replace('_', ' ')})."
+        " If they are gone, an approver can"
+        f" `/rollback cancel {holder['operation']}` or"
+        f' `/rollback takeover {holder["operation"]} --reason "..."`.'
+    )
 
 
 def _failed_blocks(failed: dict, env: str) -> list[dict]:

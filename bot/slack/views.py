@@ -20,6 +20,7 @@ from bot.slack.blocks import (
     escape,
     fit,
     header,
+    markdown,
     modal,
     mrkdwn,
     plain,
@@ -229,13 +230,31 @@ def timeline_line(at: str, text: str) -> str:
     return f"`{at[11:19]}` {text}"
 
 
-def notify_message(op: Operation, incident_channel: str) -> dict:
+def notify_message(
+    op: Operation, incident_channel: str, approval_needed: str | None = None
+) -> dict:
+    """The notify channel's notice; while an approval is pending it says whose."""
     text = (
         f":rotating_light: <@{op.requester}> started *{runbook_name(op.runbook)}*"
         f" on *{op.environment}*"
         f" (`{op.id}`). Follow in <#{incident_channel}>."
     )
+    if approval_needed:
+        text += f"\n:raised_hand: Approval needed from {approval_needed}."
     return {"text": text, "blocks": [section(text)]}
+
+
+def report_messages(op_id: str, report: str, chunk: int = 11000) -> list[dict]:
+    """The Markdown incident report as messages: Slack allows at most 12,000 characters of
+    markdown blocks per message."""
+    parts, current = [], ""
+    for line in report.splitlines(keepends=True):
+        if len(current) + len(line) > chunk and current:
+            parts.append(current)
+            current = ""
+        current += line[:chunk]
+    parts += [current] if current else []
+    return [{"text": f"Incident report {op_id}", "blocks": [markdown(p)]} for p in parts]
 
 
 def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:

@@ -108,6 +108,9 @@ class EventKind(StrEnum):
     SNAPSHOT_TAKEN = "snapshot_taken"  # a manual pre-migration snapshot was requested
     # the snapshot retention review ran: what it proposed, or why it started nothing
     RETENTION_REVIEWED = "retention_reviewed"
+    TAKEN_OVER = "taken_over"  # an approver became the requester, with a reason
+    APPROVAL_REMINDER = "approval_reminder"
+    BREAK_GLASS_IDENTITY = "break_glass_identity"  # how the CLI established who acted
 
 
 class JobKind(StrEnum):
@@ -115,6 +118,9 @@ class JobKind(StrEnum):
     AFTER_CHECKLIST_REMINDER = "after_checklist_reminder"
     PITR_CLEANUP_DUE = "pitr_cleanup_due"
     RETENTION_REVIEW_DUE = "retention_review_due"
+    IDLE_TIMEOUT = "idle_timeout"
+    APPROVAL_REMINDER = "approval_reminder"
+    ARCHIVE_CHANNEL = "archive_channel"
 
 
 class CardKind(StrEnum):

@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.clock import iso, utcnow
 from bot.store.audit_log import AuditStatements
+from bot.store.holders import HolderStatements
 from bot.store.leases import Lease, LeaseLost, LeaseStatements
 from bot.store.records import (
     Approval,
@@ -31,6 +32,7 @@ from bot.store.records import (
     StepRecord,
     StepStatus,
 )
+from bot.store.slack_rows import SlackRows
 from bot.store.transactions import Refused
 
 
@@ -64,7 +66,7 @@ OPERATIONS_LISTING = {
 }
 
 
-class Store(AuditStatements, LeaseStatements):
+class Store(AuditStatements, LeaseStatements, HolderStatements, SlackRows):
     """Every statement on the state tables. ``location``: a SQLite file, or a PostgreSQL
     URL (``postgresql://...``, best as a Secret: it may hold a password)."""
 
@@ -87,13 +89,6 @@ class Store(AuditStatements, LeaseStatements):
 
     def operation(self, op_id: str) -> Operation | None:
         rows = self._query("SELECT * FROM operations WHERE id = ?", (op_id,))
-        return Operation.from_row(rows[0]) if rows else None
-
-    def active_operation(self, environment: str) -> Operation | None:
-        rows = self._query(
-            "SELECT * FROM operations WHERE environment = ? AND holds_environment = 1",
-            (environment,),
-        )
         return Operation.from_row(rows[0]) if rows else None
 
     def operations(self, *, active: bool | None = None, limit: int = 20) -> list[Operation]:
@@ -141,14 +136,16 @@ class Store(AuditStatements, LeaseStatements):
         result: str,
         at: datetime,
         then_schedule: ScheduledJob | None = None,
+        only_while: OperationStatus | None = None,
     ) -> bool:
         """Ends the operation and frees its environment, scheduling ``then_schedule`` in
-        the same transaction; False when it had already ended."""
+        the same transaction; False when it had already ended (or left ``only_while``)."""
         with self.transaction() as db:
             changed = db.execute(
                 "UPDATE operations SET status = ?, result = ?, finished_at = ?, updated_at = ?,"
-                " holds_environment = NULL WHERE id = ? AND holds_environment = 1",
-                (status, result, iso(at), iso(at), op_id),
+                " holds_environment = NULL WHERE id = ? AND holds_environment = 1"
+                " AND status = coalesce(?, status)",
+                (status, result, iso(at), iso(at), op_id, only_while),
             )
             if changed and then_schedule is not None:
                 db.insert("scheduled_jobs", _row(then_schedule))

@@ -341,6 +341,64 @@ def test_create_invite_and_list(fake_slack: FakeSlack, client: WebClient):
     assert names == {"engineering", "general", "inc-2024-rollback"}
 
 
+def test_private_channels_dms_and_archiving_as_slack_answers(
+    fake_slack: FakeSlack, client: WebClient
+):
+    private = client.conversations_create(name="inc-private", is_private=True)["channel"]
+    assert private["is_private"] and private["is_group"] and not private["is_channel"]
+    client.conversations_invite(channel=private["id"], users="U_ALICE")
+    # A DM: conversations.open (im:write), the second time already_open.
+    dm = client.conversations_open(users="U_BOB")
+    assert dm["channel"]["id"].startswith("D") and "already_open" not in dm.data
+    assert client.conversations_open(users="U_BOB")["already_open"] is True
+    many = ",".join(f"U_{n}" for n in range(9))
+    assert slack_error(client.conversations_open, users=many)["error"] == "too_many_users"
+    assert slack_error(client.conversations_open, users="U_NOPE")["error"] == "user_not_found"
+    empty = slack_error(lambda: client.api_call("conversations.open", params={"users": ""}))
+    assert empty["error"] == "users_list_not_supplied"
+    client.chat_postMessage(channel=dm["channel"]["id"], text="approve?")
+    assert fake_slack.messages(dm["channel"]["id"])[0]["text"] == "approve?"
+
+    # Archived: no posting, no inviting, not twice; #general and DMs never.
+    client.conversations_archive(channel=private["id"])
+    assert fake_slack.channel(private["id"])["is_archived"] is True
+    errors = [
+        slack_error(client.chat_postMessage, channel=private["id"], text="x")["error"],
+        slack_error(client.conversations_invite, channel=private["id"], users="U_BOB")["error"],
+        slack_error(client.conversations_archive, channel=private["id"])["error"],
+        slack_error(client.conversations_archive, channel="C_GEN")["error"],
+        slack_error(client.conversations_archive, channel=dm["channel"]["id"])["error"],
+    ]
+    assert errors == [
+        "is_archived",
+        "is_archived",
+        "already_archived",
+        "cant_archive_general",
+        "method_not_supported_for_channel_type",
+    ]
+    # A private channel the bot is not in does not exist for it.
+    theirs = fake_slack.add_channel("secret", is_private=True, members={"U_ALICE"})
+    assert slack_error(client.chat_postMessage, channel=theirs, text="x")["error"] == (
+        "channel_not_found"
+    )
+    assert slack_error(client.conversations_archive, channel=theirs)["error"] == "not_in_channel"
+
+
+def test_a_method_needing_a_scope_the_token_lacks_is_refused(
+    fake_slack: FakeSlack, client: WebClient
+):
+    fake_slack.bot_token_scopes -= {"im:write", "groups:write"}
+    refused = slack_error(client.conversations_open, users="U_BOB")
+    assert refused["error"] == "missing_scope" and refused["needed"] == "im:write"
+    private = slack_error(client.conversations_create, name="inc-x", is_private=True)
+    assert private["error"] == "missing_scope" and private["needed"] == "groups:write"
+    public = fake_slack.add_channel("quiet", members={"U_ALICE"})
+    fake_slack.bot_token_scopes.discard("chat:write.public")
+    assert slack_error(client.chat_postMessage, channel=public, text="x")["error"] == (
+        "not_in_channel"
+    )
+
+
 def test_usergroups(client: WebClient, fake_slack: FakeSlack):
     group = fake_slack.add_usergroup("sre", ["U_CAROL"])
     assert client.usergroups_users_list(usergroup="S_DBA")["users"] == ["U_BOB", "U_DAVE"]

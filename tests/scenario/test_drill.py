@@ -82,8 +82,14 @@ def approval_message(bot, op):
     return channel
 
 
+# A drill with an incident channel of its own, as every operation has (drills default to a
+# thread of the notify channel: tests/scenario/test_channels.py).
+CHANNEL_PER_DRILL = "[incident_channels]\ndrills_in_thread = false"
+
+
 @pytest.mark.both_transports
-def test_full_drill_with_two_person_rule(bot):
+def test_full_drill_with_two_person_rule(bot_factory):
+    bot = bot_factory(tables_extra=CHANNEL_PER_DRILL)
     op = start_drill(bot)
     # The checklist modal was opened from the slash command's trigger.
     items = complete_before_checklist(bot, op.id)

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import logging
 
-from tests.scenario.test_drill import approval_message, complete_before_checklist, start_drill
+from tests.scenario.test_drill import (
+    CHANNEL_PER_DRILL,
+    approval_message,
+    complete_before_checklist,
+    start_drill,
+)
 
 
-def test_ten_cancelled_operations_a_day_leave_the_next_its_own_channel(bot):
+def test_ten_cancelled_operations_a_day_leave_the_next_its_own_channel(bot_factory):
+    bot = bot_factory(tables_extra=CHANNEL_PER_DRILL)  # a channel per drill, not a thread
     channels = set()
     for _ in range(10):
         op = start_drill(bot)
@@ -32,7 +38,10 @@ def test_ten_cancelled_operations_a_day_leave_the_next_its_own_channel(bot):
     assert len(name) <= 80
 
 
-def test_when_no_channel_can_be_made_the_approval_goes_to_the_notify_channel_loudly(bot, caplog):
+def test_when_no_channel_can_be_made_the_approval_goes_to_the_notify_channel_loudly(
+    bot_factory, caplog
+):
+    bot = bot_factory(tables_extra=CHANNEL_PER_DRILL)
     bot.slack.fail_next("conversations.create", error="restricted_action", times=5)
     with caplog.at_level(logging.ERROR, logger="bot.slack.incident"):
         op = start_drill(bot)

@@ -40,7 +40,10 @@ def test_a_429_storm_is_waited_out_without_losing_the_final_state(bot_factory):
 
 
 def test_another_operation_is_not_stalled_by_one_operations_429s(bot_factory):
-    bot = bot_factory(drill_seconds=1, drill_events=5)
+    from tests.scenario.test_drill import CHANNEL_PER_DRILL
+
+    # Two channels (drills default to one thread each in #engineering, one channel's limits).
+    bot = bot_factory(drill_seconds=1, drill_events=5, tables_extra=CHANNEL_PER_DRILL)
     op, channel = waiting_for_approval(bot, env="staging")
     bot.slack.set_rate_limit("chat.update", per_second=0.2, burst=1, per_channel=True)
     bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.errors import ConfigError
@@ -223,3 +225,43 @@ def test_a_resolver_that_cannot_be_loaded_is_a_config_error():
         load_resolver("bot.sandbox.aws:no_such_function")
     # An IP address stands for itself: no resolver is asked.
     assert addresses("127.0.0.7", 5432, resolver=None) == frozenset({"127.0.0.7"})
+
+
+def test_people_and_channel_keys_load_with_defaults(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.idle_timeout_seconds == 3600 and config.approval_reminder_seconds == 600
+    assert config.drills_in_thread and config.archive_after_seconds == 3600
+    assert config.break_glass.users == {} and config.break_glass.allowed_signers is None
+    env = config.environment("staging")
+    assert env.private_incident_channel  # protected: private by default
+    assert not env.reuse_incident_channel
+    text = (
+        "idle_timeout_minutes = 5\napproval_reminder_minutes = 2\n"
+        + GOOD
+        + "private_incident_channel = false\nreuse_incident_channel = true\n"
+        + "[incident_channels]\ndrills_in_thread = false\narchive_after_minutes = 1\n"
+        + '[break_glass]\nusers = { alice = "U012ALICE" }\nallowed_signers = "signers"\n'
+        + 'groups = { "@db-approvers" = ["U012BOB"] }\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.idle_timeout_seconds == 300 and config.approval_reminder_seconds == 120
+    assert not config.drills_in_thread and config.archive_after_seconds == 60
+    assert config.break_glass.users == {"alice": "U012ALICE"}
+    assert config.break_glass.allowed_signers == tmp_path / "signers"
+    assert config.break_glass.groups == {"db-approvers": frozenset({"U012BOB"})}
+    env = config.environment("staging")
+    assert not env.private_incident_channel and env.reuse_incident_channel
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('[break_glass]\nusers = { alice = "alice" }\n', "users maps OS account names"),
+        ('[break_glass]\ngroups = { dba = "U012BOB" }\n', "groups maps a user group handle"),
+        ("[break_glass]\nwho = 1\n", "[break_glass]: unknown key 'who'"),
+        ("[incident_channels]\narchive_after_minutes = 0\n", "must be greater than 0"),
+    ],
+)
+def test_bad_people_keys_are_named(tmp_path, table, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(write(tmp_path, GOOD + table))

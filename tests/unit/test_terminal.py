@@ -1,10 +1,12 @@
 """`rollback-bot cli ...` (bot/terminal.py), the break-glass front end, run as a real process
 (one per person, as in an incident with Slack down) against a real PostgreSQL and a config file:
 the same engine, store and audit log as the Slack bot, the two-person rule across two
-invocations under two identities, and progress bars."""
+invocations under two identities (the OS account running the command, and an approver's SSH
+signature checked with ssh-keygen), and progress bars."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import subprocess
@@ -36,7 +38,37 @@ approvers = ["@db-approvers", "U_CAROL"]
 [environments.development]
 database_url_env = "DEVELOPMENT_DATABASE_URL"
 protected = false
+
+[break_glass]
+users = {{ {account} = "U_ALICE" }}
+allowed_signers = "{allowed_signers}"
+# Slack is down: the approvers' group comes from the config.
+groups = {{ db-approvers = ["U_BOB", "U_DAVE"] }}
 """
+
+# Each person's own SSH key; erin's is allowed to sign but she is no approver, mallory's is
+# not in allowed_signers at all.
+SIGNERS = {"U_BOB": "bob", "U_DAVE": "dave", "U_ERIN": "erin", "U_ALICE": "alice"}
+
+
+def _keys(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    keys = {}
+    lines = []
+    for name in [*SIGNERS.values(), "mallory"]:
+        key = tmp_path / "keys" / name
+        key.parent.mkdir(exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+            check=True,
+        )
+        keys[name] = key
+    for user, name in SIGNERS.items():
+        public = (tmp_path / "keys" / f"{name}.pub").read_text().strip()
+        lines.append(f'{user} namespaces="rollback-bot-approval" {public}')
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("\n".join(lines) + "\n")
+    allowed.chmod(0o644)
+    return allowed, keys
 
 
 @dataclass
@@ -51,20 +83,29 @@ def cli(tmp_path, pg_url):
     demo.prepare_database(pg_url, migrations)
     config = tmp_path / "rollback.toml"
     state_db = tmp_path / "state.db"
-    config.write_text(CONFIG.format(state_db=state_db, migrations=migrations))
+    allowed, keys = _keys(tmp_path)
+    config.write_text(
+        CONFIG.format(
+            state_db=state_db,
+            migrations=migrations,
+            account=getpass.getuser() if os.getuid() else "root",
+            allowed_signers=allowed,
+        )
+    )
+    config.chmod(0o644)  # only its owner writes it, whatever the umask
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ROLLBACK_BOT_"))}
     env |= {
         "ROLLBACK_BOT_CONFIG": str(config),
         "STAGING_DATABASE_URL": pg_url,
         "DEVELOPMENT_DATABASE_URL": pg_url,
-        # Slack is down: the approvers' group comes from the environment.
-        "ROLLBACK_BOT_USERGROUPS": "db-approvers=U_BOB,U_DAVE",
     }
 
-    def run(*args: str, user: str | None = None, stdin: str = "") -> Result:
-        extra = {"ROLLBACK_BOT_USER": user} if user else {}
+    def run(*args: str, signed_by: str | None = None, stdin: str = "", **extra) -> Result:
+        """The command as the OS account running the tests (alice); ``signed_by`` adds
+        that person's SSH key (another person approving from the same shell)."""
+        key = ["--ssh-key", str(keys[SIGNERS.get(signed_by, signed_by)])] if signed_by else []
         proc = subprocess.run(
-            [sys.executable, "-m", "bot.main", "cli", *args],
+            [sys.executable, "-m", "bot.main", "cli", *args, *key],
             env={**env, **extra},
             input=stdin,
             capture_output=True,
@@ -74,6 +115,7 @@ def cli(tmp_path, pg_url):
         return Result(proc.returncode, proc.stdout + proc.stderr)
 
     run.url = pg_url
+    run.keys = keys
     run.state_db = state_db
     run.env = env
     run.migrations = migrations
@@ -112,26 +154,36 @@ def test_status_shows_the_failed_migration_and_its_diagnosis(cli):
 
 
 def test_resolve_with_a_second_person_approving_in_another_invocation(cli):
-    started = cli("resolve", demo.FAILED, "--env", "staging", "--yes", user="U_ALICE")
+    started = cli("resolve", demo.FAILED, "--env", "staging", "--yes")
     assert started.code == 0, started.out
     op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
     assert "waits for the before-rollback checklist" in started.out
-    assert f"checklist {op_id} before --tick all --as U_ALICE" in started.out
+    assert (
+        f"Tick it (U_ALICE):  rollback-bot cli checklist {op_id} before --tick all" in started.out
+    )
 
-    ticked = cli("checklist", op_id, "before", "--tick", "all", user="U_ALICE")
+    ticked = cli("checklist", op_id, "before", "--tick", "all")
     assert ticked.code == 0, ticked.out
     approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
     # Nothing ran before the approval: what the failed migration left is still there.
     assert _columns(cli.url, "Proposal") and "bio" in _columns(cli.url, "User")
 
     # The requester cannot approve her own request; nor can someone who is no approver.
-    own = cli("approve", approval_id, "--yes", user="U_ALICE")
+    # A second invocation under the same OS account is the same person, whatever it claims.
+    own = cli("approve", approval_id, "--yes")
     assert own.code == 3 and "cannot approve your own request" in own.out
-    stranger = cli("approve", approval_id, "--yes", user="U_ERIN")
+    claimed = cli("approve", approval_id, "--yes", "--as", "U_DAVE")
+    assert claimed.code == 3 and "--as U_DAVE does not match who you are" in claimed.out
+    claimed = cli("approve", approval_id, "--yes", ROLLBACK_BOT_USER="U_DAVE")
+    assert claimed.code == 3 and "does not match who you are" in claimed.out
+    stranger = cli("approve", approval_id, "--yes", signed_by="U_ERIN")
     assert stranger.code == 3 and "not an approver" in stranger.out
+    unknown_key = cli("approve", approval_id, "--yes", signed_by="mallory")
+    assert unknown_key.code == 3 and "does not verify" in unknown_key.out
 
-    # dave is in @db-approvers (from ROLLBACK_BOT_USERGROUPS): his approval runs the rest.
-    approved = cli("approve", approval_id, "--yes", "--as", "U_DAVE")
+    # dave is in @db-approvers (the config's [break_glass] groups); he signs with his own
+    # key from alice's shell: his approval runs the rest.
+    approved = cli("approve", approval_id, "--yes", signed_by="U_DAVE")
     assert approved.code == 0, approved.out
     assert "DROP TABLE IF EXISTS" in approved.out  # he saw the exact plan
     assert f"{op_id}: succeeded" in approved.out
@@ -145,27 +197,83 @@ def test_resolve_with_a_second_person_approving_in_another_invocation(cli):
     assert ("U_ALICE", "checklist_completed") in events
     assert ("U_ALICE", "approval_refused") in events
     assert ("U_DAVE", "approval_granted") in events
+    assert ("U_DAVE", "break_glass_identity") in events
+    identity = [a for a in Store(cli.state_db).audit(op_id) if a.event == "break_glass_identity"]
+    assert "SSH signature by U_DAVE (ED25519 SHA256:" in identity[-1].message
     assert ("rollback-bot", "finished") in events
 
 
 def test_drill_shows_progress_bars(cli):
-    started = cli("drill", "--env", "development", "--yes", user="U_CAROL")
+    started = cli("drill", "--env", "development", "--yes")
     op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
-    done = cli("checklist", op_id, "--tick", "all", user="U_CAROL")
+    done = cli("checklist", op_id, "--tick", "all")
     assert done.code == 0, done.out
     assert re.search(r"\[#{30}\] 100% simulated work 5/5", done.out), done.out
     assert re.search(r"\[#+\.+\]\s+\d+% simulated work 1/5", done.out), done.out
     assert f"{op_id}: succeeded" in done.out
 
 
-def test_who_you_are_is_required_and_confirmation_is_explicit(cli):
+def test_who_you_are_comes_from_the_os_account_and_confirmation_is_explicit(cli):
+    config = Path(cli.env["ROLLBACK_BOT_CONFIG"])
+    mapped = config.read_text()
+    # An OS account the config does not map is nobody: refused, nothing started.
+    config.write_text(re.sub(r"users = \{[^}]*\}", 'users = { someone_else = "U_ZED" }', mapped))
     anonymous = cli("resolve", demo.FAILED, "--env", "staging", "--yes")
-    assert anonymous.code == 2 and "--as" in anonymous.out
-    unconfirmed = cli("resolve", demo.FAILED, "--env", "staging", user="U_ALICE")
+    assert anonymous.code == 3 and "is not in the config's [break_glass] users" in anonymous.out
+    config.write_text(mapped)
+    # --as that matches is accepted; the caller's environment cannot add group members.
+    unconfirmed = cli(
+        "resolve", demo.FAILED, "--env", "staging", "--as", "U_ALICE",
+        ROLLBACK_BOT_USERGROUPS="db-approvers=U_ALICE",
+    )  # fmt: skip
     assert unconfirmed.code == 3 and "Pass --yes" in unconfirmed.out
+    assert "ROLLBACK_BOT_USERGROUPS is ignored" in unconfirmed.out
     assert "Started" not in unconfirmed.out
     status = cli("status", "--env", "staging")
     assert "Active operation" not in status.out
+
+
+def test_an_approval_signed_elsewhere_counts_for_that_decision_only(cli, tmp_path):
+    """The approver signs the printed text on their own machine (ssh-keygen -Y sign) and
+    hands over the signature: it approves that plan and cannot be reused to deny, or for
+    another approval."""
+    started = cli("drill", "--env", "staging", "--yes")
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    ticked = cli("checklist", op_id, "before", "--tick", "all")
+    approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
+    text = cli("approve", approval_id, "--message")
+    assert text.code == 0 and f"approval: {approval_id}" in text.out
+    assert "decision: approve" in text.out and "plan-sha256: " in text.out
+    message = tmp_path / "decision.txt"
+    message.write_text(text.out)
+    subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-q", "-f", str(cli.keys["bob"]), "-n",
+         "rollback-bot-approval", str(message)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    signature = f"{message}.sig"
+    as_denial = cli("approve", approval_id, "--deny", "--yes", "--signature", signature)
+    assert as_denial.code == 3 and "does not verify" in as_denial.out
+    approved = cli("approve", approval_id, "--yes", "--signature", signature)
+    assert approved.code == 0, approved.out
+    assert f"{op_id}: succeeded" in approved.out
+    assert ("U_BOB", "approval_granted") in _audit(cli.state_db, op_id)
+
+
+def test_world_writable_identity_files_are_refused(cli):
+    started = cli("drill", "--env", "staging", "--yes")
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    ticked = cli("checklist", op_id, "before", "--tick", "all")
+    approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
+    (cli.keys["bob"].parent.parent / "allowed_signers").chmod(0o666)
+    refused = cli("approve", approval_id, "--yes", signed_by="U_BOB")
+    assert refused.code == 2 and "writable by its group or by everyone" in refused.out
+    assert ("U_BOB", "approval_granted") not in _audit(cli.state_db, op_id)
+    # The config says who is who: one anybody may edit is refused too.
+    (cli.keys["bob"].parent.parent / "allowed_signers").chmod(0o644)
+    Path(cli.env["ROLLBACK_BOT_CONFIG"]).chmod(0o666)
+    refused = cli("approve", approval_id, "--yes")
+    assert refused.code == 2 and "the config file (it says who is who)" in refused.out
 
 
 def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
@@ -183,7 +291,6 @@ def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
         "--yes",
         "--verification",
         "SELECT count(*) FROM notes",
-        user="U_CAROL",
         stdin="DELETE FROM notes WHERE id = 2;",
     )
     assert started.code == 0, started.out
@@ -204,8 +311,6 @@ def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
             op_id,
             "--tick",
             "all",
-            "--as",
-            "U_CAROL",
         ],
         env={**base, **_cli_env(cli)},
         stdout=subprocess.PIPE,
@@ -214,7 +319,7 @@ def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
     )
     try:
         decision = _wait_for_decision(cli.state_db, op_id)
-        decided = cli("decide", decision, "commit", user="U_CAROL")
+        decided = cli("decide", decision, "commit")
         assert decided.code == 0, decided.out
         out = waiting.communicate(timeout=60)[0]
     finally:
@@ -249,13 +354,13 @@ def _wait_for_decision(state_db: Path, op_id: str, timeout: float = 40) -> str:
 
 
 def _run_with_approval(cli, *args: str) -> str:
-    """Start as alice, tick the checklist, dave approves; returns dave's output."""
-    started = cli(*args, "--yes", user="U_ALICE")
+    """Start as alice, tick the checklist, dave signs his approval; returns the output."""
+    started = cli(*args, "--yes")
     assert started.code == 0, started.out
     op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
-    ticked = cli("checklist", op_id, "before", "--tick", "all", user="U_ALICE")
+    ticked = cli("checklist", op_id, "before", "--tick", "all")
     approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
-    approved = cli("approve", approval_id, "--yes", user="U_DAVE")
+    approved = cli("approve", approval_id, "--yes", signed_by="U_DAVE")
     assert f"{op_id}: succeeded" in approved.out, approved.out
     return approved.out
 
@@ -308,7 +413,7 @@ def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path)
     cli.env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
     cli.env["PGHOSTADDR"] = "127.0.0.1"
 
-    out = cli("pitr", "--env", "rds", "--mode", "time", "--yes", user="U_ALICE").out
+    out = cli("pitr", "--env", "rds", "--mode", "time", "--yes").out
     started = re.search(r"Started (op-\S+)\.", out)
     assert started, out
     op_id = started.group(1)
@@ -316,13 +421,13 @@ def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path)
         if f"{op_id}: succeeded" in out:
             break
         if m := re.search(r"approve (apr-[0-9a-f]+)", out):
-            out = cli("approve", m.group(1), "--yes", user="U_DAVE").out
+            out = cli("approve", m.group(1), "--yes", signed_by="U_DAVE").out
         elif m := re.search(r"decide (dec-[0-9a-f]+) <([^>]+)>", out):
-            out = cli("decide", m.group(1), m.group(2).split("|")[-1], user="U_ALICE").out
+            out = cli("decide", m.group(1), m.group(2).split("|")[-1]).out
         elif "--tick all" in out:
-            out = cli("checklist", op_id, "before", "--tick", "all", user="U_ALICE").out
+            out = cli("checklist", op_id, "before", "--tick", "all").out
         else:
-            out = cli("follow", op_id, user="U_ALICE").out
+            out = cli("follow", op_id).out
     assert f"{op_id}: succeeded" in out, out
     secret = aws.client("secretsmanager").get_secret_value(SecretId="skillancer/rds/database")
     assert "skillancer-rds-recovery" in json.loads(secret["SecretString"])["url"]

@@ -35,7 +35,6 @@ from bot.slack import (
     sql_views,
     views,
 )
-from bot.slack.blocks import markdown
 from bot.slack.cards import RENDERERS, load_renderers, render_card
 from bot.slack.values import CheckRef, PlanPage
 from bot.store import Store
@@ -380,8 +379,8 @@ def _incident_report(real: RealRuns, bad: str) -> dict:
     store.finish_operation(
         op.id, OperationStatus.FAILED, f"Failed: {real.postgres_error}{bad}", NOW
     )
-    text = incident_report(store, op.id)
-    return {"text": f"Incident report {op.id}", "blocks": [markdown(text)]}
+    (message,) = views.report_messages(op.id, incident_report(store, op.id))
+    return message
 
 
 def _check_cards(real: RealRuns, bad: str) -> list[dict]:
@@ -439,6 +438,7 @@ ENTRIES: list[Entry] = [
     Entry("history, empty", views.history_message, lambda real, bad: views.history_message([], {})),
     Entry("home", views.home_view, _home),
     Entry("incident report", incident_report, _incident_report),
+    Entry("incident report, as posted", views.report_messages, _incident_report),
     Entry("home, empty", views.home_view, lambda real, bad: views.home_view([], [], {})),
     Entry(
         "status: trigger.dev failed",
