@@ -404,7 +404,7 @@ class IncidentLog:
         env = self.config.environment(op.environment)
         msg = views.approval_request(op, approval, self.directory.mentions(env.approvers))
         self.outbox.update(approval.channel, approval.message_ts, msg)
-        self.reach.decided(op, approval, msg)
+        self.reach.decided(op, approval)
 
     def _approval_reminder(self, event: Event) -> None:
         approval = self.store.approval(event.detail["approval_id"])

@@ -48,7 +48,12 @@ class ApproverReach:
             self._send_copy(approval, user, message)
         self.notice(op, approval)
 
-    def decided(self, op: Operation, approval: Approval, message: dict) -> None:
+    def decided(self, op: Operation, approval: Approval) -> None:
+        """Every approver's copy says what happened (an expired one without the requester's
+        "Request approval again" button: an approver's click on it could only be refused)."""
+        env = self.config.environment(op.environment)
+        mentions = self.directory.mentions(env.approvers)
+        message = views.approval_request(op, approval, mentions, approver_copy=True)
         for channel, ts in self.store.approval_copies(approval.id):
             self._safely(lambda c=channel, t=ts: self.outbox.update(c, t, message), "update")
         self.notice(op, approval)

@@ -257,7 +257,11 @@ def report_messages(op_id: str, report: str, chunk: int = 11000) -> list[dict]:
     return [{"text": f"Incident report {op_id}", "blocks": [markdown(p)]} for p in parts]
 
 
-def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:
+def approval_request(
+    op: Operation, approval: Approval, approvers: str, approver_copy: bool = False
+) -> dict:
+    """The request, and after its decision what happened. ``approver_copy``: an approver's DM
+    copy (bot/slack/reach.py), which never offers what only the requester can do."""
     text = f":raised_hand: Approval needed for `{op.id}` on *{op.environment}*"
     blocks = [
         section(f"{text}, requested by <@{op.requester}>. Approvers: {approvers}"),
@@ -297,7 +301,14 @@ def approval_request(op: Operation, approval: Approval, approvers: str) -> dict:
         blocks.append(
             section(f"{emoji} *{status.capitalize()}*{who} at {shown_utc(approval.decided_at)}")
         )
-        if status == ApprovalStatus.EXPIRED:
+        if status == ApprovalStatus.EXPIRED and approver_copy:
+            blocks.append(
+                context(
+                    f"Only <@{op.requester}> can request it again (in the incident channel);"
+                    " a new request comes here too."
+                )
+            )
+        elif status == ApprovalStatus.EXPIRED:
             blocks.append(
                 actions(
                     "approval_again", button("Request approval again", Action.REQUEST_AGAIN, op.id)

@@ -147,3 +147,38 @@ def test_a_dm_copy_decides_only_its_own_approval(bot):
     )
     bot.wait_status(staging.id, "succeeded")
     assert bot.store.approval(staging_approval.id).decided_by == "U_BOB"
+
+
+def test_an_expired_request_leaves_approvers_no_button_they_cannot_use(bot_factory):
+    bot = bot_factory(approval_expiry_minutes=0.08)  # 4.8 s
+    op, channel, approval = waiting(bot)
+    dms = dm_copies(bot, approval.id)
+    bot.wait_until(
+        lambda: bot.store.approval(approval.id).status == "expired", timeout=20, what="expiry"
+    )
+
+    def request_in(where):
+        return next(m for m in bot.slack.messages(where) if "Approval needed" in m["text"])
+
+    # Each approver's copy says it expired and who can ask again: no button at all.
+    for dm in dms.values():
+        copy = bot.wait_until(
+            lambda d=dm: "Expired" in str(request_in(d)["blocks"]) and request_in(d),
+            what="the DM copy updated",
+        )
+        assert Action.REQUEST_AGAIN not in str(copy["blocks"])
+        assert Action.APPROVE not in str(copy["blocks"])
+        assert "Only <@U_ALICE> can request it again" in str(copy["blocks"])
+    # The incident channel's copy keeps the requester's button, and it works.
+    bot.wait_until(
+        lambda: Action.REQUEST_AGAIN in str(request_in(channel)["blocks"]),
+        what="the channel copy's button",
+    )
+    bot.signer.block_action(
+        Action.REQUEST_AGAIN, None, user="U_ALICE", channel=channel, message=request_in(channel)
+    )
+    again = bot.wait_until(
+        lambda: [a for a in bot.store.approvals(op.id) if a.status == "pending"],
+        what="a new request",
+    )[0]
+    assert sorted(dm_copies(bot, again.id)) == STAGING_APPROVERS

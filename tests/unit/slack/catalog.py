@@ -185,7 +185,7 @@ def _status_message(runbook: str, status: str):
     return render
 
 
-def _approval(plan: Callable[[RealRuns], str], status="pending"):
+def _approval(plan: Callable[[RealRuns], str], status="pending", approver_copy=False):
     def render(real: RealRuns, bad: str) -> dict:
         approval = Approval(
             id="apr-1",
@@ -200,7 +200,9 @@ def _approval(plan: Callable[[RealRuns], str], status="pending"):
             decided_by=None if status == "pending" else "U_BOB",
             decided_at=None if status == "pending" else "2026-11-26T10:04:00.000000Z",
         )
-        return views.approval_request(_op(real, bad, "sql"), approval, "<@U_BOB>, <@U_CAROL>")
+        return views.approval_request(
+            _op(real, bad, "sql"), approval, "<@U_BOB>, <@U_CAROL>", approver_copy=approver_copy
+        )
 
     return render
 
@@ -420,6 +422,11 @@ ENTRIES: list[Entry] = [
         "approval: sql, expired",
         views.approval_request,
         _approval(lambda r: r.sql_approval, "expired"),
+    ),
+    Entry(
+        "approval: sql, expired, an approver's DM copy",
+        views.approval_request,
+        _approval(lambda r: r.sql_approval, "expired", approver_copy=True),
     ),
     Entry("decision", views.decision_message, _decision),
     Entry(
