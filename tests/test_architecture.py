@@ -77,6 +77,34 @@ def test_the_adapters_import_nothing_of_the_front_ends(package):
     assert violations(package, ("bot.slack", "commands", "handlers")) == []
 
 
+def direct_pglast_parses(tree: ast.Module) -> set[str]:
+    """pglast's parse_sql reached directly: imported, or called as ``pglast.parse_sql``."""
+    found = {n for n in imported(tree) if n in ("pglast.parse_sql", "pglast.parser.parse_sql")}
+    for node in ast.walk(tree):
+        name = getattr(node, "value", None)
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "parse_sql"
+            and isinstance(name, ast.Name)
+        ):
+            found |= {f"{name.id}.parse_sql"} if name.id in ("pglast", "parser") else set()
+    return found
+
+
+def test_every_sql_parse_goes_through_the_one_front_end():
+    """bot/sql/parse.py builds pglast's tree from libpg_query's JSON, proven equal to
+    pglast's own parse (tests/unit/sql/test_parse_front.py): one parse path for the safety
+    analysis and the reverse generator, not two to keep equal."""
+    front_end = Path("bot/sql/parse.py")
+    direct = [
+        f"{p}: {sorted(n)}"
+        for p, t in MODULES.items()
+        if p != front_end and (n := direct_pglast_parses(t))
+    ]
+    assert direct == []
+    assert direct_pglast_parses(MODULES[front_end])  # the rule can fail: the front end does
+
+
 def test_the_engine_imports_nothing_of_slack():
     assert violations("bot/engine", SLACK) == []
 

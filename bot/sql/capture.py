@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pglast import ast, parse_sql
+from pglast import ast
 from pglast.stream import RawStream
 
 from bot.sql.allowlist import RESERVED_PREFIX, DataChange, Refusal, data_changes
@@ -44,6 +44,7 @@ from bot.sql.backups import (
 from bot.sql.dependents import CHANGES_ROWS, ForeignKey, Table
 from bot.sql.foreign_key_effects import ForeignKeyEffects, matches
 from bot.sql.names import QualifiedName, quote_identifier
+from bot.sql.parse import parse_sql
 
 MAIN = "rollback_bot_main"
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pglast import ast, parse_plpgsql, parse_sql
+from pglast import ast, parse_plpgsql
 from pglast.parser import ParseError
+
+from bot.sql.parse import parse_sql
 
 # Keys of PL/pgSQL statements whose nested statements run only under a condition.
 _CONDITIONAL = frozenset(

@@ -8,10 +8,12 @@ constants read as text, and printed again before comparing.
 
 from __future__ import annotations
 
-from pglast import ast, parse_sql
+from pglast import ast
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 from pglast.visitors import Visitor
+
+from bot.sql.parse import parse_sql
 
 # Casts nest ('x'::text::varchar) and the visitor does not revisit a replacement: a few
 # passes reach the fixed point for anything a migration writes.

@@ -14,12 +14,13 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import psycopg
-from pglast import ast, parse_sql
+from pglast import ast
 from pglast.parser import ParseError
 
 from bot.sql.model_definitions import constraint_signature, index_signature
 from bot.sql.names import QualifiedName
 from bot.sql.observations import COLUMN_FACTS, NOT_THERE, Key, normalized_default
+from bot.sql.parse import parse_sql
 from bot.sql.schema_model import UNKNOWN
 
 _RELKINDS = {"p": "r", "I": "i"}  # partitioned table / index read as table / index

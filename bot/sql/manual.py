@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pglast import ast, enums, parse_sql
+from pglast import ast, enums
 from pglast.parser import ParseError
 
 from bot.errors import UserError
@@ -31,6 +31,7 @@ from bot.sql.allowlist import (
 from bot.sql.backups import Backup, BackupNames
 from bot.sql.capture import round_trips
 from bot.sql.names import QualifiedName, from_name_list, from_range_var
+from bot.sql.parse import parse_sql
 from bot.sql.statements import Statement, split_statements
 from bot.sql.volatility import builtin_refusals
 

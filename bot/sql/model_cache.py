@@ -15,11 +15,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from pglast import parse_sql
 from pglast.parser import ParseError
 
 from bot.sql.gc_pause import gc_paused
 from bot.sql.model_replay import apply_script_statements, taint_everything
+from bot.sql.parse import parse_sql
 from bot.sql.schema_model import SchemaModel
 
 CACHED_HISTORIES = 8

@@ -30,14 +30,13 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Protocol
 
-from pglast import parse_sql
-
 from bot.sql.changes import Change, ChangeKind
 from bot.sql.diagnosis import Diagnosis, Verdict, judge
 from bot.sql.gc_pause import gc_paused
 from bot.sql.model_replay import ReplayError, apply_statement
 from bot.sql.names import QualifiedName, display_name, quote_identifier, quote_literal
 from bot.sql.observations import compatible, describe, facts_touched, model_value
+from bot.sql.parse import parse_sql
 from bot.sql.reversers import BACKUP_HINT, IRREVERSIBLE, NEEDS_DROPPED, Moment, undo
 from bot.sql.schema_model import UNKNOWN, Table
 from bot.sql.timeline import Timeline, migration_timeline

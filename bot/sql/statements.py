@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pglast import ast, parse_sql
+from pglast import ast
 from pglast.parser import ParseError
 
 from bot.errors import UserError
+from bot.sql.parse import parse_sql
 
 
 @dataclass(frozen=True)
