@@ -230,7 +230,7 @@ def statement(draw) -> str:
                 f"DELETE FROM {t} USING {c} WHERE {e}",
                 f"INSERT INTO {t} ({c}) VALUES ({e}) ON CONFLICT DO NOTHING",
                 f"WITH x AS (DELETE FROM {t} RETURNING *) SELECT count(*) FROM x",
-                f"SET {draw(st.sampled_from(['search_path', 'lock_timeout', 'statement_timeout']))} = {e}",
+                f"SET {draw(st.sampled_from(['search_path', 'lock_timeout']))} = {e}",
                 f"COMMENT ON COLUMN {t}.{c} IS {draw(LITERAL)}",
                 f"DO $$ BEGIN PERFORM {e}; END $$",
                 f"CREATE OR REPLACE FUNCTION {t}() RETURNS trigger"
