@@ -181,7 +181,8 @@ def _json_key(slot: str) -> str:
 
 # Code that turns the JSON value ``v`` into pglast's value for a C field of each type and
 # counts the keys it used. A left-out field is the zero C value: pglast's create_* gives
-# None for pointers and strings, False, 0 and chr(0); an enum is always written.
+# None for pointers and strings, False, 0 and chr(0); an enum is always written. A
+# Boolean node writes its boolval even when false (CREATE ROLE ... NOSUPERUSER).
 _NODE_CODE = """\
 if v is not None:
     seen += 1
@@ -193,7 +194,7 @@ else:
 """
 _SCALAR_CODE = {
     "char*": "if type(v) is str:\n    seen += 1\nelif v is not None:\n    raise Unknown(v)\n",
-    "bool": "if v is None:\n    v = False\nelif v is True:\n    seen += 1\n" + _INVALID,
+    "bool": "if v is None:\n    v = False\nelif type(v) is bool:\n    seen += 1\n" + _INVALID,
     "int": "if v is None:\n    v = 0\nelif type(v) is int:\n    seen += 1\n" + _INVALID,
     "char": "if v is None:\n    v = chr(0)\nelif type(v) is str and len(v) == 1:\n    seen += 1\n"
     + _INVALID,

@@ -348,6 +348,20 @@ def test_an_empty_string_literal_goes_to_pglast(sql):
     assert difference(parse_sql(sql), pglast.parse_sql(sql)) is None
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE ROLE r NOSUPERUSER",  # a Boolean node writes boolval false
+        "ALTER TABLE t ADD COLUMN c int DEFAULT 0",  # an Integer 0: {"ival": {}}
+        "SELECT -0.0, B'1', X'F', true, false, NULL, 1e400",
+        "CREATE INDEX CONCURRENTLY i ON t USING gin (c jsonb_path_ops) INCLUDE (d)",
+        "ALTER TABLE t ALTER COLUMN c ADD GENERATED ALWAYS AS IDENTITY",  # a char field
+    ],
+)
+def test_the_fast_path_itself_builds(sql):
+    assert difference(parse_sql_fast(sql), pglast.parse_sql(sql)) is None
+
+
 def test_locations_are_characters_not_utf8_bytes():
     sql = 'SELECT \'ünïcödé ☃\', "é" FROM "tä"; SELECT 1'
     fast = parse_sql_fast(sql)
