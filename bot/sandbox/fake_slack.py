@@ -1205,6 +1205,10 @@ class FakeSlack:
 
     def _view_response(self, view_id: str, user: str, body: dict) -> None:
         action = body.get("response_action")
+        if action not in (None, "") and view_id not in self._views:
+            # The modal was closed while the app answered (a crash/restart, another close):
+            # Slack has nothing to apply the answer to; recorded as a refused response.
+            raise SlackError("view_not_found", f"[ERROR] view {view_id} is no longer open")
         if action in (None, ""):
             self.close_views(user, [view_id])
         elif action == "clear":

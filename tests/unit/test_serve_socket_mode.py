@@ -128,7 +128,13 @@ def test_serve_connects_and_its_probes_report_the_socket(fake_slack, socket_mode
         refreshed = time.monotonic()
         socket_mode.disconnect("refresh_requested")
         socket_mode.wait_connected(after=refreshed)
+        # The server counts the new connection once it has sent hello; the bot counts it
+        # once it has read that hello: wait (bounded) for the bot's side too.
+        deadline = time.monotonic() + 10
         body = probe(port, "/readyz")[1]["checks"]["socket_mode"]
+        while body["reconnects"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            body = probe(port, "/readyz")[1]["checks"]["socket_mode"]
         assert body["last_disconnect"] == "refresh_requested" and body["reconnects"] == 1
     finally:
         proc.send_signal(signal.SIGTERM)
