@@ -27,6 +27,11 @@ def checklist_prompt(bot, op):
 def test_only_the_requester_opens_or_ticks_the_before_checklist(bot):
     op = start_drill(bot, env="development")  # no approvers: Bob has no part in it
     channel = checklist_prompt(bot, op)
+    # Alice's own checklist modal (opened on her slash command's trigger) may land after the
+    # prompt in the channel: wait for it, so that any later views.open would be Bob's.
+    alices = bot.slack.wait_for(
+        "views.open", where=lambda c: op.id in c.args["view"].get("private_metadata", "")
+    )
     opened = len(bot.slack.calls_to("views.open"))
     bot.signer.block_action(f"{Action.OPEN_CHECKLIST}_before", None, user="U_BOB", channel=channel)
     assert "Only <@U_ALICE>" in last_reply(bot)["text"]
@@ -34,7 +39,7 @@ def test_only_the_requester_opens_or_ticks_the_before_checklist(bot):
     assert "Only <@U_ALICE>" in last_reply(bot)["text"]
     assert len(bot.slack.calls_to("views.open")) == opened
     # Alice's own modal, submitted by Bob (the checklist's view id is no secret).
-    view_id = bot.slack.calls_to("views.open")[0].response["view"]["id"]
+    view_id = alices[0].response["view"]["id"]
     submit_every_item(bot, view_id, user="U_BOB")
     assert not any(i.checked_by == "U_BOB" for i in bot.store.checklist(op.id, "before"))
     assert any(
