@@ -107,7 +107,11 @@ def test_long_step_detail_is_streamed_in_the_thread_with_task_updates(bot_factor
 
 
 def test_a_stale_stream_falls_back_to_the_status_message(bot_factory, fake_slack):
-    bot = bot_factory(drill_seconds=3, drill_events=30)
+    # Two status edits must land while the step runs (the first starts the stream, the second
+    # appends): edits every 0.25 s over a 4 s step, so that a feed thread held up by the
+    # approval's follow-ups under load (CI once saw only one edit in a 3 s step at 1 s per edit)
+    # still gets there.
+    bot = bot_factory(drill_seconds=4, drill_events=40, progress_edit_interval_seconds=0.25)
     fake_slack.fail_next("chat.appendStream", error="message_not_in_streaming_state", times=50)
     op, channel = waiting_for_approval(bot)
     bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
