@@ -77,6 +77,7 @@ class Custody:
             raise PermissionDenied(
                 f"Only an approver of {op.environment} can take over this operation.",
                 f"Ask <@{op.requester}> or an approver.",
+                people=(op.requester,),
             )
         if not reason:
             raise UserError(

@@ -387,6 +387,7 @@ class Gates:
         return ConflictError(
             f"This approval request was already {approval.status}{who}{when}.",
             code="already_decided",
+            people=(approval.decided_by,) if approval.decided_by else (),
         )
 
     def _refused(self, op: Operation, user: str, approval: Approval, reason: str) -> None:

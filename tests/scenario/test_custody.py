@@ -53,7 +53,10 @@ def test_an_approver_takes_over_with_a_reason_and_a_third_person_approves(bot):
     # Not an approver: refused, audited, nothing changes.
     bot.signer.slash(f'takeover {op.id} --reason "alice is offline"', user="U_ERIN")
     bot.wait_until(
-        lambda: any("Only an approver of staging" in r["text"] for r in bot.slack.responses())
+        lambda: any(
+            "Only an approver of staging" in r["text"] and "Ask <@U_ALICE> or" in r["text"]
+            for r in bot.slack.responses()
+        )
     )
     assert bot.store.operation(op.id).requester == "U_ALICE"
     # No reason: refused.

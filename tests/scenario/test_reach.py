@@ -87,7 +87,7 @@ def test_a_click_from_a_dm_gets_the_same_checks(bot):
     )
     bot.wait_until(
         lambda: any(
-            "already denied by" in r["text"] and "U_BOB" in r["text"] for r in bot.slack.responses()
+            "already denied by <@U_BOB>" in r["text"] for r in bot.slack.responses()
         ),
         what="the refusal",
     )
