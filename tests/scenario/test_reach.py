@@ -86,9 +86,7 @@ def test_a_click_from_a_dm_gets_the_same_checks(bot):
         Action.APPROVE, None, user="U_CAROL", channel=dms["U_CAROL"], message=stale
     )
     bot.wait_until(
-        lambda: any(
-            "already denied by <@U_BOB>" in r["text"] for r in bot.slack.responses()
-        ),
+        lambda: any("already denied by <@U_BOB>" in r["text"] for r in bot.slack.responses()),
         what="the refusal",
     )
     assert bot.store.approval(approval.id).decided_by == "U_BOB"
