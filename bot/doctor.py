@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
 
 import boto3
@@ -30,7 +31,9 @@ from bot.store.maintenance import Finding as Check  # one PASS/FAIL line
 from bot.store.schema import version_of
 from bot.text import plural
 
-MANIFEST = Path(__file__).parents[1] / "manifest.yml"
+# The Slack app's manifest, shipped in the package (an installed bot has no checkout): a copy
+# of the top-level manifest.yml that tests/test_wheel.py holds identical.
+MANIFEST = files("bot").joinpath("manifest.yml")
 
 
 @dataclass(frozen=True)
