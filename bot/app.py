@@ -121,7 +121,7 @@ def build_services(settings: Settings) -> Services:
     core.engine.subscribe(incident)
     # Slack's own scheduled work: archiving the channels the bot made.
     incident.channels.sync = core.scheduler.sync
-    core.scheduler.handlers[JobKind.ARCHIVE_CHANNEL] = incident.channels.archive_due
+    core.scheduler.handle(JobKind.ARCHIVE_CHANNEL, incident.channels.archive_due)
     return Services(settings, core, client, outbox, directory, incident)
 
 

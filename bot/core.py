@@ -24,7 +24,7 @@ from bot.store import Store
 from bot.store.records import JobKind
 
 # Event ids and request signatures only matter within Slack's retry and 5-minute signature
-# windows (bot/store.py); a day is plenty.
+# windows (the store keeps them in seen_events); a day is plenty.
 SEEN_EVENTS_KEPT = timedelta(days=1)
 
 

@@ -17,6 +17,7 @@ from bot.errors import NotFound
 from bot.slack.blocks import escape
 from bot.slack.views import STATUS_WORDS, runbook_name
 from bot.store import Store
+from bot.store.records import ApprovalStatus
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
@@ -101,7 +102,9 @@ def _steps(store: Store, op_id: str) -> list[str]:
 
 def _approvers(store: Store, op_id: str) -> str:
     """Every approver of every step, with the step each approved."""
-    granted = [a for a in store.approvals(op_id) if a.status == "approved" and a.decided_by]
+    granted = [
+        a for a in store.approvals(op_id) if a.status == ApprovalStatus.APPROVED and a.decided_by
+    ]
     if not granted:
         return "nobody (no approval was granted)"
     return "; ".join(f"{_who(a.decided_by)} ({a.step_id})" for a in granted)

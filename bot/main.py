@@ -65,12 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("--config", help="TOML config file (default: $ROLLBACK_BOT_CONFIG)")
     _state_migrate_parser(state_sub)
     from bot import terminal
-    from bot.prevention import cli as prevention_cli
-    from bot.prevention import snapshot_cli
+    from bot.prevention import check_command, snapshot_command
 
     terminal.add_parser(sub)
-    prevention_cli.add_parser(sub)
-    snapshot_cli.add_parser(sub)
+    check_command.add_parser(sub)
+    snapshot_command.add_parser(sub)
     return parser
 
 
@@ -109,15 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "state":
             return state_migrate(args) if args.state_command == "migrate" else state(args)
         if args.command == "check":
-            from bot.prevention import cli as prevention_cli
+            from bot.prevention import check_command
 
-            return prevention_cli.run(args)
+            return check_command.run(args)
         if args.command == "doctor":
             return doctor(args)
         if args.command == "snapshot":
-            from bot.prevention import snapshot_cli
+            from bot.prevention import snapshot_command
 
-            return snapshot_cli.run(args)
+            return snapshot_command.run(args)
     except ConfigError as error:
         print(f"rollback-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG

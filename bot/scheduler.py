@@ -44,6 +44,12 @@ class Scheduler:
         self._aps = BackgroundScheduler(timezone="UTC")
         self._sync_lock = threading.Lock()
 
+    def handle(self, kind: str, handler: JobHandler) -> None:
+        """A front end's own kind of job (Slack's: archiving the channels the bot made)."""
+        if kind in self.handlers:
+            raise ValueError(f"jobs of kind {kind!r} already have a handler")
+        self.handlers[kind] = handler
+
     def start(self) -> None:
         self._aps.start()
         self.sync()

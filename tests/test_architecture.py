@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,136 @@ def test_the_module_map_is_the_directory_tree():
     files = {path for path in MODULES if path.name != "__init__.py"}
     assert sorted(files - listed) == [], "in the tree, missing from ARCHITECTURE.md's map"
     assert sorted(p for p in listed if not (ROOT / p).exists()) == [], "mapped, not in the tree"
+
+
+# --- the state's SQL and the engine's parts have one owner each ---------------------------
+
+STATE_TABLES = [
+    "approval_copies",
+    "approvals",
+    "audit",
+    "bot_channels",
+    "card_messages",
+    "checklist_items",
+    "decisions",
+    "once_markers",
+    "operations",
+    "scheduled_jobs",
+    "seen_events",
+    "steps",
+    "schema_version",
+]
+_STATE_SQL = re.compile(
+    r"(?is)\b(?:from|into|update|join|table|truncate)\s+(?:[a-z_]+\.)?\"?("
+    + "|".join(STATE_TABLES)
+    + r")\b\"?"
+)
+
+
+def strings(tree: ast.Module):
+    """Every string a module holds (an f-string's literal parts joined around ``{}``)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+        elif isinstance(node, ast.JoinedStr):
+            parts = (v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+            yield node.lineno, "".join(parts)
+
+
+def state_sql(tree: ast.Module) -> list[str]:
+    return [
+        f"{line}: {m.group(0)!r}" for line, text in strings(tree) for m in _STATE_SQL.finditer(text)
+    ]
+
+
+def test_the_store_owns_every_statement_on_the_state_tables():
+    """Everything outside bot/store reads and writes typed records through the store: a
+    statement on a state table anywhere else fails here (the store's own SQL proves the
+    check sees such statements)."""
+    outside = {
+        str(p): found
+        for p, t in MODULES.items()
+        if not str(p).startswith("bot/store/") and (found := state_sql(t))
+    }
+    assert outside == {}
+    assert state_sql(MODULES[Path("bot/store/sqlite.py")])  # the rule can fail
+
+
+ENGINE_PARTS = {"walker", "gates", "decisions", "custody", "keeper"}
+
+
+def engine_internals(tree: ast.Module) -> list[str]:
+    """``engine.walker``, ``self.engine._x``, ``core.engine.gates``: an engine's part or
+    private attribute reached from outside the engine."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        owner = node.value
+        named_engine = (isinstance(owner, ast.Name) and owner.id == "engine") or (
+            isinstance(owner, ast.Attribute) and owner.attr == "engine"
+        )
+        if named_engine and (node.attr in ENGINE_PARTS or node.attr.startswith("_")):
+            found.append(f"{node.lineno}: engine.{node.attr}")
+    return found
+
+
+def test_front_ends_hold_the_engines_public_methods_only():
+    outside = {
+        str(p): found
+        for p, t in MODULES.items()
+        if not str(p).startswith("bot/engine/") and (found := engine_internals(t))
+    }
+    assert outside == {}
+    sample = ast.parse("def f(self):\n    self.engine.walker.kick(1)\n    engine._lock\n")
+    assert sorted(engine_internals(sample)) == ["2: engine.walker", "3: engine._lock"]
+
+
+# --- what the code says of itself stays true ------------------------------------------------
+
+_NAMED_FILE = re.compile(
+    r"(?<![\w/.-])((?:bot|commands|handlers|tests|docs|bench)/[\w/.-]*\w"
+    r"\.(?:py|md|toml|json|sql|yml|yaml|txt))\b"
+)
+_ISSUE_NUMBER = re.compile(r"(?i)(?<![\w-])issues? #?\d+\b")
+
+
+def text_files() -> list[Path]:
+    found = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    for package in (*PRODUCT, "tests", "bench"):
+        found += sorted((ROOT / package).rglob("*.py"))
+    return found
+
+
+def test_every_file_a_comment_or_document_names_exists():
+    """A docstring that sends the reader to a file moved since is worse than none.
+    (bench/results.md is a dated log: its rows name the files as they were.)"""
+    missing = [
+        f"{path.relative_to(ROOT)}:{n}: {m.group(1)}"
+        for path in text_files()
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for m in _NAMED_FILE.finditer(line)
+        if not (ROOT / m.group(1)).exists()
+    ]
+    assert missing == []
+    assert _NAMED_FILE.search("see bot/" + "store.py") is not None  # the rule can fail
+
+
+def test_the_product_explains_itself_without_issue_numbers():
+    """The code says why, not which ticket asked (an issue tracker's numbers mean nothing
+    to the next reader; an upstream project's issue, named as such, is a reference)."""
+    found = [
+        f"{p}:{line}: {m.group(0)}"
+        for p, t in MODULES.items()
+        for line, text in strings(t)
+        for m in _ISSUE_NUMBER.finditer(text)
+    ]
+    comments = [
+        f"{p}:{n}: {line.strip()}"
+        for p in MODULES
+        for n, line in enumerate((ROOT / p).read_text().splitlines(), 1)
+        if "#" in line
+        and _ISSUE_NUMBER.search(line.split("#", 1)[1])
+        and "prisma-engines issue" not in line
+    ]
+    assert found + comments == []

@@ -7,7 +7,7 @@ before any call, so a typo never reaches AWS.
 
 What moto (the test double, 5.2) does not model, and how this code stays honest about it:
 - restored instances are "available" at once (no "creating"/"backing-up" states), so the
-  polling loop in bot/runbooks/pitr.py sees one round on moto; the states it handles are
+  polling step in bot/runbooks/pitr/steps.py sees one round on moto; the states it handles are
   RDS's documented ones;
 - LatestRestorableTime is always "now" and RestoreTime is not validated (AWS answers
   InvalidRestoreFault), so ``check_restore_time`` checks the window itself;
@@ -30,6 +30,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.aws import region
+from bot.clock import shown_utc
 from bot.errors import ConflictError, NotFound, UserError
 from bot.metrics import watch_aws
 
@@ -325,10 +326,10 @@ def check_restore_time(window: RecoveryWindow, point: datetime) -> str | None:
     if window.latest is None:
         return "automated backups are off for this instance (retention 0): restore from a snapshot"
     if point > window.latest:
-        return f"it is after the latest restorable time ({_utc(window.latest)})"
+        return f"it is after the latest restorable time ({shown_utc(window.latest)})"
     if window.earliest and point < window.earliest:
         return (
-            f"it is before the earliest restorable time, about {_utc(window.earliest)}"
+            f"it is before the earliest restorable time, about {shown_utc(window.earliest)}"
             f" ({window.retention_days} days of retention)"
         )
     return None
@@ -352,7 +353,7 @@ def suggest_restore_point(
         return RestorePoint(
             started_at - margin,
             f"{margin_minutes:g} min before migration `{migration_name}` started"
-            f" ({_utc(started_at)})",
+            f" ({shown_utc(started_at)})",
         )
     return RestorePoint(now - margin, f"{margin_minutes:g} min ago (no migration history found)")
 
@@ -524,10 +525,6 @@ def delete_instance(instance_id: str, snapshot_id: str | None, client: Any = Non
         client.delete_db_instance(
             DBInstanceIdentifier=instance_id, DeleteAutomatedBackups=False, **args
         )
-
-
-def _utc(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass(frozen=True)

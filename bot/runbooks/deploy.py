@@ -33,7 +33,7 @@ class DeployParams:
 
 @dataclass(frozen=True)
 class DeployPreview:
-    """What `/rollback deploy` shows before anything starts (issue 19: the checklist opened
+    """What `/rollback deploy` shows before anything starts (the checklist must not open
     before anyone saw which migrations would run): the pending migrations in the order
     Prisma applies them, the failed ones that make Prisma refuse (P3009), and each pending
     file that is byte for byte the one that already failed (a resolve marked it rolled

@@ -116,7 +116,7 @@ def status_card_data(env_name: str, assessment: Assessment) -> dict:
                 "name": row.migration_name,
                 "started_at": row.started_at.isoformat(),
                 "logs": "\n".join((row.logs or "").strip().splitlines()[:_LOG_LINES]),
-                # The fact that matters (issue 19): PostgreSQL's error, not Prisma's preamble.
+                # The fact that matters: PostgreSQL's error, not Prisma's preamble.
                 "error": database_error(row.logs or ""),
                 "diagnosis": diagnosis.summary
                 if diagnosis

@@ -62,7 +62,7 @@ def _flag(value: object) -> bool:
     return value in (True, 1, "1", "true", "True")
 
 
-# The bot token's scopes as manifest.yml asks for them (tests/unit/test_doctor.py compares).
+# The bot token's scopes as manifest.yml asks for them (tests/test_manifest.py compares).
 BOT_SCOPES = (
     "commands",
     "chat:write",

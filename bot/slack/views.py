@@ -202,7 +202,7 @@ def _step_line(step: StepRecord, progress: dict | None, people: set[str]) -> str
         if progress.get("message"):
             line += f" {escape(progress['message'])}"
     elif step.status == StepStatus.FAILED and step.error:
-        # The fact that matters first (issue 19): a failed deploy's PostgreSQL error, not
+        # The fact that matters first: a failed deploy's PostgreSQL error, not
         # Prisma's preamble cut off before it.
         error = failed_migration_fact(step.error) or step.error
         line += f"\n      {cut(with_mentions(error, people), 300)}"
@@ -212,7 +212,7 @@ def _step_line(step: StepRecord, progress: dict | None, people: set[str]) -> str
         line += f"\n      _{cut(with_mentions(step.detail, people), 300)}_"
     elif step.status == StepStatus.SUCCEEDED and step.detail:
         # What the step found (a dry run's row counts, a verification's result, what was
-        # applied): the fact in the card, not only in the thread (issue 19).
+        # applied): the fact in the card, not only in the thread.
         line += f" · {cut(with_mentions(step.detail, people), 200)}"
     return line
 
@@ -396,7 +396,7 @@ def checklist_modal(op: Operation, name: str, items: list[ChecklistEntry]) -> di
     blocks: list[dict] = [
         section(f"*{checklist.intro}*  Operation `{op.id}` on *{op.environment}*"),
         # Slack marks every block "(optional)": saving part of it is fine, but say what
-        # waits for the rest (issue 19: the marks read as "none of this matters").
+        # waits for the rest (the marks alone read as "none of this matters").
         context(_CHECKLIST_WAITS.get(name, _SAVE_KEEPS)),
     ]
     if by_bot:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
+
 from bot.clock import iso, utcnow
 from bot.scheduler import Scheduler
 from bot.store import Store
@@ -79,4 +81,21 @@ def test_a_job_another_process_wrote_is_picked_up_while_running(tmp_path):
     finally:
         scheduler.shutdown()
         terminal.close()
+        store.close()
+
+
+def test_a_front_end_adds_its_own_kind_of_job_once(tmp_path):
+    store = Store(state_db_for(tmp_path))
+    store.schedule_job(job("archive:C1", None, "archive_channel", timedelta(hours=1), {"c": 1}))
+    ran = []
+    scheduler = Scheduler(store, {"after_checklist_reminder": lambda op, p: None})
+    scheduler.handle("archive_channel", lambda op, p: ran.append(p))
+    with pytest.raises(ValueError, match="already have a handler"):
+        scheduler.handle("archive_channel", lambda op, p: None)
+    scheduler.start()
+    try:
+        scheduler.run_due_now("archive:C1")
+        assert ran == [{"c": 1}]
+    finally:
+        scheduler.shutdown()
         store.close()

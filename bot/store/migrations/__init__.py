@@ -45,7 +45,7 @@ class Migration:
 
 
 class Target(Protocol):
-    """A state database as the runner sees it (bot/store/migrations/sqlite.py is SQLite's)."""
+    """A state database as the runner sees it (SQLite's: bot/store/migrations/sqlite_target.py)."""
 
     dialect: str
     description: str  # how the database is named in an error: its path, never a password

@@ -128,7 +128,7 @@ def _accepts_history(function: Callable) -> bool:
 
 
 def diagnosis_of(conn: psycopg.Connection, sql: str, earlier: list[str]):
-    """A failed migration's diagnosis, as bot/migrations.py asks for it (Prisma recorded the
+    """A failed migration's diagnosis, as bot/runbooks/status.py asks for it (Prisma recorded the
     error, so the failing statement did not take effect)."""
     if _accepts_history(diagnose):
         return diagnose(conn, sql, earlier_sql=earlier, stopped_by_error=True)
