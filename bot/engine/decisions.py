@@ -33,10 +33,13 @@ class Decisions:
         *,
         timeout: float,
         default: str,
+        table: str = "",
         poll: float = 0.1,
     ) -> str:
         """A decision only the requester can make, mid-step (commit or roll back a held
-        transaction, for example). Persisted, audited, and answered at most once."""
+        transaction, for example). Persisted, audited, and answered at most once. ``table``:
+        evidence as a fixed-width table, shown with the question in a code block; the
+        audit log and the thread get the prompt alone."""
         now = self.clock()
         decision = Decision(
             id=f"dec-{secrets.token_hex(5)}",
@@ -47,6 +50,7 @@ class Decisions:
             default_choice=default,
             asked_at=iso(now),
             expires_at=iso(now + timedelta(seconds=timeout)),
+            evidence_table=table,
         )
         self.store.add_decision(decision)
         self.emit(

@@ -72,8 +72,9 @@ class StepContext:
     # record(key=value, ...): merges into the operation's params, persisted at once, so a
     # later step (or a resumed run, or the incident report) sees what an earlier one found.
     record: Callable[..., None]
-    # ask(prompt, choices, timeout=..., default=...): blocks the step until the requester
-    # picks one of choices (value -> label) in Slack or the CLI; the default on time-out.
+    # ask(prompt, choices, timeout=..., default=..., table=""): blocks the step until the
+    # requester picks one of choices (value -> label) in Slack or the CLI; the default on
+    # time-out. ``table``: evidence as a fixed-width table, shown in a code block.
     ask: Callable[..., str]
     # say(text): a line in the incident thread (and the audit log) from inside a step.
     say: Callable[[str], None]

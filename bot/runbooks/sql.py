@@ -205,9 +205,15 @@ def _apply(ctx: StepContext) -> str:
             card_data(manual, result, rows=True),
         )
         # Rows in the channel only once a second person approved (a protected environment).
-        text = decision_text(env.name, result.to_dict(), manual.verification, rows=env.protected)
+        evidence = decision_text(
+            env.name, result.to_dict(), manual.verification, rows=env.protected
+        )
         return ctx.ask(
-            f"{text}\nCommit or roll back?", COMMIT_CHOICES, timeout=timeout, default="rollback"
+            evidence.prompt,
+            COMMIT_CHOICES,
+            timeout=timeout,
+            default="rollback",
+            table=evidence.table,
         )
 
     # In a protected environment the approver approved the dry run's counts too.

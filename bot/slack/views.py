@@ -28,7 +28,7 @@ from bot.slack.blocks import (
     with_mentions,
 )
 from bot.slack.ids import Action, Block, Callback
-from bot.slack.plan_views import chunks, plan_blocks, view_plan_button
+from bot.slack.plan_views import chunks, code, plan_blocks, view_plan_button
 from bot.slack.values import ChecklistRef, DecisionChoice
 from bot.store.records import (
     Approval,
@@ -322,11 +322,14 @@ def decision_message(op: Operation, decision: Decision) -> dict:
     first, _, rest = decision.prompt.partition("\n")
     head = f":question: <@{op.requester}>, decide for `{op.id}`: {escape(first)}"
     blocks = [section(head)]
-    # The notification's text: the whole question (within Slack's 40,000 characters).
-    text = cut(f"{head}\n{escape(rest)}" if rest else head, 39_000)
-    # The evidence the requester decides on (option 4: every statement's row count, the
-    # verification result), whole: in as many sections as it takes.
+    # The evidence the requester decides on (option 4: every statement's row count, then
+    # the verification result as a table), whole: in as many sections as it takes. The
+    # table is in code blocks of its own (escaped: no cell can close one); in the prompt's
+    # mrkdwn its fences were broken and its cells read as formatting.
     blocks += [section(piece) for piece in chunks(rest)][:40] if rest else []
+    table = chunks(decision.evidence_table) if decision.evidence_table else []
+    blocks += [code(piece) for piece in table]
+    text = _decision_text(head, rest, table)
     if decision.status == DecisionStatus.PENDING:
         default = choices[decision.default_choice]
         blocks.append(
@@ -358,6 +361,17 @@ def decision_message(op: Operation, decision: Decision) -> dict:
             )
         )
     return {"text": text, "blocks": blocks}
+
+
+def _decision_text(head: str, rest: str, table: list[str]) -> str:
+    """The notification's text (within Slack's 40,000 characters): the whole question, and
+    the table in one code block when it fits whole (a fence cut in half would leave the
+    rest of the text in it)."""
+    text = cut(f"{head}\n{escape(rest)}" if rest else head, 39_000)
+    fenced = "```" + "".join(table) + "```"
+    if table and len(text) + 1 + len(fenced) <= 39_000:
+        return f"{text}\n{fenced}"
+    return text + ("\n(The verification result is in the message.)" if table else "")
 
 
 def checklist_prompt(op: Operation, name: str, why: str) -> dict:

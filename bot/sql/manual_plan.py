@@ -150,14 +150,25 @@ def _changed(previous: dict, now: dict) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class DecisionText:
+    """What the requester decides on (Commit / Roll back). ``prompt``: the question, each
+    statement's row count, each backup checked, the verification's row count (mrkdwn
+    once escaped). ``table``: the verification query's rows as a fixed-width table ("" when
+    none or not shown), for a code block of its own: inside mrkdwn, its fences would be
+    broken by the escaping and its cells read as formatting."""
+
+    prompt: str
+    table: str = ""
+
+
 def decision_text(
     environment: str, result: dict, verification: str | None, *, rows: bool = True
-) -> str:
-    """What the requester decides on (Commit / Roll back): each statement's row count, each
-    backup checked, the verification query's result. ``result``: RunResult.to_dict().
+) -> DecisionText:
+    """The Commit / Roll back question with its evidence. ``result``: RunResult.to_dict().
     ``rows`` False (nobody approved: an unprotected environment): the verification's count
     only, its rows go to the requester alone."""
-    lines = [f"Ran on {environment}, not committed yet. Row counts:"]
+    lines = [f"Commit or roll back? Ran on {environment}, not committed yet. Row counts:"]
     for statement in result.get("statements", []):
         parts = ", ".join(f"{p['label']}: {_rows(p['rows'])}" for p in statement.get("parts", []))
         counted = parts or (
@@ -169,23 +180,25 @@ def decision_text(
         )
     for backup in result.get("backups", []):
         lines.append("  " + _backup_line(backup) + (", checked" if backup.get("verified") else ""))
-    if verification:
-        found = result.get("verification") or {}
-        lines.append(f"Verification query ({verification}): {_rows(found.get('total', 0))}")
-        table = _table(found) if rows else []
-        if table:
-            lines.append("```" + "\n".join(table).replace("```", "` ` `") + "```")
-    else:
+    if not verification:
         lines.append("No verification query was given.")
-    return "\n".join(lines)
+        return DecisionText("\n".join(lines))
+    found = result.get("verification") or {}
+    lines.append(f"Verification query ({verification}): {_rows(found.get('total', 0))}")
+    return DecisionText("\n".join(lines), "\n".join(_table(found) if rows else []))
 
 
 def _table(rows: dict) -> list[str]:
     if not rows.get("columns"):
         return []
-    table = [rows["columns"], *rows.get("rows", [])]
+    # A line break inside a value would start a line of its own, as if it were a row.
+    table = [[_one_line(c) for c in r] for r in (rows["columns"], *rows.get("rows", []))]
     widths = [max(len(r[i]) for r in table) for i in range(len(rows["columns"]))]
     out = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
     out.insert(1, "-+-".join("-" * w for w in widths))
     more = rows.get("total", 0) - len(rows.get("rows", []))
     return out + ([f"({plural(more, 'more row')} not shown)"] if more > 0 else [])
+
+
+def _one_line(cell: str) -> str:
+    return cell.replace("\r", "\\r").replace("\n", "\\n")

@@ -267,6 +267,9 @@ class Decision(_Row):
     decided_at: str | None = None
     channel: str | None = None
     message_ts: str | None = None
+    # Evidence laid out as a fixed-width table (the verification query's result), shown
+    # in a code block of its own, never inside the prompt's mrkdwn; "" when there is none.
+    evidence_table: str = ""
 
     _json = ("choices",)
     _enums = {"status": DecisionStatus}

@@ -134,6 +134,11 @@ def test_drop_column_flow_in_staging_commits_with_a_backup(bot, db):
     assert f"{backup} (columns of users): 3 rows, checked" in asked
     assert "Verification query (SELECT id, email FROM users ORDER BY id LIMIT 10)" in asked
     assert "b@example.com" in asked  # approved by a second person: the result is shown
+    # ... as a table in a code block of its own (its fences once broke inside the prompt).
+    sections = [b["text"]["text"] for b in decision_message(bot)["blocks"] if "text" in b]
+    (table,) = [t for t in sections if t.startswith("```")]
+    assert table.startswith("```id | email\n---+-") and table.count("```") == 2
+    assert "b@example.com" not in str([t for t in sections if t != table])
     # Not committed yet: another session still sees the column and no backup.
     assert db.execute("SELECT to_regclass(%s)", (backup,)).fetchone() == (None,)
 

@@ -23,6 +23,7 @@ from bot.doctor import Check, Section
 from bot.errors import UserError
 from bot.incident_report import incident_report
 from bot.runbooks.pitr.choices import RecoveryChoices
+from bot.runbooks.sql import COMMIT_CHOICES
 from bot.slack import (
     backup_views,
     check_views,
@@ -37,6 +38,7 @@ from bot.slack import (
 )
 from bot.slack.cards import RENDERERS, load_renderers, render_card
 from bot.slack.values import CheckRef, PlanPage
+from bot.sql.manual_plan import DecisionText, decision_text
 from bot.store import Store
 from bot.store.records import (
     Approval,
@@ -208,17 +210,26 @@ def _approval(plan: Callable[[RealRuns], str], status="pending", approver_copy=F
 
 
 def _decision(real: RealRuns, bad: str) -> dict:
-    decision = Decision(
+    """Commit / Roll back as the real run asks it (bot/runbooks/sql.py, _apply): the real
+    dry run's counts and verification rows, every quoted string (cells too) tainted."""
+    result = taint(real.sql_rows, bad)
+    evidence = decision_text("production", result, result["verification_sql"])
+    return views.decision_message(_op(real, bad, "sql"), sql_decision(evidence))
+
+
+def sql_decision(evidence: DecisionText) -> Decision:
+    """The pending Commit / Roll back decision option 4 stores for ``evidence``."""
+    return Decision(
         id="dec-1",
         operation_id="op-20261126-abcdef",
         step_id="apply",
-        prompt=f"Commit or roll back?\n{real.sql_decision}{bad}",
-        choices={"commit": "Commit", "roll_back": "Roll back"},
-        default_choice="roll_back",
+        prompt=evidence.prompt,
+        choices=COMMIT_CHOICES,
+        default_choice="rollback",
         asked_at="2026-11-26T10:00:00.000000Z",
         expires_at="2026-11-26T10:30:00.000000Z",
+        evidence_table=evidence.table,
     )
-    return views.decision_message(_op(real, bad, "sql"), decision)
 
 
 def _history(real: RealRuns, bad: str) -> dict:

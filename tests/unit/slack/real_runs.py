@@ -30,7 +30,6 @@ from bot.runbooks.status import assess, status_card_data
 from bot.sandbox import demo
 from bot.settings import Environment, VerificationQuery, load_config
 from bot.sql.manual import analyse
-from bot.sql.manual_plan import decision_text
 from bot.sql.manual_run import Limits, dry_run
 from bot.store.records import Operation
 
@@ -61,8 +60,7 @@ class RealRuns:
     sql_params: dict  # a manual SQL operation's params after its dry run
     sql_approval: str  # the approval plan of manual SQL
     sql_counts: dict  # the dry run card: counts only
-    sql_rows: dict  # the requester's card: rows
-    sql_decision: str  # what the requester decides Commit / Roll back on
+    sql_rows: dict  # the requester's card: rows (also what Commit / Roll back shows)
     sql_dry_run_result: str  # the dry run step's result, as the status message shows it
     check_cards: list[dict]  # /rollback check's cards of trigger.dev's pending migrations
     errors: list[UserError]  # what the domain refuses, said to the person who asked
@@ -177,7 +175,6 @@ def _manual_sql(url: str, env: Environment) -> dict:
         "sql_approval": plan_apply(operation("sql", env.name, params), env),
         "sql_counts": counts,
         "sql_rows": card_data(manual, result, rows=True),
-        "sql_decision": decision_text(env.name, result.to_dict(), VERIFY),
         # What the dry run step returns (bot/runbooks/sql.py), its result in the card.
         "sql_dry_run_result": f"{sql_runbook._rows(result)}{sql_runbook._verified(result)}",
     }

@@ -125,7 +125,22 @@ def test_a_decision_prompt_is_inert(bad):
     )
 
 
-def _decision(prompt: str) -> Decision:
+@pytest.mark.parametrize("bad", CORPUS)
+def test_a_decisions_table_keeps_every_value_inside_its_code_block(bad):
+    """The verification result's values, in the code block of their own: one fence opens
+    the block at its start, one closes it at its end, whatever a value holds."""
+
+    def build(text):
+        table = f"id | note\n---+-----\n1  | {text}\n2  | _a_"
+        return views.decision_message(operation(), _decision("Commit?\nCounts", table))
+
+    assert_inert(build, bad, {"U_ALICE"})
+    code = [t for t in mrkdwn_texts(build(bad)["blocks"]) if "```" in t]
+    assert len(code) == 1 and code[0].startswith("```id | note") and code[0].endswith("```")
+    assert code[0].count("```") == 2, code[0]
+
+
+def _decision(prompt: str, table: str = "") -> Decision:
     return Decision(
         id="dec-1",
         operation_id="op-20261126-abcdef",
@@ -135,6 +150,7 @@ def _decision(prompt: str) -> Decision:
         default_choice="roll_back",
         asked_at="2026-11-26T10:00:00.000000Z",
         expires_at="2026-11-26T10:30:00.000000Z",
+        evidence_table=table,
     )
 
 
