@@ -97,8 +97,11 @@ def connect_url(
     try:
         return connect_prisma_url(f"{url.reveal()}{sep}{options}")
     except psycopg.OperationalError as error:
-        lines = str(error).strip().splitlines()
-        reason = scrub(lines[-1] if lines else type(error).__name__, secret_values([url.reveal()]))
+        # libpq's last attempt (it tries each address in turn) names the host, port and
+        # reason; the tab-indented lines after it are generic hints ("Is the server running").
+        attempts = [line for line in str(error).splitlines() if line and not line[0].isspace()]
+        last = attempts[-1].removeprefix("connection failed: ") if attempts else ""
+        reason = scrub(last or type(error).__name__, secret_values([url.reveal()]))
         raise UserError(
             f"Cannot connect to {what}: {reason}", hint, code="database_unreachable"
         ) from None

@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import psycopg
 import yaml
+from botocore.exceptions import BotoCoreError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -56,9 +57,14 @@ def run(
         sections.append(Section("Slack", (Check(False, str(slack)),)))
     else:
         sections.append(Section("Slack", tuple(slack_checks(slack, envs))))
-    if any(e.rds_instance_id or e.database_secret_id for e in envs):
-        sections.append(Section("AWS", tuple(aws_checks())))
-    sections += [Section(f"environment {e.name}", tuple(environment_checks(e))) for e in envs]
+    aws_ready = True
+    if needing_aws := [e for e in envs if e.rds_instance_id or e.database_secret_id]:
+        aws_section = Section("AWS", tuple(aws_checks(needing_aws)))
+        sections.append(aws_section)
+        aws_ready = aws_section.ok
+    sections += [
+        Section(f"environment {e.name}", tuple(environment_checks(e, aws_ready))) for e in envs
+    ]
     return sections
 
 
@@ -76,7 +82,7 @@ def _guarded(what: str, probe: Callable[[], str]) -> Check:
     """A check that passes with ``probe``'s detail, or fails with the error's own words."""
     try:
         return Check(True, f"{what}: {probe()}")
-    except (RollbackBotError, psycopg.Error, sqlite3.Error, OSError) as error:
+    except (RollbackBotError, psycopg.Error, sqlite3.Error, OSError, BotoCoreError) as error:
         return Check(False, f"{what}: {error}")
 
 
@@ -152,38 +158,47 @@ def _user_groups(client: WebClient, handles: list[str]) -> Check:
 # --- AWS -----------------------------------------------------------------------------------
 
 
-def aws_checks() -> list[Check]:
+def aws_checks(needing_aws: list[Environment]) -> list[Check]:
+    """Without credentials or a region no AWS call can be made: the checks that need one are
+    not run (each would fail with the same cause) and this section's line names them."""
     session = boto3.session.Session(region_name=aws.region())
     credentials = session.get_credentials()
-    checks = [
-        Check(
-            credentials is not None,
-            f"credentials found ({credentials.method})" if credentials else "no AWS credentials",
-        ),
-        Check(
-            bool(session.region_name),
-            f"region {session.region_name}"
-            if session.region_name
-            else "no region: set AWS_DEFAULT_REGION (or AWS_REGION)",
-        ),
+    unchecked = f": not checked: {', '.join(t for e in needing_aws for t in _needs_aws(e))}"
+    return [
+        Check(True, f"credentials found ({credentials.method})")
+        if credentials
+        else Check(False, "no AWS credentials" + unchecked),
+        Check(True, f"region {session.region_name}")
+        if session.region_name
+        else Check(False, "no region: set AWS_DEFAULT_REGION (or AWS_REGION)" + unchecked),
     ]
-    return checks
+
+
+def _needs_aws(env: Environment) -> list[str]:
+    things = [f"RDS instance {env.rds_instance_id}"] if env.rds_instance_id else []
+    if env.database_secret_id:
+        things += [f"secret {env.database_secret_id}", f"the {env.name} database behind it"]
+    return things
 
 
 # --- one environment -----------------------------------------------------------------------
 
 
-def environment_checks(env: Environment) -> list[Check]:
-    checks = database_checks(env)
-    if env.rds_instance_id:
-        checks += rds_checks(env.rds_instance_id)
-    if env.database_secret_id:
+def environment_checks(env: Environment, aws_ready: bool = True) -> list[Check]:
+    """``aws_ready``: AWS credentials and region resolved (else the AWS section said what is
+    not checked). The secret comes first: the database behind it cannot be checked without it."""
+    checks: list[Check] = []
+    if env.database_secret_id and aws_ready:
         checks.append(
             _guarded(
                 f"secret {env.database_secret_id} readable",
                 lambda: _secret_summary(env.database_secret_id),
             )
         )
+    if not env.database_secret_id or (aws_ready and checks[0].ok):
+        checks += database_checks(env)
+    if env.rds_instance_id and aws_ready:
+        checks += rds_checks(env.rds_instance_id)
     return checks
 
 
@@ -242,7 +257,8 @@ def database_checks(env: Environment) -> list[Check]:
                 Check(False, f"connects as superuser {session}: use docs/database-privileges.sql")
             )
         elif owner is None:
-            checks.append(Check(False, "no _prisma_migrations table in this schema"))
+            # Nothing to compare the migrations directory with (Prisma has never deployed here).
+            return [*checks, Check(False, "no _prisma_migrations table in this schema")]
         else:
             checks.append(
                 Check(
@@ -258,6 +274,8 @@ def database_checks(env: Environment) -> list[Check]:
 def history_checks(conn: psycopg.Connection, env: Environment) -> list[Check]:
     if env.migrations_dir is None:
         return [Check(False, "migrations_dir is not set: options 1 and 2 need it")]
+    if not Path(env.migrations_dir).exists():
+        return [Check(False, f"migrations_dir {env.migrations_dir} does not exist")]
     if not Path(env.migrations_dir).is_dir():
         return [Check(False, f"migrations_dir {env.migrations_dir} is not a directory")]
     try:

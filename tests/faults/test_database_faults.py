@@ -34,7 +34,8 @@ def test_database_down_at_start_is_a_clear_message_without_the_password(
     monkeypatch.setenv("STAGING_DATABASE_URL", dead)
     bot.signer.slash("status staging")
     text = reply(bot)
-    assert "Cannot connect to the staging database" in text
+    assert "Cannot connect to the staging database: connection to server at" in text
+    assert "failed: Connection refused" in text
     assert "Check that the database is up" in text
     assert pg_server.password not in text
 
