@@ -16,6 +16,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
+from bot.clock import duration_seconds
 from bot.errors import ConfigError
 from bot.prevention.windows import DeployWindow, parse_daily, parse_window
 from bot.redaction import Secret, register
@@ -137,6 +138,8 @@ class Config:
     # Option 4's dry run runs before anyone approved: smaller limits by default.
     sql_dry_run_lock_timeout: str = "2s"
     sql_dry_run_statement_timeout: str = "15s"
+    # ... and a budget for the whole dry run: its locks are held until it ends.
+    sql_dry_run_total_timeout: str = "30s"
     sql_decision_timeout_seconds: float = 300
     # [pitr]: restore point = the harmful migration's started_at minus this margin; a
     # manual snapshot newer than snapshot_max_age is reused; RDS polled this often.
@@ -286,6 +289,7 @@ _SQL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "statement_timeout": (str, False),
     "dry_run_lock_timeout": (str, False),
     "dry_run_statement_timeout": (str, False),
+    "dry_run_total_timeout": (str, False),
     "decision_timeout_seconds": ((int, float), False),
 }
 _PITR_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
@@ -301,7 +305,6 @@ _QUERY_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "sql": (str, True),
     "expect": (str, False),
 }
-_DURATION = re.compile(r"^\d+(ms|s|min)$")
 _EXPECT = re.compile(r"^(=|!=|<|<=|>|>=)\s*-?\d+(\.\d+)?$")
 _DRILL_KEYS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "slow_step_seconds": ((int, float), False),
@@ -397,14 +400,7 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
     drill = raw.get("drill", {})
     _check_table(path, "[drill]", drill, _DRILL_KEYS)
     sql = raw.get("sql", {})
-    _check_table(path, "[sql]", sql, _SQL_KEYS)
-    durations = ("lock_timeout", "statement_timeout")
-    for key in (*durations, *(f"dry_run_{d}" for d in durations)):
-        if key in sql and not _DURATION.match(sql[key]):
-            raise ConfigError(
-                f'{path}: [sql]: {key} must be a PostgreSQL duration such as "5s",'
-                f' "500ms" or "2min", got {sql[key]!r}.'
-            )
+    _check_sql(path, sql)
     pitr = raw.get("pitr", {})
     _check_table(path, "[pitr]", pitr, _PITR_KEYS)
     minutes = 60.0
@@ -428,6 +424,7 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         sql_statement_timeout=sql.get("statement_timeout", "60s"),
         sql_dry_run_lock_timeout=sql.get("dry_run_lock_timeout", "2s"),
         sql_dry_run_statement_timeout=sql.get("dry_run_statement_timeout", "15s"),
+        sql_dry_run_total_timeout=sql.get("dry_run_total_timeout", "30s"),
         sql_decision_timeout_seconds=_positive(path, "[sql]", sql, "decision_timeout_seconds", 300),
         pitr_restore_margin_minutes=_positive(path, "[pitr]", pitr, "restore_margin_minutes", 5),
         pitr_snapshot_max_age_minutes=_positive(
@@ -442,6 +439,30 @@ def _parse_config(path: Path, raw: dict[str, Any]) -> Config:
         backups_retention_review=_retention_review(path, raw.get("backups", {})),
         **_people(path, raw),
     )
+
+
+def _check_sql(path: Path, sql: dict) -> None:
+    _check_table(path, "[sql]", sql, _SQL_KEYS)
+    durations = ("lock_timeout", "statement_timeout")
+    for key in (*durations, *(f"dry_run_{d}" for d in (*durations, "total_timeout"))):
+        if key in sql and not _is_duration(sql[key]):
+            raise ConfigError(
+                f'{path}: [sql]: {key} must be a PostgreSQL duration such as "5s",'
+                f' "500ms" or "2min", got {sql[key]!r}.'
+            )
+    if duration_seconds(sql.get("dry_run_total_timeout", "30s")) == 0:
+        raise ConfigError(
+            f"{path}: [sql]: dry_run_total_timeout must be more than 0: every dry run would"
+            " stop at once."
+        )
+
+
+def _is_duration(value: str) -> bool:
+    try:
+        duration_seconds(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _people(path: Path, raw: dict) -> dict[str, Any]:

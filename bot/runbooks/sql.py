@@ -15,6 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.clock import duration_seconds
 from bot.database import connect
 from bot.engine.model import PlanChanged, RolledBack, Runbook, Step, StepContext
 from bot.errors import UserError
@@ -42,6 +43,7 @@ class SqlParams:
     # The dry run's own (smaller) limits; operations started before they existed use these.
     dry_run_lock_timeout: str = "2s"
     dry_run_statement_timeout: str = "15s"
+    dry_run_total_timeout: str = "30s"
     history_migration: str | None = None
     history_action: str | None = None  # "rolled_back" or "remove"
     # recorded by the steps
@@ -85,6 +87,7 @@ def start(
         "statement_timeout": config.sql_statement_timeout,
         "dry_run_lock_timeout": config.sql_dry_run_lock_timeout,
         "dry_run_statement_timeout": config.sql_dry_run_statement_timeout,
+        "dry_run_total_timeout": config.sql_dry_run_total_timeout,
         "decision_timeout_seconds": config.sql_decision_timeout_seconds,
     }
     if migration:
@@ -119,9 +122,12 @@ def _limits(params: dict, *, holding: bool = False) -> Limits:
 
 
 def _dry_run_limits(params: dict) -> Limits:
-    """Before anyone approved: the dry run's own, smaller limits ([sql] dry_run_*)."""
+    """Before anyone approved: the dry run's own, smaller limits ([sql] dry_run_*), and a
+    budget for all of it (its locks are held until it ends)."""
     return Limits(
-        params.get("dry_run_lock_timeout", "2s"), params.get("dry_run_statement_timeout", "15s")
+        params.get("dry_run_lock_timeout", "2s"),
+        params.get("dry_run_statement_timeout", "15s"),
+        total_seconds=duration_seconds(params.get("dry_run_total_timeout", "30s")),
     )
 
 

@@ -228,8 +228,14 @@ def _run(conn: psycopg.Connection, manual: ManualSql, limits: Limits) -> RunResu
         if manual.verification_statement is not None:
             run.verification(manual.verification_statement)
         run.verify_backups()
-    except psycopg.Error as error:
-        raise _database_error(error) from None
+    except (psycopg.Error, UserError) as error:
+        if tx.over_budget:  # whatever failed was cancelled for it, or never sent
+            raise _over_budget(limits) from None
+        if isinstance(error, psycopg.Error):
+            raise _database_error(error) from None
+        raise
+    finally:
+        tx.stop_watchdog()
     return run.result
 
 
@@ -558,6 +564,17 @@ def _statement_error(error: psycopg.Error, s: Statement, offset: int | None = No
     return SqlRunError(
         f"{where} failed: {_message(error)}. The transaction was rolled back; nothing was changed.",
         _hint(error),
+    )
+
+
+def _over_budget(limits: Limits) -> SqlRunError:
+    # Only the dry run has a budget (bot/runbooks/sql.py, [sql] dry_run_total_timeout).
+    return SqlRunError(
+        f"The dry run took longer than {limits.total_seconds:g} s in total"
+        " ([sql] dry_run_total_timeout); it was stopped and rolled back: nothing was changed.",
+        "Until it ends, a dry run holds the locks its statements take, before anyone"
+        " approved. Split the SQL into smaller operations or make its statements cheaper"
+        " (fewer rows read, an index); or ask whoever runs the bot for a larger budget.",
     )
 
 

@@ -12,10 +12,19 @@
   snapshot, and records the session's settings.
 - After every statement it checks that its transaction is still open and that no setting
   moved; anything else aborts.
+- A whole-transaction time budget when given (option 4's dry run: it holds its locks before
+  anyone approved, and a chain of statements each under statement_timeout could hold them
+  for minutes). PostgreSQL 15 has no transaction_timeout (17 does), and statement_timeout
+  is pinned: a watchdog thread cancels whatever runs once the budget is spent
+  (``Connection.cancel_safe``, made to be called from another thread), and nothing more is
+  sent after it.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +35,8 @@ from psycopg.pq import TransactionStatus
 
 from bot.errors import UserError
 from bot.sql.names import QualifiedName, quote_literal
+
+log = logging.getLogger(__name__)
 
 # What the bot's parser (pglast, PostgreSQL's own grammar) assumes when it reads text: with
 # standard_conforming_strings off, 'a\' would end a string elsewhere than the bot saw.
@@ -61,10 +72,50 @@ class Limits:
     # While the transaction waits for the requester: past this PostgreSQL ends the session
     # (and so rolls back) even if the bot itself is stuck.
     idle_seconds: float | None = None
+    # The whole transaction's budget, from begin() on (the dry run's); None: no budget.
+    total_seconds: float | None = None
 
 
 class SessionChanged(UserError):
     """The transaction ended or a setting moved under the bot: everything is rolled back."""
+
+
+class OverBudget(UserError):
+    """The transaction's time budget is spent: what ran was cancelled, nothing more runs."""
+
+
+class _Watchdog:
+    """Cancels whatever runs on ``conn`` once ``budget`` seconds have passed, unless stopped
+    first. ``spent`` says whether it did (or the budget is over anyway)."""
+
+    def __init__(self, conn: psycopg.Connection, budget: float):
+        self.conn = conn
+        self.deadline = time.monotonic() + budget
+        self._fired = False
+        self._stopped = False
+        self._lock = threading.Lock()  # a cancel is never sent after stop() returned
+        self._timer = threading.Timer(budget, self._cancel)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @property
+    def spent(self) -> bool:
+        return self._fired or time.monotonic() >= self.deadline
+
+    def _cancel(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._fired = True
+            try:
+                self.conn.cancel_safe(timeout=5)
+            except psycopg.Error as error:  # the statement then ends at its own timeout
+                log.warning("could not cancel the dry run's statement: %s", error)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
 
 
 class GuardedTransaction:
@@ -77,6 +128,7 @@ class GuardedTransaction:
         self.limits = limits
         self.read_only = read_only
         self.pinned: tuple | None = None
+        self._watchdog: _Watchdog | None = None
 
     def begin(self, lock: Iterable[QualifiedName] = ()) -> None:
         """Open the transaction: settings, then locks, then the snapshot (the first query
@@ -84,6 +136,8 @@ class GuardedTransaction:
         frozen")."""
         if self.conn.info.transaction_status != TransactionStatus.IDLE:
             raise ValueError("the connection is already in a transaction")
+        if self.limits.total_seconds is not None:
+            self._watchdog = _Watchdog(self.conn, self.limits.total_seconds)
         self.conn.isolation_level = IsolationLevel.REPEATABLE_READ
         self.conn.read_only = self.read_only
         # psycopg ignores prepare=True when prepare_threshold is None (it would then send
@@ -110,16 +164,32 @@ class GuardedTransaction:
 
     def bot(self, text: str, params: tuple | None = None) -> psycopg.Cursor:
         """A statement the bot wrote itself (never text a person typed)."""
+        self._within_budget()
         return self.conn.execute(text, params)
 
     def run(self, text: str) -> psycopg.Cursor:
         """One statement built from typed text: extended protocol, then the checks."""
+        self._within_budget()
         cur = self.conn.cursor()
         # Sent as bytes with no parameters: psycopg then sends the text as it is, without
         # looking for %s placeholders; prepare=True sends it with Parse/Bind/Execute.
         cur.execute(text.encode("utf-8"), prepare=True)
         self.check()
         return cur
+
+    @property
+    def over_budget(self) -> bool:
+        """The time budget is spent (what failed then was most likely cancelled for it)."""
+        return self._watchdog is not None and self._watchdog.spent
+
+    def stop_watchdog(self) -> None:
+        """Before the transaction ends: no cancel may reach what the bot sends next."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
+
+    def _within_budget(self) -> None:
+        if self.over_budget:
+            raise OverBudget(f"The transaction ran out of its {self.limits.total_seconds:g} s.")
 
     def check(self) -> None:
         status = self.conn.info.transaction_status

@@ -247,3 +247,25 @@ def test_the_dry_run_stops_at_its_own_statement_timeout(bot_factory, db):
     error = bot.store.step(op.id, "dry_run").error
     assert "statement_timeout" in error, error
     assert op.params["dry_run_statement_timeout"] == "200ms"
+
+
+def test_the_whole_dry_run_stops_at_its_budget_and_says_so(bot_factory, db):
+    """Each read is far under the dry run's statement_timeout, but together they would hold
+    the ACCESS EXCLUSIVE lock the ALTER TABLE took for about a minute before anyone
+    approved: the budget ([sql] dry_run_total_timeout) stops it and rolls it back."""
+    bot = bot_factory(tables_extra='[sql]\ndry_run_total_timeout = "1s"')
+    before = snapshot(db)
+    view_id = open_modal(bot)
+    slow = "SELECT count(*) FROM generate_series(1, 5000000);\n"  # 55 fit in 3,000 characters
+    answer = submit(bot, view_id, "ALTER TABLE users ADD COLUMN z int;\n" + slow * 55)
+    assert answer["response_action"] == "update", answer
+    op = bot.wait_until(lambda: bot.store.operations(limit=1), what="operation")[0]
+    bot.wait_status(op.id, "failed", timeout=30)
+    error = bot.store.step(op.id, "dry_run").error
+    assert "The dry run took longer than 1 s in total" in error, error
+    assert "nothing was changed" in error and op.params["dry_run_total_timeout"] == "1s"
+    assert snapshot(db) == before
+    # The requester reads why where the operation is followed.
+    bot.slack.wait_for(
+        "chat.postMessage", where=lambda c: "took longer than 1 s in total" in str(c.args)
+    )

@@ -136,6 +136,7 @@ def test_sql_pitr_tables_and_verification_queries(tmp_path):
         "2s",
         "15s",
     )
+    assert config.sql_dry_run_total_timeout == "30s"  # and a budget for all of it
     assert config.pitr_restore_margin_minutes == 10
     (query,) = config.environment("staging").verification_queries
     assert query.name == "recent users" and query.expect == "> 0"
@@ -157,6 +158,8 @@ def test_pitr_cleanup_delay_defaults_to_seven_days_and_must_be_positive(tmp_path
             GOOD + '[sql]\ndry_run_statement_timeout = "soon"\n',
             "[sql]: dry_run_statement_timeout must be",
         ),
+        (GOOD + '[sql]\ndry_run_total_timeout = "30"\n', "dry_run_total_timeout must be a"),
+        (GOOD + '[sql]\ndry_run_total_timeout = "0s"\n', "must be more than 0"),
         (
             GOOD + '[[environments.staging.verification_queries]]\nname = "x"\n',
             "verification_queries[0]: missing required key 'sql'",

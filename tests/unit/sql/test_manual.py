@@ -451,6 +451,52 @@ def test_a_statement_runs_no_longer_than_the_bots_statement_timeout_while_lockin
         other.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
 
 
+def test_the_whole_dry_run_has_a_budget_after_which_another_session_gets_the_table(
+    db, tx, pg_role_url
+):
+    """ALTER TABLE takes ACCESS EXCLUSIVE on users; 55 slow reads follow, each well under
+    the statement_timeout (about 1 s here), which held the lock for about a minute before
+    anyone approved. With a 2 s budget the dry run is cancelled, rolled back, and says so;
+    another session waiting for the table gets it (within its 15 s lock_timeout)."""
+    before = state(db)
+    text = "ALTER TABLE users ADD COLUMN z int;\n" + (
+        "SELECT count(*) FROM generate_series(1, 5000000);\n" * 55
+    )
+    manual = analyse(text, stamp=STAMP)
+    failed: list[SqlRunError] = []
+
+    def run_dry_run():
+        with pytest.raises(SqlRunError) as error:
+            dry_run(tx, manual, Limits("2s", "15s", total_seconds=2))
+        failed.append(error.value)
+
+    runner = threading.Thread(target=run_dry_run)
+    runner.start()
+    try:
+        held = "SELECT 1 FROM pg_locks WHERE relation = 'users'::regclass AND granted"
+        while runner.is_alive() and not db.execute(held).fetchone():
+            time.sleep(0.01)
+        assert runner.is_alive(), "the dry run ended before it was seen holding users"
+        with psycopg.connect(pg_role_url, autocommit=False) as other:
+            other.execute("SET lock_timeout = '15s'")
+            other.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")  # it let go
+    finally:
+        runner.join(120)
+    (error,) = failed
+    assert "The dry run took longer than 2 s in total" in error.message, error.message
+    assert "nothing was changed" in error.message and "dry_run_total_timeout" in error.message
+    assert state(db) == before
+
+
+def test_a_dry_run_within_its_budget_is_not_cut_nor_is_what_follows_on_its_connection(db, tx):
+    manual = analyse("ALTER TABLE users ADD COLUMN z int;\nSELECT count(*) FROM users", stamp=STAMP)
+    result = dry_run(tx, manual, Limits("2s", "15s", total_seconds=3))
+    assert [s.rowcount for s in result.statements][1:] == [1]
+    # The watchdog stopped with the dry run: a query on the same connection that runs past
+    # the budget's end is not cancelled.
+    assert tx.execute("SELECT pg_sleep(4)::text").fetchone() == ("",)
+
+
 # --- data-modifying WITH queries ----------------------------------------------------
 
 
