@@ -1,8 +1,9 @@
 """`rollback-bot snapshot --env NAME [--before-deploy]`: the runbook's manual snapshot before
 migrations, from a pipeline. With ``--before-deploy`` nothing is taken when nothing is
-pending or a snapshot newer than the last applied migration exists (a retried pipeline
-takes one, not two), and the command waits until the snapshot is available, so the deploy
-step after it starts from a finished backup. Exit 0 when there is one (or none is
+pending or a snapshot newer than the last change in the migration history exists (the
+deploy guard's rule, ``snapshot.fresh_snapshot``; a retried pipeline takes one, not
+two), and the command waits until the snapshot is available, so the deploy step after it
+starts from a finished backup. Exit 0 when there is one (or none is
 needed), 1 when it failed or is not ready in time, 2 for a wrong setting."""
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from bot.clock import utcnow
     from bot.runbooks.snapshot import (
+        fresh_snapshot,
         pending_of,
-        snapshot_since,
         take_snapshot,
         wait_until_available,
     )
@@ -60,9 +61,9 @@ def run(args) -> int:
             if not pending.migrations:
                 print(f"Nothing pending on {env.name}: no snapshot needed.")
                 return EXIT_OK
-            snapshot = snapshot_since(env, pending.last_applied_at)
+            snapshot = fresh_snapshot(env, pending)
             if snapshot is not None:
-                print(f"{snapshot.id} was taken after the last applied migration: kept.")
+                print(f"{snapshot.id} was taken after {pending.since}: kept.")
         if snapshot is None:
             snapshot = take_snapshot(store, env, actor, utcnow())
             print(f"Snapshot {snapshot.id} requested, kept until {snapshot.retain_until}.")

@@ -7,8 +7,10 @@ Prevention Best Practices hold:
   one, or the requester gave an override with a reason (audited in the thread);
 - the Migration Safety Checklist: every pending migration has a check card reviewed by a
   person (`/rollback check`), for the exact file (its checksum) about to be applied;
-- "Create backup before destructive changes": a manual snapshot taken after the newest
-  applied migration finished, or one is taken now and waited for.
+- "Create backup before destructive changes": a manual snapshot newer than the database's
+  last change in the migration history (``snapshot.pending_in``: the newest applied
+  migration's finish, or a failed or rolled-back attempt at a pending one), or one is
+  taken now and waited for.
 
 The reviews come from the store, which steps cannot read: the front end that starts the
 deploy puts them in the params (``reviews_for_start``); the step checks them against what
@@ -27,8 +29,8 @@ from bot.prisma.migrations_dir import read_migrations_dir
 from bot.runbooks.check import reviews_of
 from bot.runbooks.snapshot import (
     create_snapshot,
+    fresh_snapshot,
     pending_of,
-    snapshot_since,
     wait_until_available,
 )
 from bot.settings import Environment
@@ -143,16 +145,15 @@ def _snapshot(ctx: StepContext) -> str:
     env = ctx.environment
     recorded = ctx.params.get("snapshot", "")
     pending = pending_of(env)
-    found = snapshot_since(env, pending.last_applied_at)
+    found = fresh_snapshot(env, pending)
     if found is not None and found.id != recorded:
         ctx.record(snapshot=found.id)
-        ctx.say(f"Snapshot {found.id} was taken after the newest applied migration: kept.")
+        ctx.say(f"Snapshot {found.id} was taken after {pending.since}: kept.")
     if found is None:
         found = create_snapshot(env, pending, utcnow())
         ctx.record(snapshot=found.id)
         ctx.say(
-            f"No snapshot since the newest applied migration: took {found.id}, kept until"
-            f" {found.retain_until}."
+            f"No snapshot since {pending.since}: took {found.id}, kept until {found.retain_until}."
         )
     wait_until_available(
         found,

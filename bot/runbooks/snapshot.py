@@ -20,7 +20,7 @@ from bot.database import connect
 from bot.engine.model import StepInterrupted
 from bot.errors import ConflictError, UserError
 from bot.prisma.history import RecordState
-from bot.prisma.status import migration_status
+from bot.prisma.status import MigrationStatus, migration_status
 from bot.runbooks.status import migrations_dir
 from bot.settings import Environment
 from bot.store.records import EventKind
@@ -31,23 +31,44 @@ FAILED_SNAPSHOT_STATES = {"failed", "incompatible-restore"}
 
 @dataclass(frozen=True)
 class Pending:
-    """What is about to be deployed, and the moment the database last changed schema."""
+    """What is about to be deployed, and the moment a snapshot must be newer than to count
+    as taken before it (``fresh_after``; None when the history is empty: any will do)."""
 
     migrations: tuple[str, ...]
-    last_applied: str | None
-    last_applied_at: datetime | None  # when the newest applied migration finished
+    fresh_after: datetime | None
+    since: str  # that moment as a person reads it: "an attempt at X started", ...
 
 
 def pending_of(env: Environment) -> Pending:
     with connect(env) as conn:
         status = migration_status(conn, migrations_dir(env))
-    applied = [r for r in status.records if r.state == RecordState.APPLIED and r.finished_at]
-    newest = max(applied, key=lambda r: r.finished_at, default=None)
-    return Pending(
-        tuple(status.pending),
-        newest.migration_name if newest else None,
-        newest.finished_at if newest else None,
-    )
+    return pending_in(status)
+
+
+def pending_in(status: MigrationStatus) -> Pending:
+    """The issue's "newer than the first pending migration's start": the database changed
+    last when the newest applied migration finished, or when an attempt at a pending one
+    started (failed or rolled back: it ran part of its file) or was marked rolled back (the
+    runbook's option 1 reverts the partial changes by hand before that mark). The later of
+    these; a snapshot older than it misses what the attempt and the fix changed."""
+    moments = [
+        (r.finished_at, f"the newest applied migration {r.migration_name} finished")
+        for r in status.records
+        if r.state == RecordState.APPLIED and r.finished_at
+    ]
+    for r in status.records:
+        if r.migration_name in status.pending:
+            moments.append((r.started_at, f"an attempt at {r.migration_name} started"))
+            if r.rolled_back_at:
+                moments.append((r.rolled_back_at, f"{r.migration_name} was marked rolled back"))
+    moment, since = max(moments, key=lambda m: m[0], default=(None, "the migration history began"))
+    return Pending(tuple(status.pending), moment, since)
+
+
+def fresh_snapshot(env: Environment, pending: Pending) -> ManualSnapshot | None:
+    """The snapshot the deploy guard and `snapshot --before-deploy` keep instead of taking
+    one: the newest usable one taken after ``pending.fresh_after``."""
+    return snapshot_since(env, pending.fresh_after)
 
 
 def instance_of(env: Environment) -> str:

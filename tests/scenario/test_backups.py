@@ -127,7 +127,8 @@ def test_pipeline_snapshot_before_deploy_is_taken_once_and_waited_for(
     # A retried pipeline finds it: still one snapshot.
     assert main([*args, "--before-deploy"]) == 0
     assert manual_snapshot_ids(aws, PRODUCTION_DB) == [first]
-    assert "was taken after the last applied migration: kept" in capsys.readouterr().out
+    kept = f"{first} was taken after the newest applied migration {INIT} finished: kept"
+    assert kept in capsys.readouterr().out
     deploy(pg_url, project)
     assert main([*args, "--before-deploy"]) == 0
     assert "Nothing pending on production: no snapshot needed." in capsys.readouterr().out
