@@ -13,8 +13,12 @@
 
 What this rests on (README, "Break-glass CLI"): the OS accounts of the machine, the config
 file and allowed_signers being writable only by their administrators, and the approvers'
-private keys. Anyone who can edit those, or who holds the database credentials, can act
-outside the bot; the audit log then shows no approval.
+private keys. Both files are read through the descriptor their owner and mode were checked
+on, and refused when the caller owns them (the caller picks the config with
+$ROLLBACK_BOT_CONFIG: a copy of their own could say they are the approver) or when their
+group or everyone may write them. Anyone who can edit those files, act as root, or who
+holds the database credentials can act outside the bot; the audit log then shows no
+approval.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import ConfigError, PermissionDenied
-from bot.settings import BreakGlass
+from bot.settings import BreakGlass, Config, parse_config
 from bot.store.records import Approval
 
 NAMESPACE = "rollback-bot-approval"  # ssh-keygen -n: a signature for nothing else
@@ -50,13 +54,23 @@ def os_account() -> tuple[str, int]:
         raise ConfigError(f"The OS account with uid {uid} has no name: who are you?") from None
 
 
-def caller(break_glass: BreakGlass, claimed: str | None, config: Path | None = None) -> Identity:
+def load_config(path: Path) -> Config:
+    """The break-glass CLI's config: it says who is who, so it is read only from a file its
+    administrators alone can change (see ``administered``)."""
+    data = administered(path, "the config file (it says who is who)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the config file is not UTF-8 text.") from None
+    return parse_config(path, text)
+
+
+def caller(config: Path, claimed: str | None) -> Identity:
     """The Slack user the OS account running this command is; ``claimed`` (--as) must match.
-    ``config``: the file the mapping came from, which nobody but its owner may change."""
-    if config is not None:
-        _only_its_owner_writes(config, "the config file (it says who is who)")
+    The mapping is read afresh from ``config`` as ``load_config`` reads it."""
+    users = load_config(config).break_glass.users
     name, uid = os_account()
-    user = break_glass.users.get(name)
+    user = users.get(name)
     if user is None:
         raise PermissionDenied(
             f"The OS account {name} (uid {uid}) is not in the config's [break_glass] users,"
@@ -103,8 +117,11 @@ def sign(key: Path, message: bytes) -> bytes:
 
 def signer(break_glass: BreakGlass, message: bytes, signature: bytes) -> Identity:
     """The Slack user whose key in allowed_signers made ``signature`` over ``message``."""
-    signers = _allowed_signers(break_glass)
+    allowed = _allowed_signers(break_glass)
     with tempfile.TemporaryDirectory() as tmp:
+        # ssh-keygen reads the bytes that were checked, not the path again.
+        signers = Path(tmp) / "allowed_signers"
+        signers.write_bytes(administered(allowed, "the allowed signers (anyone could add a key)"))
         sig = Path(tmp) / "approval.sig"
         sig.write_bytes(signature)
         ok, found = _ssh_keygen("-Y", "find-principals", "-s", str(sig), "-f", str(signers))
@@ -120,7 +137,7 @@ def signer(break_glass: BreakGlass, message: bytes, signature: bytes) -> Identit
                 return Identity(user, f"SSH signature by {principal} ({good[2]} {good[3]})")
     raise PermissionDenied(
         "The SSH signature does not verify: it is not a signature of this decision on this"
-        f" plan by a key in {signers}.",
+        f" plan by a key in {allowed}.",
         "Sign the text `rollback-bot cli approve APPROVAL_ID --message` prints (with --deny"
         f" for a denial): ssh-keygen -Y sign -f YOUR_KEY -n {NAMESPACE} FILE.",
     )
@@ -133,20 +150,32 @@ def _allowed_signers(break_glass: BreakGlass) -> Path:
             "The config has no [break_glass] allowed_signers file, so SSH signatures cannot"
             " be checked."
         )
-    _only_its_owner_writes(path, "the allowed signers (anyone could add a key)")
     return path
 
 
-def _only_its_owner_writes(path: Path, what: str) -> None:
+def administered(path: Path, what: str) -> bytes:
+    """The bytes of a file only its administrators can change: not writable by its group or
+    everyone, and not owned by the caller (root excepted: root administers the machine).
+    Owner and mode are checked on the descriptor the bytes are read from, so the file cannot
+    be swapped between the check and the read."""
     try:
-        mode = path.stat().st_mode
+        with open(path, "rb") as file:
+            status = os.fstat(file.fileno())
+            data = file.read()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what} ({exc.strerror}).") from None
-    if mode & 0o022:
+    if status.st_mode & 0o022:
         raise ConfigError(
             f"{path} is writable by its group or by everyone: {what}."
             " chmod go-w it (only its administrators may change who can approve)."
         )
+    uid = os.getuid()
+    if uid != 0 and status.st_uid == uid:
+        raise ConfigError(
+            f"{path} is owned by you (uid {uid}): {what}, so you could change who you are."
+            " Use the file your administrators keep (owned by root or by the bot's account)."
+        )
+    return data
 
 
 def _ssh_keygen(*args: str, stdin: bytes | None = None) -> tuple[bool, str]:

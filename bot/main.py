@@ -225,10 +225,12 @@ def _serve_http(app, services, settings, args) -> None:
 
 def break_glass(args) -> int:
     """Break-glass: the runbooks from a terminal; needs the config, not Slack's tokens."""
-    from bot import logs, terminal
-    from bot.settings import config_path, load_config
+    from bot import break_glass, logs, terminal
+    from bot.settings import config_path
 
-    config = load_config(config_path(args.config))
+    # The whole config, not only [break_glass] users, decides who may approve what
+    # (approvers, protected): read from a file only its administrators can change.
+    config = break_glass.load_config(config_path(args.config))
     urls = [e.database_url.reveal() for e in config.environments.values() if e.database_url]
     logs.configure("warning", urls)
     return terminal.run(args, config)

@@ -378,6 +378,11 @@ def load_config(path: Path) -> Config:
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}).") from None
+    return parse_config(path, text)
+
+
+def parse_config(path: Path, text: str) -> Config:
+    """The config in ``text``, read from ``path`` (named in every error)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -277,7 +277,7 @@ class Terminal:
     def me(self) -> str:
         """The caller's Slack user id, from the OS account running this command."""
         if self.user is None:
-            who = break_glass.caller(self.config.break_glass, self.claimed, self.config.path)
+            who = break_glass.caller(self.config.path, self.claimed)
             self.user = self.console.user = who.user
         return self.user
 
@@ -542,7 +542,7 @@ class Terminal:
             if self.claimed and self.claimed != who.user:
                 raise PermissionDenied(f"--as {self.claimed} is not who signed: {who.how}.")
             return who
-        who = break_glass.caller(self.config.break_glass, self.claimed, self.config.path)
+        who = break_glass.caller(self.config.path, self.claimed)
         self.user = self.console.user = who.user
         return who
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import re
 import subprocess
 import sys
@@ -274,6 +275,57 @@ def test_world_writable_identity_files_are_refused(cli):
     Path(cli.env["ROLLBACK_BOT_CONFIG"]).chmod(0o666)
     refused = cli("approve", approval_id, "--yes")
     assert refused.code == 2 and "the config file (it says who is who)" in refused.out
+
+
+NOBODY = 65534  # an unprivileged OS account every Debian machine has ("nobody")
+
+
+def _as_another_account(cli, config: Path, *args: str) -> Result:
+    """The CLI run by another person's OS account: its real uid is NOBODY's (what the
+    break-glass identity reads), its file access stays the test's, so it can reach the
+    state and the migrations the test made."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.main", "cli", *args],
+        env={**cli.env, "ROLLBACK_BOT_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.setresuid(NOBODY, 0, 0),
+    )
+    return Result(proc.returncode, proc.stdout + proc.stderr)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="acting as another OS account needs root")
+def test_a_config_the_caller_wrote_cannot_make_them_the_approver(cli, tmp_path):
+    """The caller picks the config ($ROLLBACK_BOT_CONFIG): a copy of their own that maps
+    their account to an approver is refused; the administrators' file counts."""
+    started = cli("drill", "--env", "staging", "--yes")
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    ticked = cli("checklist", op_id, "before", "--tick", "all")
+    approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
+    nobody = pwd.getpwuid(NOBODY).pw_name
+    administrators = Path(cli.env["ROLLBACK_BOT_CONFIG"]).read_text()
+    as_bob = re.sub(r"users = \{[^}]*\}", f'users = {{ {nobody} = "U_BOB" }}', administrators)
+
+    forged = tmp_path / "mine.toml"
+    forged.write_text(as_bob)
+    forged.chmod(0o644)
+    os.chown(forged, NOBODY, NOBODY)  # the caller's own copy
+    refused = _as_another_account(cli, forged, "approve", approval_id, "--yes")
+    assert refused.code == 2, refused.out
+    assert f"is owned by you (uid {NOBODY})" in refused.out
+    assert "could change who you are" in refused.out
+    assert ("U_BOB", "approval_granted") not in _audit(cli.state_db, op_id)
+
+    # The same mapping in a file its administrators (root) own: the account is bob.
+    kept = tmp_path / "administered.toml"
+    kept.write_text(as_bob)
+    kept.chmod(0o644)
+    approved = _as_another_account(cli, kept, "approve", approval_id, "--yes")
+    assert approved.code == 0, approved.out
+    assert f"{op_id}: succeeded" in approved.out
+    identity = [a for a in Store(cli.state_db).audit(op_id) if a.event == "break_glass_identity"]
+    assert f"OS account {nobody} (uid {NOBODY})" in identity[-1].message
 
 
 def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
