@@ -46,6 +46,10 @@ def backup(source: Path, destination: Path) -> list[Finding]:
         copy = sqlite3.connect(destination)
         try:
             conn.backup(copy)
+        except sqlite3.DatabaseError as error:
+            copy.close()
+            destination.unlink()  # half a copy is not a backup
+            raise ConfigError(f"{source} cannot be copied ({error}): {_DAMAGED}.") from None
         finally:
             copy.close()
     finally:
@@ -53,16 +57,24 @@ def backup(source: Path, destination: Path) -> list[Finding]:
     return check(destination)
 
 
+_DAMAGED = "the file is damaged; restore the last good backup (`rollback-bot state backup`)"
+
+
 def check(path: Path) -> list[Finding]:
+    """A damaged file is findings, not a traceback: SQLite raises DatabaseError ("file is
+    not a database", "database disk image is malformed") from whichever read meets it."""
     conn = _open_read_only(path)
     try:
-        return [
-            _integrity(conn),
-            _foreign_keys(conn),
-            _version(conn),
-            _triggers(conn),
-            _chain(conn),
-        ]
+        try:
+            findings = [_integrity(conn)]
+        except sqlite3.DatabaseError as error:
+            return [Finding(False, f"SQLite integrity check: damaged file ({error}): {_DAMAGED}")]
+        for what, probe in _CHECKS:
+            try:
+                findings.append(probe(conn))
+            except sqlite3.DatabaseError as error:
+                findings.append(Finding(False, f"{what} unreadable ({error}): {_DAMAGED}"))
+        return findings
     finally:
         conn.close()
 
@@ -71,7 +83,7 @@ def _integrity(conn: sqlite3.Connection) -> Finding:
     problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     if problems == ["ok"]:
         return Finding(True, "SQLite integrity check: ok")
-    return Finding(False, f"SQLite integrity check: {'; '.join(problems[:5])}")
+    return Finding(False, f"SQLite integrity check: {'; '.join(problems[:5])}: {_DAMAGED}")
 
 
 def _foreign_keys(conn: sqlite3.Connection) -> Finding:
@@ -121,3 +133,11 @@ def _chain(conn: sqlite3.Connection) -> Finding:
     if last_id != issued:
         return Finding(False, f"audit log ends at record {last_id} but record {issued} was written")
     return Finding(True, f"audit log chain intact ({len(rows)} records)")
+
+
+_CHECKS = (
+    ("operations' rows", _foreign_keys),
+    ("schema version", _version),
+    ("audit log triggers", _triggers),
+    ("audit log", _chain),
+)

@@ -98,3 +98,48 @@ def test_backup_refuses_to_overwrite_and_a_missing_state_file_is_named(state, tm
     result = run_cli("state", "check", "--config", str(config))
     assert result.returncode == 2 and "no state database at" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+PAGE = 4096  # SQLite's default page size, the store's
+
+
+def _damage(path, page: int) -> None:
+    """Overwrites one whole page (not the header page) with bytes no b-tree page starts with."""
+    data = bytearray(path.read_bytes())
+    assert len(data) > (page + 1) * PAGE
+    data[page * PAGE : (page + 1) * PAGE] = b"\xab" * PAGE
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda path: path.write_bytes(b"not a database " * 300), "file is not a database"),
+        (lambda path: _damage(path, 5), "database disk image is malformed"),
+    ],
+    ids=["not-sqlite", "damaged-page"],
+)
+def test_check_on_a_damaged_file_is_one_clear_fail_line(state, damage, reason):
+    store, config = state
+    for n in range(100):  # pages enough to damage one in the middle
+        store.append_audit(None, "U_A", EventKind.STARTED, f"padding {n} " + "x" * 200)
+    store.close()
+    damage(store.path)
+    result = run_cli("state", "check", "--config", str(config))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == ""
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert fails == [
+        f"FAIL  SQLite integrity check: damaged file ({reason}): the file is damaged;"
+        " restore the last good backup (`rollback-bot state backup`)"
+    ]
+    # A backup of it: refused when SQLite cannot read it at all (no half copy is left);
+    # a damaged page is copied as it is (what is left to rescue) and the copy's check fails.
+    backup = store.path.parent / "copy.db"
+    result = run_cli("state", "backup", str(backup), "--config", str(config))
+    assert "Traceback" not in result.stderr
+    if reason == "file is not a database":
+        assert result.returncode == 2 and not backup.exists()
+        assert f"{store.path} cannot be copied ({reason})" in result.stderr
+    else:
+        assert result.returncode == 1 and fails[0] in result.stdout
