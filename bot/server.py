@@ -9,6 +9,12 @@ first, then while reading) and within ``BODY_SECONDS``; Slack's signature is che
 raw bytes (docs/reference/slack-platform.md, "Verifying requests"); only then is the body
 parsed, and a body that does not parse is a 400. A refused request costs a counter, not an
 audit row (``RefusalTally``: one row per minute), and its body is never logged.
+
+Open connections are not what is capped: uvicorn's limit_concurrency counts idle ones too,
+so 200 connections that never sent a byte once made every request a 503 (the head timeout
+closes them after 10 s, and they simply reconnect). What is capped is the requests Bolt is
+handling (``MAX_HANDLING``); idle and half-open connections cost a file descriptor until the
+head timeout closes them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
+import re
+import resource
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,13 +45,17 @@ from bot.text import plural
 
 EVENTS_PATH = "/slack/events"
 __all__ = ["EVENTS_PATH", "HEALTH_PATH", "RollbackBotASGI", "uvicorn_server"]
+log = logging.getLogger(__name__)
 
 # Slack's largest payloads are interactions that carry a whole message or modal (50 or 100
 # blocks of up to 3,000 characters), form-encoded JSON: well under 2 MiB.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 BODY_SECONDS = 10  # a body trickled in slower than this is dropped (408)
 HEAD_SECONDS = 10  # a connection that has not sent a request's head by then is closed
-MAX_CONNECTIONS = 200  # uvicorn answers 503 beyond this many connections and tasks
+# uvicorn answers 503 beyond this many open connections or request tasks, idle ones
+# included: far above what Slack opens, and below the descriptors uvicorn_server ensures.
+MAX_CONNECTIONS = 10_000
+MAX_HANDLING = 200  # signed requests Bolt is handling at once; beyond this, 503
 KEEP_ALIVE_SECONDS = 5
 
 
@@ -59,16 +72,18 @@ class RollbackBotASGI(SlackRequestHandler):
         on_refused: Callable[[str], None] | None = None,
         *,
         signing_secret: str | None = None,
+        max_handling: int = MAX_HANDLING,
     ):
         super().__init__(app, path=EVENTS_PATH)
+        self.max_handling, self.handling = max_handling, 0  # on the event loop only: no lock
         self.probes = probes or Probes("http")
         secret = signing_secret or getattr(app, "_signing_secret", None)
         self.signing_key = secret.encode() if secret else None
         self.refusals = RefusalTally(on_refused)
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
-        headers = request.get_headers()
         try:
+            headers = _headers(request)
             raw = await _read_body(request, headers)
             self._verify(raw, headers)
             bolt_request = _parse(raw, request.query_string, headers)
@@ -76,8 +91,15 @@ class RollbackBotASGI(SlackRequestHandler):
             if refused.status == 401:
                 self.refusals.count(refused.text)
             return BoltResponse(status=refused.status, body=refused.text)
-        with ack_first.awaiting_ack():
-            return await asyncio.to_thread(self.app.dispatch, bolt_request)
+        if self.handling >= self.max_handling:
+            log.warning("%d requests already being handled: answered 503", self.handling)
+            return BoltResponse(status=503, body="busy: too many requests at once, retry")
+        self.handling += 1
+        try:
+            with ack_first.awaiting_ack():
+                return await asyncio.to_thread(self.app.dispatch, bolt_request)
+        finally:
+            self.handling -= 1
 
     def _verify(self, raw: bytes, headers: dict) -> None:
         """Slack's v0 signature: HMAC-SHA256 of b"v0:<timestamp>:<body>", the body's bytes as
@@ -86,7 +108,8 @@ class RollbackBotASGI(SlackRequestHandler):
             return
         timestamp = headers.get("x-slack-request-timestamp") or ""
         signature = (headers.get("x-slack-signature") or "").encode()
-        if not timestamp.isdigit() or not signature:
+        # ASCII digits only: str.isdigit() takes '²' and int() takes 5,000 digits, both 500s.
+        if not _TIMESTAMP.fullmatch(timestamp) or not signature:
             raise _Refused(401, "missing signature or timestamp")
         expected = (
             b"v0="
@@ -116,9 +139,22 @@ class RollbackBotASGI(SlackRequestHandler):
             await send({"type": "lifespan.shutdown.complete"})
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,15}")
+
+
+def _headers(request: AsgiHttpRequest) -> dict:
+    """Bolt's header dict; a header that is not UTF-8 (Bolt decodes every one) is a request
+    that cannot be verified."""
+    try:
+        return request.get_headers()
+    except UnicodeDecodeError:
+        raise _Refused(401, "malformed headers") from None
+
+
 async def _read_body(request: AsgiHttpRequest, headers: dict) -> bytes:
     length = headers.get("content-length") or "0"
-    if not length.isdigit():
+    if not _CONTENT_LENGTH.fullmatch(length):
         raise _Refused(400, "bad Content-Length")
     if int(length) > MAX_BODY_BYTES:
         raise _Refused(413, "body too large")
@@ -203,6 +239,7 @@ class _H11WithHeadTimeout(H11Protocol):
 
 def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
     """HTTP mode's app under uvicorn (bot/probes.py), with the limits above."""
+    ensure_descriptors(MAX_CONNECTIONS + 1024)
     return probes.uvicorn_server(
         asgi,
         host,
@@ -213,3 +250,15 @@ def uvicorn_server(asgi, host: str, port: int, log_level: str = "info") -> uvico
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=64 * 1024,  # the request line and headers
     )
+
+
+def ensure_descriptors(wanted: int) -> int:
+    """Raise the soft open-files limit towards ``wanted`` (never past the hard limit): out of
+    descriptors, accept() fails and everyone is shut out, as with a connection cap (the
+    common soft default is 1,024). Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import http.client
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -201,6 +202,92 @@ def test_half_open_connections_are_closed(served):
     finally:
         for sock in sockets:
             sock.close()
+
+
+IDLE_CONNECTIONS = 260  # above the 200 that once made uvicorn answer every request 503
+
+
+def test_idle_connections_do_not_shut_the_bot_out(served):
+    # uvicorn's limit_concurrency counted idle connections: 200 that never sent a byte made
+    # Slack's events and /healthz alike a 503 until the head timeout (and a reconnect).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < IDLE_CONNECTIONS + 256:  # ours, plus what the test process has open
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(IDLE_CONNECTIONS + 1024, hard), hard))
+    held = []
+    try:
+        for n in range(IDLE_CONNECTIONS):
+            sock = socket.create_connection(("127.0.0.1", served.port), timeout=HEAD_SECONDS)
+            if n % 2:  # half of them half-open: a request head begun, never finished
+                sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
+            held.append(sock)
+        wait_until(lambda: _accepted(served, IDLE_CONNECTIONS), 10, "the bot to accept them")
+        response = served.signer.slash("help")
+        assert response.status == 200, response.body
+        url = f"http://127.0.0.1:{served.port}/healthz"
+        with urllib.request.urlopen(url, timeout=10) as health:
+            assert health.status == 200
+        assert _accepted(served, IDLE_CONNECTIONS)  # all still held while we were served
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _accepted(served: ServedBot, count: int) -> bool:
+    """The bot holds at least ``count`` established connections on its port (Linux's
+    /proc/net/tcp: the local port is the bot's and the state 01, ESTABLISHED)."""
+    port = f"{served.port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for r in rows if r[1].endswith(":" + port) and r[3] == "01") >= count
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["\u00b2", "1" * 5000, "\u0661\u0662", "+1700000000", "-1", "1_700_000_000"],
+    ids=["superscript-two", "5000-digits", "arabic-indic", "plus", "minus", "underscores"],
+)
+def test_a_malformed_timestamp_is_a_401_not_a_500(served, timestamp):
+    # str.isdigit() took '\u00b2' and int() then raised; 5,000 digits exceed int()'s limit.
+    raw = (
+        b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: " + FORM.encode()
+        + b"\r\nContent-Length: 9\r\nX-Slack-Signature: v0=" + b"0" * 64
+        + b"\r\nX-Slack-Request-Timestamp: " + timestamp.encode()
+        + b"\r\nConnection: close\r\n\r\ntext=help"
+    )  # fmt: skip
+    assert _raw_status(served, raw) == 401
+    _assert_counted_and_no_traceback(served, "missing signature or timestamp")
+
+
+def test_a_header_that_is_not_utf8_is_a_401_not_a_500(served):
+    # Bolt decodes every header as UTF-8, before any check: \xff broke it (HTTP 500).
+    stamp = str(int(time.time())).encode()
+    for name, value in ((b"X-Slack-Signature", b"v0=\xff"), (b"User-Agent", b"Slackbot \xfe")):
+        raw = (
+            b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: " + FORM.encode()
+            + b"\r\nContent-Length: 9\r\nX-Slack-Request-Timestamp: " + stamp
+            + b"\r\n" + name + b": " + value + b"\r\nConnection: close\r\n\r\ntext=help"
+        )  # fmt: skip
+        assert _raw_status(served, raw) == 401, name
+    _assert_counted_and_no_traceback(served, "malformed headers", 2)
+
+
+def _raw_status(served: ServedBot, raw: bytes) -> int:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def _assert_counted_and_no_traceback(served: ServedBot, reason: str, count: int = 1) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{served.port}/metrics", timeout=10) as got:
+        exposition = got.read().decode()
+    assert f'rollback_bot_requests_refused_total{{reason="{reason}"}} {count}.0' in exposition
+    assert served.signer.slash("help").status == 200
+    served.stop()
+    log = served.log.read_text()
+    assert "Traceback" not in log, log
 
 
 def test_refused_requests_are_counted_not_audited_one_by_one(bot):
