@@ -104,6 +104,10 @@ def test_manual_sql_dry_run_approval_then_commit(page):
     page.get_by_label("Acting as").select_option("U_ALICE")
     commit = messages.get_by_role("button", name="Commit").last
     expect(commit).to_be_visible(timeout=60_000)
+    # ... as a table in a code block: no stray backtick, the header and the value aligned.
+    decision = messages.locator(".msg", has_text="decide for").last
+    expect(decision.locator("pre").last).to_have_text(re.compile(r"^count\s*\n-+\s*\n\d+\s*$"))
+    expect(decision).not_to_contain_text("`")
     commit.click()
     confirm = page.get_by_role("alertdialog")
     if confirm.count():
