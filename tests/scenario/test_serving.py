@@ -10,8 +10,14 @@ import sqlite3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.slack.ids import Action
 from tests.rig.http_get import get
-from tests.scenario.test_drill import complete_before_checklist, start_drill
+from tests.scenario.test_drill import (
+    CHANNEL_PER_DRILL,
+    approval_message,
+    complete_before_checklist,
+    start_drill,
+)
 
 
 def ready(bot) -> tuple[int, dict]:
@@ -30,6 +36,15 @@ def samples(bot) -> dict[tuple[str, tuple], float]:
 
 
 def value(found: dict, name: str, **labels) -> float:
+    """The sample's value; a missing sample fails (a gauge the bot stopped exporting must
+    not read as 0)."""
+    key = (name, tuple(sorted(labels.items())))
+    assert key in found, f"no sample {name}{labels} in /metrics"
+    return found[key]
+
+
+def value_or_zero(found: dict, name: str, **labels) -> float:
+    """For a "before" reading only: a labelled counter has no sample until first counted."""
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -85,10 +100,12 @@ def test_metrics_count_operations_steps_and_slack_calls(bot):
     for step in bot.store.steps(op.id):
         labels = {"runbook": "drill", "step": step.step_id, "outcome": "succeeded"}
         name = "rollback_bot_step_duration_seconds_count"
-        assert value(after, name, **labels) - value(before, name, **labels) == 1, step.step_id
+        assert value(after, name, **labels) - value_or_zero(before, name, **labels) == 1, (
+            step.step_id
+        )
     posted = len(bot.slack.calls_to("chat.postMessage", ok=True))
     name, labels = "rollback_bot_slack_api_calls_total", {"method": "chat.postMessage"}
-    counted = value(after, name, outcome="ok", **labels) - value(
+    counted = value(after, name, outcome="ok", **labels) - value_or_zero(
         before, name, outcome="ok", **labels
     )
     assert counted == posted > 0
@@ -105,9 +122,22 @@ def test_metrics_count_429s_and_retries(bot):
     limited = bot.slack.rate_limited["chat.postMessage"]
     assert limited > 0, "the drill did not hit the limit: nothing to count"
     for name in ("rollback_bot_slack_rate_limited_total", "rollback_bot_slack_retries_total"):
-        delta = value(after, name, method="chat.postMessage") - value(
+        delta = value(after, name, method="chat.postMessage") - value_or_zero(
             before, name, method="chat.postMessage"
         )
         assert delta >= limited if "retries" in name else delta == limited, name
     approvals = value(after, "rollback_bot_approvals_pending")
     assert approvals == 0
+
+
+def test_metrics_count_an_approval_while_it_waits_and_not_after(bot_factory):
+    bot = bot_factory(tables_extra=CHANNEL_PER_DRILL)
+    assert value(samples(bot), "rollback_bot_approvals_pending") == 0
+    op = start_drill(bot)  # staging: its destructive step waits for a second person
+    complete_before_checklist(bot, op.id)
+    channel = approval_message(bot, op)
+    bot.wait_status(op.id, "waiting_approval")
+    assert value(samples(bot), "rollback_bot_approvals_pending") == 1
+    bot.signer.block_action(Action.APPROVE, None, user="U_BOB", channel=channel)
+    bot.wait_status(op.id, "succeeded")
+    assert value(samples(bot), "rollback_bot_approvals_pending") == 0
