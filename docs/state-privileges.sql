@@ -14,6 +14,9 @@ GRANT USAGE ON SCHEMA public TO rollback_bot;
 GRANT SELECT, INSERT, UPDATE
     ON operations, steps, approvals, checklist_items, decisions, scheduled_jobs, once_markers
     TO rollback_bot;
+-- Where the bot's Slack messages are: cards edited later, approvers' copies of an approval
+-- request, the incident channels it made (archived later).
+GRANT SELECT, INSERT, UPDATE ON card_messages, approval_copies, bot_channels TO rollback_bot;
 -- Request signatures and Slack event ids older than a day are pruned.
 GRANT SELECT, INSERT, DELETE ON seen_events TO rollback_bot;
 GRANT SELECT, INSERT ON audit TO rollback_bot;

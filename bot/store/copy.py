@@ -24,13 +24,25 @@ TABLES = (
     "seen_events",
     "once_markers",
     "card_messages",
+    "approval_copies",
+    "bot_channels",
 )
+# Written by each database's own migrations, not copied: the target has its own.
+NOT_COPIED = frozenset({"schema_version"})
 _NO_LEASE = {"lease_owner": None, "lease_expires_at": None}
 
 
 def copy_state(source: Store, target: Store) -> dict[str, int]:
     """Copies every table; how many rows each had. Nothing is written when the target
-    already holds state (ConfigError saying so)."""
+    already holds state (ConfigError saying so), or when the source holds a table this
+    version does not know how to copy (a state from a newer release)."""
+    unknown = source.table_names() - set(TABLES) - NOT_COPIED
+    if unknown:
+        raise ConfigError(
+            "the source state holds tables this version does not copy"
+            f" ({', '.join(sorted(unknown))}): run `state migrate` with the release that"
+            " wrote it (nothing was copied)."
+        )
     held = [t for t in TABLES if target._query(f"SELECT 1 FROM {t} LIMIT 1")]
     if held:
         raise ConfigError(

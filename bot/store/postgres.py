@@ -56,6 +56,7 @@ class PostgresDatabase:
         "SELECT setval(pg_get_serial_sequence('audit', 'id'),"
         " coalesce((SELECT max(id) FROM audit), 0) + 1, false)",
     )
+    tables_sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()"
 
     def __init__(self, url: Secret):
         self.location = url

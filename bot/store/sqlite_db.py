@@ -20,6 +20,7 @@ class SqliteDatabase:
     for_update = ""
     audit_lock = ""
     after_copy = ()
+    tables_sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 
     def __init__(self, path: Path):
         self.location = self.path = path

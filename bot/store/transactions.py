@@ -89,6 +89,8 @@ class Database(Protocol):
     # Run after rows were copied in with their ids (``state migrate``): PostgreSQL's
     # identity must continue after the highest audit id; SQLite's AUTOINCREMENT already does.
     after_copy: tuple[str, ...]
+    # The names of the tables in the database (one column, ``name``).
+    tables_sql: str
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
@@ -132,6 +134,10 @@ class Connected:
 
     def _query(self, sql: str, params: tuple = ()) -> list[dict]:
         return self._db.query(sql, params)
+
+    def table_names(self) -> set[str]:
+        """Every table the state database holds (``state migrate`` copies them all)."""
+        return {row["name"] for row in self._db.query(self._db.tables_sql)}
 
     def _change(self, sql: str, params: tuple) -> bool:
         """One conditional UPDATE/INSERT; whether it changed a row (won the race)."""

@@ -12,8 +12,8 @@ from bot.engine.engine import Engine
 from bot.engine.model import Runbook, Step
 from bot.settings import load_config
 from bot.store import Store
-from bot.store.copy import TABLES
-from bot.store.records import OperationStatus, ScheduledJob
+from bot.store.copy import NOT_COPIED
+from bot.store.records import Approval, OperationStatus, ScheduledJob
 from tests.rig.postgres import database_name
 from tests.unit.test_main import run_cli
 
@@ -48,16 +48,25 @@ def _sqlite_state(tmp_path):
         assert utcnow() < deadline, "the operations did not settle"
     store.schedule_job(ScheduledJob("j1", None, "approval_expiry", iso(utcnow()), {"k": "v"}))
     store.first_time_seen("v0=abc")
+    # What the Slack side records: an approver's DM copy of an approval request, the
+    # incident channel the bot made, a card edited later.
+    now = iso(utcnow())
+    approval = Approval("apr-1", waiting.id, "d", "plan", "h" * 64, "U_ALICE", now, now)
+    store.add_approval(approval, ScheduledJob("exp-1", waiting.id, "approval_expiry", now))
+    store.add_approval_copy("apr-1", "D_BOB", "1.2")
+    store.add_bot_channel("C_INC", "prod", waiting.id, reused=False)
+    store.set_card_message(f"cleanup:{waiting.id}", "C_INC", "1.3")
     engine.shutdown()
     store.close()
     return config_path, config, waiting.id
 
 
 def _rows(store: Store) -> dict[str, list[dict]]:
-    """Every table's rows, in one order whatever the database's collation."""
+    """Every table's rows (every table the database holds, not the copy's own list), in one
+    order whatever the database's collation."""
     return {
         t: sorted(store._query(f"SELECT * FROM {t}"), key=lambda r: json.dumps(r, sort_keys=True))
-        for t in TABLES
+        for t in sorted(store.table_names() - NOT_COPIED)
     }
 
 
@@ -83,7 +92,9 @@ def test_the_state_moves_from_sqlite_to_postgresql_whole(tmp_path, pg_server):
         row.update(lease_owner=None, lease_expires_at=None)  # the stopped bot's leases go
     before["operations"].sort(key=lambda r: json.dumps(r, sort_keys=True))
     assert after == before
+    assert set(after) == set(before)
     assert all(after[t] for t in ("steps", "checklist_items", "audit", "scheduled_jobs"))
+    assert all(after[t] for t in ("approval_copies", "bot_channels", "card_messages"))
     # The audit log continues after the copied ids, and stays append-only.
     last = max(a.id for a in copied.audit())
     assert copied.append_audit(None, "U_A", "x").id == last + 1

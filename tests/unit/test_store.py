@@ -7,6 +7,7 @@ its own connection, so the database's locking decides them, not one process's lo
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -179,6 +180,21 @@ def test_the_bots_role_can_only_append_to_the_audit_log(pg_server):
     assert store.merge_params(op.id, {"x": 1}) == {"x": 1}
     store.first_time_seen("sig")
     store.forget_seen_before(utcnow())
+    # Every other statement the store makes, as the role (a table the file forgets to grant
+    # fails here with "permission denied").
+    now = iso(utcnow())
+    approval = Approval("apr-1", op.id, "a", "plan", "h" * 64, "U_A", now, now)
+    store.add_approval(approval, ScheduledJob("exp-1", op.id, "approval_expiry", now))
+    store.add_approval_copy("apr-1", "D_B", "1.1")
+    assert store.approval_copies("apr-1") == [("D_B", "1.1")]
+    assert store.decide_approval("apr-1", ApprovalStatus.APPROVED, "U_B", utcnow())
+    assert store.finish_job("exp-1")
+    store.add_bot_channel("C_1", "prod", op.id, reused=False)
+    store.channel_archived("C_1")
+    assert store.is_archived("C_1")
+    store.set_card_message("k", "C_1", "1.2")
+    store.set_card_message("k", "C_1", "1.3")
+    assert store.card_message("k") == ("C_1", "1.3")
     for statement in ("UPDATE audit SET message = ''", "DELETE FROM audit", "TRUNCATE audit"):
         with pytest.raises(Refused, match="permission denied"), store.transaction() as db:
             db.execute(statement)
@@ -190,6 +206,19 @@ def test_the_bots_role_can_only_append_to_the_audit_log(pg_server):
         conn.execute(f"DROP OWNED BY {role}")
         conn.execute(f"DROP ROLE {role}")
     pg_server.drop_database(database_name(owner_url))
+
+
+def test_the_privileges_file_grants_every_table_of_the_state(pg_server):
+    """A migration that adds a table must add its grant to docs/state-privileges.sql."""
+    url = pg_server.create_database()
+    store = Store(url)
+    tables = store.table_names()
+    store.close()
+    pg_server.drop_database(database_name(url))
+    granted = set()
+    for grant in re.findall(r"(?is)\bGRANT\b.*?\bON\b(.*?)\bTO\b", PRIVILEGES.read_text()):
+        granted |= {name.strip() for name in grant.replace("SEQUENCE", "").split(",")}
+    assert "operations" in tables and tables - granted == set()
 
 
 def test_an_unreachable_state_database_is_one_clear_line_without_its_password(pg_server):
