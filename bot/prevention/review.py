@@ -36,6 +36,7 @@ from bot.sql.names import QualifiedName
 from bot.sql.reverse import Contents, ReversePlan, reverse_script
 from bot.sql.schema_model import Index
 from bot.sql.timeline import Timeline, migration_timeline
+from bot.text import plural
 
 _TEXT_MAX = 200  # a statement as quoted on the card; the file has all of it
 
@@ -258,7 +259,8 @@ def _backfill_need(change, live: LiveImpact | None) -> str | None:
             )
         nulls = contents.rows - (contents.values or 0)
         if nulls:
-            return f"{change.description}: {nulls:,} rows hold NULL: backfill them first"
+            hold = "holds" if nulls == 1 else "hold"
+            return f"{change.description}: {plural(nulls, 'row')} {hold} NULL: backfill them first"
     return None
 
 

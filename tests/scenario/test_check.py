@@ -92,6 +92,12 @@ def test_check_card_answers_the_checklist_and_records_the_reviewer(bot, project)
     assert 'ACCESS EXCLUSIVE on public."User" (rows not estimated yet, ' in shown
     assert "ban-drop-column" in shown  # squawk
     assert 'ALTER TABLE "public"."User" DROP COLUMN IF EXISTS "nickname";' in shown
+    # "Can the application work with both old and new schema?": additive, or the
+    # expand/contract way for what is not.
+    assert "• Yes: every change is additive" in shown
+    assert (
+        "• Contract in two releases: first deploy code that no longer reads or writes it" in shown
+    )
 
     # The person's questions: the modal opens from the card's button.
     block_id = next(b["block_id"] for b in card["blocks"] if b["type"] == "actions")
@@ -153,3 +159,17 @@ def test_a_migration_that_is_not_pending_is_refused(bot):
     assert "is not pending on production" in text_of(card["blocks"])
     card = check_card(bot, "check 20990101000000_nope --env production")
     assert "There is no migration named" in text_of(card["blocks"])
+
+
+def test_check_pending_reviews_every_pending_migration_and_refuses_a_name_with_it(bot):
+    card = check_card(bot, "check --pending --env production")
+    shown = text_of(card["blocks"])
+    assert f"`{ADD}` on *production*: passes" in shown
+    assert f"`{DROP}` on *production*: destroys data or cannot be undone" in shown
+    assert f"`{INIT}`" not in shown  # applied: not pending
+    assert len([b for b in card["blocks"] if b["type"] == "actions"]) == 2
+
+    card = check_card(bot, f"check {ADD} --pending --env production")
+    shown = text_of(card["blocks"])
+    assert f"`{ADD}` and --pending both say what to check" in shown
+    assert not [b for b in card["blocks"] if b["type"] == "actions"]  # no card

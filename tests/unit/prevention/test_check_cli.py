@@ -15,6 +15,7 @@ import pytest
 
 from bot.checklists import MIGRATION_SAFETY
 from bot.main import main
+from bot.prevention.report import QUESTIONS
 from bot.prisma.deploy import deploy
 
 INIT = "20260101000000_init"
@@ -22,6 +23,12 @@ ADD = "20260102000000_add_nickname"
 DROP = "20260103000000_drop_bio"
 ACK = '-- rollback-bot: allow data-loss "bio was replaced by profiles in v2"\n'
 TRIGGER_DEV = Path(__file__).parents[2] / "data" / "trigger.dev" / "migrations"
+FILL = "20260104000000_fill_bio"
+FILL_SQL = (
+    'UPDATE "User" SET "bio" = \'\' WHERE "bio" IS NULL;\n'
+    'INSERT INTO "User" ("id", "email") VALUES (\'4\', \'d@x\');\n'
+)
+BIO_REQUIRED = "20260105000000_bio_required"
 
 
 def _write(directory: Path, name: str, sql: str) -> None:
@@ -249,3 +256,80 @@ def test_the_console_script_runs_it(project):
     )
     assert result.returncode == 0, result.stderr
     assert "✅ passes" in result.stdout
+
+
+def answer(review: dict, question: str) -> list[str]:
+    """The answer lines of one of the checklist's questions (by its id) in the JSON."""
+    (found,) = [a["answer"] for a in review["answers"] if a["question"] == QUESTIONS[question]]
+    return found
+
+
+def test_a_data_migration_is_irreversible_and_fails_until_acknowledged_as_such(project, capsys):
+    _write(project, FILL, FILL_SQL)
+    code, out, _ = check_with_database(capsys, project, "--migration", FILL, "--format", "json")
+    assert code == 1
+    (review,) = json.loads(out)["migrations"]
+    assert review["reversibility"]["class"] == "irreversible"
+    assert review["verdict"] == "blocked" and review["acknowledgement_needed"] == "irreversible"
+    assert answer(review, "data_migration") == [
+        'line 1: UPDATE "User" changes data',
+        'line 2: INSERT INTO "User" changes data',
+    ]
+    # Accepting data loss is not accepting that nothing can undo it.
+    _write(project, FILL, '-- rollback-bot: allow data-loss "backfill"\n' + FILL_SQL)
+    code, out, _ = check_with_database(capsys, project, "--migration", FILL)
+    assert code == 1, out
+    assert 'add the line `-- rollback-bot: allow irreversible "<why>"`' in out
+
+    _write(
+        project, FILL, '-- rollback-bot: allow irreversible "seeds the support user"\n' + FILL_SQL
+    )
+    code, out, _ = check_with_database(capsys, project, "--migration", FILL)
+    assert code == 0, out
+    assert "acknowledged in the file" in out
+    assert 'line 1: allow irreversible "seeds the support user"' in out
+    assert 'line 2: UPDATE "User" changes data' in out  # the lines of the file as it is
+
+
+def test_set_not_null_names_the_rows_that_hold_null_counted_live(project, pg_url, capsys):
+    _write(project, BIO_REQUIRED, 'ALTER TABLE "User" ALTER COLUMN "bio" SET NOT NULL;\n')
+
+    def data_answer() -> list[str]:
+        _, out, _ = check_with_database(
+            capsys, project, "--migration", BIO_REQUIRED, "--format", "json"
+        )
+        (review,) = json.loads(out)["migrations"]
+        return answer(review, "data_migration")
+
+    need = 'line 1: ALTER COLUMN "User".bio SET NOT NULL: {} NULL: backfill them first'
+    assert data_answer() == [need.format("1 row holds")]  # user 3
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute('UPDATE "User" SET "bio" = NULL WHERE "id" = \'1\'')
+    assert data_answer() == [need.format("2 rows hold")]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute('UPDATE "User" SET "bio" = \'x\'')
+    assert data_answer() == ["No: the file changes no data and needs no backfill"]
+
+
+def test_a_not_null_column_without_default_on_a_table_with_rows_needs_a_backfill(project, capsys):
+    name = "20260106000000_add_age"
+    _write(project, name, 'ALTER TABLE "User" ADD COLUMN "age" INTEGER NOT NULL;\n')
+    _, out, _ = check_with_database(capsys, project, "--migration", name, "--format", "json")
+    (review,) = json.loads(out)["migrations"]
+    (need,) = answer(review, "data_migration")
+    assert need.startswith('line 1: ADD COLUMN "User".age is NOT NULL without a DEFAULT')
+    assert 'public."User" has 3 rows: the statement fails until they get a value' in need
+
+
+def test_the_markdown_gives_the_expand_contract_way_for_what_is_not_additive(project, capsys):
+    _, out, _ = check_with_database(capsys, project, "--format", "markdown")
+    both = f"**{QUESTIONS['both_schemas']}**"
+
+    def both_schemas_answer(name: str) -> str:
+        (details,) = [d for d in out.split("<details")[1:] if f"<code>{name}</code>" in d]
+        return details.split(both)[1].split("**")[0].strip()
+
+    drop = both_schemas_answer(DROP)
+    assert drop.startswith("- Contract in two releases: first deploy code that no longer reads")
+    assert drop.endswith("then drop it in a later migration.")
+    assert both_schemas_answer(ADD) == "- Yes: every change is additive"
