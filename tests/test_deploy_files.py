@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from bot.probes import HEALTH_PATH
+from bot.settings import load_config
 
 ROOT = Path(__file__).parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -102,3 +103,18 @@ def test_the_compose_example_runs_one_bot_beside_postgresql_with_its_state_volum
     volume = run["VOLUME"].strip('[]"')
     assert any(v.endswith(f":{volume}") for v in bot["volumes"])
     assert all(p.startswith("127.0.0.1:") for p in bot["ports"])
+
+
+def test_the_compose_examples_config_exists_and_the_bot_reads_it():
+    """The config file compose.example.yaml mounts is in the repository, the bot's own
+    loader accepts it, and what it names is what the compose file and the image provide."""
+    bot = yaml.safe_load((ROOT / "compose.example.yaml").read_text())["services"]["rollback-bot"]
+    mounts = dict(reversed(v.removesuffix(":ro").split(":", 1)) for v in bot["volumes"])
+    host = mounts[bot["environment"]["ROLLBACK_BOT_CONFIG"]]
+    assert host.startswith("./"), host
+    config = load_config(ROOT / host)  # raises ConfigError with the reason
+    volume = dict(stages()[-1])["VOLUME"].strip('[]"')
+    assert config.state_db == Path(volume) / "state.db"
+    for env in config.environments.values():
+        assert env.database_url_env in bot["environment"], env.name
+        assert str(env.migrations_dir) in mounts, f"{env.name}: {env.migrations_dir} not mounted"
