@@ -14,8 +14,12 @@ SNAPSHOT_QUERIES = {
     " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
     " AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'"
     " ORDER BY 1, 2",
+    # The last field is the column's place among the table's live columns (what SELECT *
+    # and psql's \d show), not attnum: a dropped column leaves a gap in attnum that a fresh
+    # table does not have, but the order of the columns that remain is compared.
     "columns": "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
-    " a.attnotnull, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
+    " a.attnotnull, pg_get_expr(d.adbin, d.adrelid),"
+    " row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) FROM pg_attribute a"
     " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
     " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
     " WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p')"
