@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from pglast import ast
 from pglast.enums import ConstrType, SortByDir, SortByNulls
@@ -49,6 +50,12 @@ class Definition:
     columns: Mapping[str, int] = field(default_factory=dict)
     ref_columns: Mapping[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Read-only views: a model is shared by every state of a replay and by the model
+        # cache (bot/sql/model_cache.py), so a caller must not be able to rewrite it.
+        object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
+        object.__setattr__(self, "ref_columns", MappingProxyType(dict(self.ref_columns)))
+
 
 class BuiltDefinition:
     """A Definition whose AST is made only when first needed: the index a PRIMARY KEY or
@@ -60,8 +67,8 @@ class BuiltDefinition:
     def __init__(self, build: Callable[[], ast.Node | None], columns: Mapping[str, int]):
         self._build = build
         self._node: ast.Node | None = None
-        self.columns = columns
-        self.ref_columns: Mapping[str, int] = {}
+        self.columns: Mapping[str, int] = MappingProxyType(dict(columns))
+        self.ref_columns: Mapping[str, int] = MappingProxyType({})
 
     @property
     def node(self) -> ast.Node | None:
