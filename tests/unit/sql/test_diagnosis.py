@@ -438,3 +438,87 @@ def test_when_prisma_recorded_an_error_the_last_statement_cannot_have_run_with_t
     diagnosis = diagnose(conn, script, earlier_sql=[setup], stopped_by_error=stopped_by_error)
 
     assert [s.verdict for s in diagnosis.statements] == ["applied", verdict]
+
+
+# Regression (issue 18's real histories): "a SET NOT NULL that did not run judged applied".
+# Judged by name and by the live attnotnull alone, a SET NOT NULL is "applied" whenever the
+# column is NOT NULL now, but the column can be NOT NULL without it: it was before the
+# migration, an earlier statement's PRIMARY KEY made it so, or an earlier statement dropped
+# the column or the table and created it again NOT NULL. (history, migration, statements
+# that ran before the failure; the last statement is the SET NOT NULL that did not run.)
+SET_NOT_NULL_THAT_DID_NOT_RUN = {
+    "not_null_before_the_migration": (
+        'CREATE TABLE "users" ("id" int, "email" text NOT NULL)',
+        [
+            'UPDATE "users" SET "email" = lower("email")',
+            'ALTER TABLE "users" ALTER COLUMN "email" SET NOT NULL',
+        ],
+        0,
+    ),
+    "made_not_null_by_an_earlier_primary_key": (
+        'CREATE TABLE "users" ("id" int, "email" text)',
+        [
+            'ALTER TABLE "users" ADD CONSTRAINT "users_pkey" PRIMARY KEY ("email")',
+            'ALTER TABLE "users" ALTER COLUMN "email" SET NOT NULL',
+        ],
+        1,
+    ),
+    "column_dropped_and_added_back_not_null": (
+        'CREATE TABLE "users" ("id" int, "email" text)',
+        [
+            'ALTER TABLE "users" DROP COLUMN "email"',
+            'ALTER TABLE "users" ADD COLUMN "email" TEXT NOT NULL DEFAULT \'\'',
+            'ALTER TABLE "users" ALTER COLUMN "email" SET NOT NULL',
+        ],
+        2,
+    ),
+    "table_dropped_and_created_again": (
+        'CREATE TABLE "users" ("id" TEXT, "email" text)',
+        [
+            'DROP TABLE "users" CASCADE',
+            'CREATE TABLE "users" ("id" TEXT NOT NULL, "email" TEXT)',
+            'ALTER TABLE "users" ALTER COLUMN "id" SET NOT NULL',
+        ],
+        2,
+    ),
+    "set_earlier_in_the_same_migration": (
+        'CREATE TABLE "users" ("id" int, "email" text)',
+        [
+            'ALTER TABLE "users" ALTER COLUMN "email" SET NOT NULL',
+            'ALTER TABLE "users" ADD COLUMN "bio" text',
+            'ALTER TABLE "users" ALTER COLUMN "email" SET NOT NULL',
+        ],
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("setup", "statements", "ran"),
+    SET_NOT_NULL_THAT_DID_NOT_RUN.values(),
+    ids=SET_NOT_NULL_THAT_DID_NOT_RUN.keys(),
+)
+def test_a_set_not_null_that_did_not_run_is_never_judged_applied(conn, setup, statements, ran):
+    conn.execute(setup)
+    for statement in statements[:ran]:
+        conn.execute(statement)
+    column = statements[-1].split('"')[3]
+    # The trap is set: the live catalog shows the column NOT NULL.
+    assert conn.execute(
+        "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = %s",
+        (column,),
+    ).fetchone() == (True,)
+
+    diagnosis = diagnose(conn, "".join(f"{s};\n" for s in statements), earlier_sql=[setup])
+
+    *before, set_not_null = diagnosis.statements
+    assert set_not_null.description == f"ALTER COLUMN users.{column} SET NOT NULL"
+    assert set_not_null.verdict == Verdict.UNKNOWN, set_not_null.changes
+    # And no other verdict is wrong: what ran is not said not to have, and the reverse.
+    for judged in before:
+        ran_it = judged.statement.index < ran
+        assert judged.verdict in (
+            Verdict.UNKNOWN,
+            Verdict.APPLIED if ran_it else Verdict.NOT_APPLIED,
+        ), judged.changes
+    assert "took effect" in diagnosis.summary
