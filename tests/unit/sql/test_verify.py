@@ -67,6 +67,23 @@ CASES = [
         'ADD CONSTRAINT "Post_pkey" PRIMARY KEY USING INDEX "Post_id_tenant_key";\n',
     ),
     Case(
+        "unique_using_index_gives_the_index_back",
+        USERS + 'CREATE UNIQUE INDEX "User_email_idx" ON "User"("email");\n',
+        'ALTER TABLE "User" ADD CONSTRAINT "User_email_key" UNIQUE USING INDEX "User_email_idx";\n',
+    ),
+    Case(
+        "unnamed_unique_using_index_gives_the_index_back",
+        USERS + 'CREATE UNIQUE INDEX "Post_tenant_authorId_idx" ON "Post"("tenant", "authorId");\n',
+        'ALTER TABLE "Post" ADD UNIQUE USING INDEX "Post_tenant_authorId_idx";\n'
+        'ALTER TABLE "Post" ADD COLUMN "slug" TEXT;\n',
+    ),
+    Case(
+        "unique_made_using_index_dropped_comes_back_with_its_index",
+        USERS + 'CREATE UNIQUE INDEX "User_email_idx" ON "User"("email");\n'
+        'ALTER TABLE "User" ADD CONSTRAINT "User_email_key" UNIQUE USING INDEX "User_email_idx";\n',
+        'ALTER TABLE "User" DROP CONSTRAINT "User_email_key";\n',
+    ),
+    Case(
         "primary_key_on_a_nullable_column_gives_the_null_back",
         'CREATE TABLE "Tag" ("name" TEXT, "note" TEXT);\n',
         'ALTER TABLE "Tag" ADD CONSTRAINT "Tag_pkey" PRIMARY KEY ("name");\n',
@@ -261,3 +278,33 @@ def test_a_view_that_selects_star_is_not_created_again_from_its_text():
 
     (step,) = plan.irreversible
     assert "the view selects *" in step.note
+
+
+def test_unique_using_index_is_reversed_by_creating_the_absorbed_index_again(conn):
+    history = USERS + 'CREATE UNIQUE INDEX "User_email_idx" ON "User"("email");\n'
+    migration = (
+        'ALTER TABLE "User" ADD CONSTRAINT "User_email_key" UNIQUE USING INDEX "User_email_idx"'
+    )
+    conn.execute(history)
+    conn.execute(migration)
+
+    plan = reverse_script(migration, earlier_sql=[history])
+    conn.execute(plan.sql)
+
+    (step,) = plan.steps
+    assert step.statements == (
+        'ALTER TABLE "public"."User" DROP CONSTRAINT IF EXISTS "User_email_key"',
+        'CREATE UNIQUE INDEX "User_email_idx" ON "public"."User" ("email")',
+    )
+    assert conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'User' ORDER BY 1"
+    ).fetchall() == [
+        (
+            "User_email_idx",
+            'CREATE UNIQUE INDEX "User_email_idx" ON public."User" USING btree (email)',
+        ),
+        ("User_pkey", 'CREATE UNIQUE INDEX "User_pkey" ON public."User" USING btree (id)'),
+    ]
+    assert conn.execute(
+        "SELECT count(*) FROM pg_constraint WHERE conname = 'User_email_key'"
+    ).fetchone() == (0,)
