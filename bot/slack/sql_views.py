@@ -4,6 +4,8 @@ escaping it again here would show people ``&amp;lt;``."""
 
 from __future__ import annotations
 
+import html
+
 from bot.slack.blocks import (
     SECTION_TEXT_MAX,
     context,
@@ -18,6 +20,7 @@ from bot.slack.cards import card_renderer
 from bot.slack.ids import Block, Callback
 from bot.slack.values import EnvironmentRef
 from bot.sql.manual import SQL_MAX_CHARS
+from bot.sql.manual_plan import table_lines
 from bot.store.records import CardKind, Operation
 from bot.text import plural
 
@@ -229,17 +232,20 @@ def _verification_blocks(query: str | None, rows: dict | None) -> list[dict]:
 
 
 def _table_text(rows: dict) -> str:
-    """Sample rows as a monospace table, cut to fit a section, saying what was left out."""
-    table = [rows["columns"], *rows["rows"]]
-    widths = [max(len(r[i]) for r in table) for i in range(len(rows["columns"]))]
-    lines = [" | ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in table]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    text = "\n".join(line.rstrip() for line in lines)
+    """Sample rows as a monospace table, cut to fit a section, saying what was left out.
+    The values arrive escaped (render_card): aligned by what Slack shows of them."""
+    text = "\n".join(table_lines({**rows, "total": len(rows["rows"])}, _shown_width))
     more = rows["total"] - len(rows["rows"])
     note = f"\n_{plural(more, 'more row')} not shown._" if more > 0 else ""
     return _code(cut(text, _CODE_MAX)) + note
 
 
+def _shown_width(escaped: str) -> int:
+    # Slack shows &lt; as <; the zero-width spaces escape() puts between backticks take none.
+    return len(html.unescape(escaped).replace("\u200b", ""))
+
+
 def _code(text: str) -> str:
-    # A ``` inside would end Slack's code block early.
-    return "```" + text.replace("```", "` ` `") + "```"
+    # The text arrives escaped (render_card): no run of three backticks is left in it to
+    # end the code block early.
+    return "```" + text + "```"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.sql.manual import AnalysedStatement, ManualSql
@@ -185,16 +186,22 @@ def decision_text(
         return DecisionText("\n".join(lines))
     found = result.get("verification") or {}
     lines.append(f"Verification query ({verification}): {_rows(found.get('total', 0))}")
-    return DecisionText("\n".join(lines), "\n".join(_table(found) if rows else []))
+    return DecisionText("\n".join(lines), "\n".join(table_lines(found) if rows else []))
 
 
-def _table(rows: dict) -> list[str]:
+def table_lines(rows: dict, width: Callable[[str], int] = len) -> list[str]:
+    """Result rows (``Rows.to_dict()``) as a fixed-width table: header, rule, rows, how many
+    more. ``width``: how many characters a value takes on screen (``len``; for text already
+    escaped for Slack, what Slack shows of it)."""
     if not rows.get("columns"):
         return []
     # A line break inside a value would start a line of its own, as if it were a row.
     table = [[_one_line(c) for c in r] for r in (rows["columns"], *rows.get("rows", []))]
-    widths = [max(len(r[i]) for r in table) for i in range(len(rows["columns"]))]
-    out = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    widths = [max(width(r[i]) for r in table) for i in range(len(rows["columns"]))]
+    out = [
+        " | ".join(c + " " * (w - width(c)) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in table
+    ]
     out.insert(1, "-+-".join("-" * w for w in widths))
     more = rows.get("total", 0) - len(rows.get("rows", []))
     return out + ([f"({plural(more, 'more row')} not shown)"] if more > 0 else [])

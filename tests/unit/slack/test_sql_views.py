@@ -3,6 +3,8 @@ card holds counts, the requester's holds the rows."""
 
 from __future__ import annotations
 
+import html
+
 from bot.slack.blocks import MESSAGE_BLOCKS_MAX, SECTION_TEXT_MAX
 from bot.slack.cards import render_card
 from bot.slack.sql_views import sql_modal
@@ -67,6 +69,22 @@ def test_a_sample_is_a_monospace_table_with_the_rows_left_out_counted():
     table = next(t for t in section_texts(message) if "payload" in t)
     assert table.startswith("*1.* line 1\n```id | payload\n---+-")
     assert "_7 more rows not shown._" in table
+
+
+def test_the_requesters_rows_stay_aligned_as_slack_shows_them_whatever_the_values_hold():
+    """The values arrive escaped (&lt; is four characters, a zero-width space breaks each
+    run of backticks): the columns line up on what Slack shows, and a line break in a value
+    does not make a row."""
+    values = ["<b>", "a & b", "x```y", "one\ntwo", "plain"]
+    sample = {"columns": ["payload", "id"], "rows": [[v, str(n)] for n, v in enumerate(values)]}
+    first = statement(0, rows=5) | {"sample": sample | {"total": 5}}
+    table = next(t for t in section_texts(card([first])) if "payload" in t)
+    code = table.split("\n", 1)[1]
+    assert code.startswith("```") and code.endswith("```") and code.count("```") == 2
+    lines = html.unescape(code.strip("`")).replace("\u200b", "").split("\n")
+    assert len(lines) == 2 + len(values)
+    assert {line.index("|") for line in lines if "|" in line} == {len("one\\ntwo") + 1}
+    assert lines[5] == "one\\ntwo | 3"
 
 
 def test_many_statements_and_wide_rows_stay_within_slack_limits():
