@@ -15,9 +15,9 @@ from bot.checklists import CHECKLISTS
 from bot.clock import shown_utc
 from bot.errors import NotFound
 from bot.slack.blocks import escape
-from bot.slack.views import STATUS_WORDS, runbook_name
 from bot.store import Store
 from bot.store.records import ApprovalStatus
+from bot.words import runbook_name, status_words
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9_]+")
 
@@ -38,7 +38,7 @@ def incident_report(store: Store, op_id: str) -> str:
     lines = [
         f"# Incident report: {runbook_name(op.runbook)} on {op.environment} (`{op.id}`)",
         "",
-        f"- **Status:** {STATUS_WORDS.get(op.status, op.status)}"
+        f"- **Status:** {status_words(op.status)}"
         + (f": {escape(op.result)}" if op.result else ""),
         f"- **Requested by:** {_who(op.requester)}",
         "- **Approved by:** " + _approvers(store, op_id),

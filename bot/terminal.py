@@ -33,6 +33,7 @@ from bot.engine.leases import replica_name
 from bot.engine.model import Event
 from bot.errors import PermissionDenied, UserError
 from bot.store.records import FINAL_STATES, ApprovalStatus, EventKind, OperationStatus
+from bot.words import runbook_name, status_words
 
 USER_ENV = "ROLLBACK_BOT_USER"
 # Read once, to say it is ignored: the caller's environment never grants a permission.
@@ -307,7 +308,7 @@ class Terminal:
             op = self.store.operation(op_id)
             if op.status in FINAL_STATES:
                 self._wait_quiet(op_id)
-                self.say(f"{op.id}: {op.status}. {_plain(op.result or '')}")
+                self.say(f"{op.id}: {status_words(op.status)}. {_plain(op.result or '')}")
                 return EXIT_OK if op.status in _FINISHED else EXIT_FAILED
             if op.status in (
                 OperationStatus.WAITING_CHECKLIST,
@@ -405,7 +406,8 @@ class Terminal:
         if holder:
             op = holder.operation
             self.say(
-                f"Active operation: {op.id} ({op.runbook}, {op.status}), held by {holder.user}"
+                f"Active operation: {op.id} ({runbook_name(op.runbook)},"
+                f" {status_words(op.status)}), held by {holder.user}"
                 f" since {shown_utc(holder.since, 'minutes')}"
             )
         return EXIT_OK
@@ -496,7 +498,7 @@ class Terminal:
         return self._start("drill", env, user, params, args.yes)
 
     def _start(self, runbook: str, env, user: str, params: dict, yes: bool) -> int:
-        if not self.confirm(f"Start {runbook} on {env.name}?", yes):
+        if not self.confirm(f"Start {runbook_name(runbook)} on {env.name}?", yes):
             return EXIT_REFUSED
         op = self.engine.start(runbook, env.name, user, params)
         self.say(f"Started {op.id}.")
@@ -513,7 +515,9 @@ class Terminal:
         who = self._approver(message, args)
         user = who.user
         op = self.store.operation(approval.operation_id)
-        self.say(f"{op.id}: {op.runbook} on {op.environment}, requested by {op.requester}.")
+        self.say(
+            f"{op.id}: {runbook_name(op.runbook)} on {op.environment}, requested by {op.requester}."
+        )
         self.say(f"Exact plan (hash {approval.plan_hash[:12]}):")
         self.say(_indent(approval.plan_text))
         verb = "Deny" if args.deny else "Approve"
@@ -577,7 +581,7 @@ class Terminal:
 
     def takeover(self, args) -> int:
         op = self.engine.take_over(args.operation_id, self.me(), args.reason)
-        self.say(f"You now hold {op.id} ({op.runbook} on {op.environment}).")
+        self.say(f"You now hold {op.id} ({runbook_name(op.runbook)} on {op.environment}).")
         return self.follow(op.id)
 
     def cancel(self, args) -> int:

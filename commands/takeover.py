@@ -18,6 +18,6 @@ def run(ctx) -> dict:
         ctx.parsed.args["operation-id"], ctx.user, ctx.parsed.options.get("reason", "")
     )
     return views.info_message(
-        f"You now hold `{op.id}` ({op.runbook} on {op.environment}): its checklists and"
-        " questions are yours, and a second person approves what is left."
+        f"You now hold `{op.id}` ({views.runbook_name(op.runbook)} on {op.environment}): its"
+        " checklists and questions are yours, and a second person approves what is left."
     )

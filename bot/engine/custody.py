@@ -82,7 +82,7 @@ class Custody:
         if not reason:
             raise UserError(
                 "Say why you take it over: the reason goes into the incident log.",
-                f"`/rollback takeover {op_id} <reason>`",
+                f'`/rollback takeover {op_id} --reason "<why>"`',
             )
         reason = one_line_reason(reason)  # one line, capped, no hidden characters
         if user == op.requester:

@@ -35,6 +35,7 @@ from bot.store.records import (
     StepRecord,
     StepStatus,
 )
+from bot.words import status_words
 
 Listener = Callable[[Event], None]
 MembersOf = Callable[[str], set[str]]
@@ -198,7 +199,10 @@ class Engine:
         op = self.operation(op_id)
         self.custody.check_may_cancel(op, user)
         if op.status in FINAL_STATES:
-            raise ConflictError(f"Operation {op_id} already ended ({op.status}).")
+            raise ConflictError(
+                f"Operation {op_id} already ended ({status_words(op.status)}); nothing to cancel.",
+                "`/rollback history` shows how it ended.",
+            )
         if any(s.status == StepStatus.RUNNING for s in self.store.steps(op_id)):
             self.store.request_cancel(op_id, user)
             self.walker.kick(op_id)

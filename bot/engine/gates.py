@@ -28,6 +28,7 @@ from bot.store.records import (
     StepStatus,
 )
 from bot.text import plural
+from bot.words import status_words
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
@@ -346,11 +347,13 @@ class Gates:
         if current.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED):
             raise self._already_decided(current)
         if op.status in FINAL_STATES:
+            ended = status_words(op.status)
             if self.store.supersede_approval(approval.id):
-                self._superseded(approval, f"The operation ended ({op.status}).")
+                self._superseded(approval, f"The operation ended ({ended}).")
             raise ConflictError(
-                f"Operation {op.id} already ended ({op.status}); this approval no longer"
+                f"Operation {op.id} already ended ({ended}); this approval no longer"
                 " applies and nothing was run.",
+                "Its status message says how it ended; start a new operation if one is needed.",
                 code="operation_ended",
             )
         record = self.store.step(op.id, approval.step_id)
@@ -384,8 +387,12 @@ class Gates:
     def _already_decided(self, approval: Approval) -> ConflictError:
         who = f" by <@{approval.decided_by}>" if approval.decided_by else ""
         when = f" at {shown_utc(approval.decided_at, 'time')}" if approval.decided_at else ""
+        settled = approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED)
         return ConflictError(
             f"This approval request was already {approval.status}{who}{when}.",
+            "The operation's status message shows what happened next."
+            if settled
+            else "Use the newest approval request in the operation's thread, if there is one.",
             code="already_decided",
             people=(approval.decided_by,) if approval.decided_by else (),
         )

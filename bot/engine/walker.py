@@ -46,6 +46,7 @@ from bot.store.records import (
     ScheduledJob,
     StepStatus,
 )
+from bot.words import status_words
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
@@ -372,12 +373,13 @@ class Walker:
             op.id, status, message, now, then_schedule=reminder, only_while=only_while
         ):
             return False
-        self.engine.gates.supersede_pending(op.id, f"The operation ended ({status}).")
+        said = status_words(status)
+        self.engine.gates.supersede_pending(op.id, f"The operation ended ({said}).")
         self.emit(
             op.id,
             EventKind.FINISHED,
             actor,
-            f"Finished: {status}. {message}",
+            f"{said}. {message}",
             detail={"status": status},
         )
         return True

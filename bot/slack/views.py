@@ -42,6 +42,7 @@ from bot.store.records import (
     StepStatus,
 )
 from bot.text import plural
+from bot.words import runbook_name, status_words
 
 STATUS_EMOJI = {
     OperationStatus.RUNNING: ":arrows_counterclockwise:",
@@ -65,35 +66,6 @@ STEP_EMOJI = {
     StepStatus.DECLINED: ":no_entry_sign:",
     StepStatus.TODO: ":memo:",
 }
-STATUS_WORDS = {
-    OperationStatus.RUNNING: "Running",
-    OperationStatus.WAITING_CHECKLIST: "Waiting for the before-rollback checklist",
-    OperationStatus.WAITING_APPROVAL: "Waiting for approval",
-    OperationStatus.SUCCEEDED: "Finished",
-    OperationStatus.SUCCEEDED_WITH_DECLINED: "Finished, with steps declined",
-    OperationStatus.ROLLED_BACK: "Rolled back on purpose",
-    OperationStatus.FAILED: "Failed",
-    OperationStatus.CANCELLED: "Cancelled before any change",
-    OperationStatus.CANCELLED_AFTER_CHANGES: "Cancelled after changes",
-    OperationStatus.STOPPED: "Stopped",
-}
-
-# What people call each runbook (docs/messages.md: human names, never the internal id).
-RUNBOOK_NAMES = {
-    "drill": "Rollback drill",
-    "resolve": "Migration resolve (option 1)",
-    "revert": "Reverse migration (option 2)",
-    "pitr": "Point-in-time recovery (option 3)",
-    "sql": "Manual SQL (option 4)",
-    "deploy": "Re-run migrations",
-    "pitr_undo_switch": "Undo of the PITR traffic switch",
-    "pitr_cleanup": "PITR cleanup",
-    "backup_retention": "Backup retention review",
-}
-
-
-def runbook_name(runbook: str) -> str:
-    return RUNBOOK_NAMES.get(runbook, runbook.replace("_", " ").capitalize())
 
 
 # --- ephemeral replies ------------------------------------------------------------------
@@ -138,7 +110,7 @@ def status_message(
     people: set[str] = frozenset(),
 ) -> dict:
     """``people``: whose mentions in the result stay live (the operation's own)."""
-    status = STATUS_WORDS.get(op.status, op.status)
+    status = status_words(op.status)
     name = runbook_name(op.runbook)
     title = f"{STATUS_EMOJI.get(op.status, '')} {name} on {op.environment}: {status}"
     blocks = [
@@ -485,7 +457,7 @@ def _operation_line(op: Operation, approvers: list[str] | None) -> str:
     line = (
         f"{STATUS_EMOJI.get(op.status, '')} `{op.id}` *{runbook_name(op.runbook)}*"
         f" on {op.environment}:"
-        f" {STATUS_WORDS.get(op.status, op.status)} - {who} - {shown_utc(op.created_at)}{end}"
+        f" {status_words(op.status)} - {who} - {shown_utc(op.created_at)}{end}"
     )
     # What happened, for an end that is not plain success ("traffic switched; re-apply
     # declined", what changed before a failure or a cancel).

@@ -24,7 +24,7 @@ def test_server_errors_and_timeouts_are_retried_and_the_final_state_is_delivered
     assert len(bot.slack.calls_to("chat.update", ok=False)) >= 3
     assert "Finished" in final_status_text(bot, op.id, channel)
     thread = bot.slack.thread(channel, bot.store.operation(op.id).status_ts)
-    assert any("Finished: succeeded" in m["text"] for m in thread)
+    assert any("Finished. All steps succeeded." in m["text"] for m in thread)
 
 
 def test_a_429_storm_is_waited_out_without_losing_the_final_state(bot_factory):

@@ -21,6 +21,7 @@ import pytest
 from bot.sandbox import demo
 from bot.store import Store
 from bot.store.records import DecisionStatus
+from tests.unit.slack.test_catalog import bare_ids
 
 CONFIG = """
 default_environment = "staging"
@@ -168,6 +169,12 @@ def test_resolve_with_a_second_person_approving_in_another_invocation(cli):
     approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
     # Nothing ran before the approval: what the failed migration left is still there.
     assert _columns(cli.url, "Proposal") and "bio" in _columns(cli.url, "User")
+    # The runbook and its state in words, not `resolve, waiting_approval` (issue 19).
+    held = cli("status", "--env", "staging")
+    assert (
+        f"Active operation: {op_id} (Migration resolve (option 1), Waiting for approval),"
+        " held by U_ALICE" in held.out
+    ), held.out
 
     # The requester cannot approve her own request; nor can someone who is no approver.
     # A second invocation under the same OS account is the same person, whatever it claims.
@@ -187,7 +194,12 @@ def test_resolve_with_a_second_person_approving_in_another_invocation(cli):
     approved = cli("approve", approval_id, "--yes", signed_by="U_DAVE")
     assert approved.code == 0, approved.out
     assert "DROP TABLE IF EXISTS" in approved.out  # he saw the exact plan
-    assert f"{op_id}: succeeded" in approved.out
+    assert (
+        f"{op_id}: Migration resolve (option 1) on staging, requested by U_ALICE." in approved.out
+    )
+    assert f"{op_id}: Finished. The bot's steps are done" in approved.out
+    for shown in (started, ticked, held, approved):
+        assert bare_ids(shown.out) == [], shown.out
     assert "bio" not in _columns(cli.url, "User")
     assert _columns(cli.url, "Proposal") == []
 
@@ -211,7 +223,7 @@ def test_drill_shows_progress_bars(cli):
     assert done.code == 0, done.out
     assert re.search(r"\[#{30}\] 100% simulated work 5/5", done.out), done.out
     assert re.search(r"\[#+\.+\]\s+\d+% simulated work 1/5", done.out), done.out
-    assert f"{op_id}: succeeded" in done.out
+    assert f"{op_id}: Finished." in done.out
 
 
 def test_who_you_are_comes_from_the_os_account_and_confirmation_is_explicit(cli):
@@ -257,7 +269,7 @@ def test_an_approval_signed_elsewhere_counts_for_that_decision_only(cli, tmp_pat
     assert as_denial.code == 3 and "does not verify" in as_denial.out
     approved = cli("approve", approval_id, "--yes", "--signature", signature)
     assert approved.code == 0, approved.out
-    assert f"{op_id}: succeeded" in approved.out
+    assert f"{op_id}: Finished." in approved.out
     assert ("U_BOB", "approval_granted") in _audit(cli.state_db, op_id)
 
 
@@ -376,7 +388,7 @@ def test_sql_from_a_terminal_commits_on_the_requesters_word(cli):
         out = waiting.communicate(timeout=60)[0]
     finally:
         waiting.kill()
-    assert f"{op_id}: succeeded" in out, out
+    assert f"{op_id}: Finished." in out, out
     with psycopg.connect(cli.url) as conn:
         assert conn.execute("SELECT id FROM notes ORDER BY id").fetchall() == [(1,)]
         backups = conn.execute(
@@ -413,7 +425,7 @@ def _run_with_approval(cli, *args: str) -> str:
     ticked = cli("checklist", op_id, "before", "--tick", "all")
     approval_id = re.search(r"approve (apr-[0-9a-f]+)", ticked.out).group(1)
     approved = cli("approve", approval_id, "--yes", signed_by="U_DAVE")
-    assert f"{op_id}: succeeded" in approved.out, approved.out
+    assert f"{op_id}: Finished." in approved.out, approved.out
     return approved.out
 
 
@@ -470,7 +482,7 @@ def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path)
     assert started, out
     op_id = started.group(1)
     for _ in range(12):  # follow the printed next step, as two people would
-        if f"{op_id}: succeeded" in out:
+        if f"{op_id}: Finished." in out:
             break
         if m := re.search(r"approve (apr-[0-9a-f]+)", out):
             out = cli("approve", m.group(1), "--yes", signed_by="U_DAVE").out
@@ -480,7 +492,7 @@ def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path)
             out = cli("checklist", op_id, "before", "--tick", "all").out
         else:
             out = cli("follow", op_id).out
-    assert f"{op_id}: succeeded" in out, out
+    assert f"{op_id}: Finished." in out, out
     secret = aws.client("secretsmanager").get_secret_value(SecretId="skillancer/rds/database")
     assert "skillancer-rds-recovery" in json.loads(secret["SecretString"])["url"]
     # The same core as the Slack bot: the switch scheduled the old instance's cleanup, for

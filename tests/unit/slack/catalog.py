@@ -9,6 +9,7 @@ tests/unit/slack/test_catalog.py fails when a builder exists that no entry rende
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections.abc import Callable
@@ -52,6 +53,7 @@ from bot.store.records import (
     StepStatus,
 )
 from commands import usage_lines
+from tests.unit.slack.engine_runs import EngineRuns, engine_runs
 from tests.unit.slack.real_runs import RealRuns, operation
 
 # The mentions the bot writes itself (the requester, approvers, whoever acted): live on purpose.
@@ -396,6 +398,22 @@ def _incident_report(real: RealRuns, bad: str) -> dict:
     return message
 
 
+@functools.cache
+def engine() -> EngineRuns:
+    """One real engine run (tests/unit/slack/engine_runs.py), shared by every entry."""
+    return engine_runs(Path(tempfile.mkdtemp(prefix="catalog-engine-")))
+
+
+def _engine_error(index: int):
+    def render(real: RealRuns, bad: str) -> dict:
+        error = engine().errors[index]
+        return views.error_message(
+            UserError(error.message + bad, error.hint, code=error.code, people=error.people)
+        )
+
+    return render
+
+
 def _check_cards(real: RealRuns, bad: str) -> list[dict]:
     return taint(real.check_cards, bad)
 
@@ -407,6 +425,18 @@ ENTRIES: list[Entry] = [
         for n in range(7)  # RealRuns.errors: each refusal real input got
     ],
     Entry("info", views.info_message, lambda real, bad: views.info_message("Got it.")),
+    # What the engine writes: every line of the incident thread (each way an operation can
+    # end), its refusals of late clicks and commands, /rollback takeover's and cancel's replies.
+    Entry(
+        "thread lines",
+        views.timeline_line,
+        lambda real, bad: {"text": engine().thread(bad)},  # as incident.py posts it
+    ),
+    *[Entry(f"error: engine {n}", views.error_message, _engine_error(n)) for n in range(2)],
+    *[
+        Entry(f"command reply {n}", views.info_message, lambda real, bad, n=n: engine().replies[n])
+        for n in range(3)
+    ],
     *[
         Entry(
             f"status message {runbook} {status}",
@@ -887,7 +917,6 @@ def _switch() -> dict:
 # back, or are pieces a builder above lays out (each is rendered through that builder).
 NOT_BUILDERS = {
     views.runbook_name: "a name, used in every builder",
-    views.timeline_line: "a thread line's prefix; the engine's words are escaped by with_mentions",
     views.checklist_title: "the checklist modal's title (checklist entries)",
     migration_views.partial_confirmed: "parses the resolve modal's submission",
     pitr_views.form_values: "parses the PITR modal's submission",

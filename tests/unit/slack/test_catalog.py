@@ -15,17 +15,37 @@ import pytest
 
 import bot.slack
 from bot.slack.blocks import MODAL_TITLE_MAX
-from bot.store.records import CardKind
+from bot.store.records import CardKind, OperationStatus
+from bot.words import RUNBOOK_NAMES
 from tests.unit.slack.catalog import ENTRIES, NOT_BUILDERS, all_renderers, card_kinds_rendered
 from tests.unit.slack.real_runs import RealRuns, real_runs
 from tests.unit.slack.test_injection_corpus import CORPUS, HIDDEN, LIVE, objects
 
 _ENV_COMMAND = re.compile(r"/rollback (?:status|resolve|revert|pitr|sql|deploy|check)\b[^`\n]*")
 INTERNAL_NAMES = ("Sql ", "Pitr", "pitr_undo_switch", "Pitr_undo_switch", "*sql*", "*pitr*")
+# A runbook's id or an operation's state as the program spells it, as a bare word in prose
+# ("Finished: succeeded_with_steps_declined", "(pitr_undo_switch on production)"): runbook
+# ids that are not English words, and every state with an underscore. Commands and code
+# spans may name them (`/rollback pitr --env production`, a quoted id).
+_IDS = sorted(
+    [*(r for r in RUNBOOK_NAMES if r in ("pitr", "sql") or "_" in r)]
+    + [s.value for s in OperationStatus if "_" in s.value],
+    key=len,
+    reverse=True,
+)
+BARE_ID = re.compile(r"(?<![\w./-])(?:" + "|".join(_IDS) + r")(?![\w-])")
+_CODE = re.compile(r"```.*?```|`[^`\n]*`|(?:/rollback|rollback-bot cli) [^\n]*", re.S)
+
+
+def bare_ids(text: str) -> list[str]:
+    """The internal names ``text`` says in prose (outside code and commands)."""
+    return [m.group(0) for m in BARE_ID.finditer(_CODE.sub("", text))]
+
+
 # What an enum or a dump looks like when it leaks into words meant for people.
 LEAKS = re.compile(
     r"not_yet_applied|undo_then_resolve|resolve_rolled_back|waiting_approval|"
-    r"cancelled_after_changes|\{'|\{\"|\[\"|\['"
+    r"cancelled_after_changes|succeeded_with_steps_declined|waiting_checklist|\{'|\{\"|\[\"|\['"
 )
 
 
@@ -94,6 +114,7 @@ def test_every_message_keeps_the_written_standard(entry, real):
             assert "--env " in command, f"{entry.name}: `{command}` does not name its env"
     for name in INTERNAL_NAMES:
         assert name not in text, f"{entry.name}: internal runbook name {name!r}"
+    assert bare_ids(text) == [], f"{entry.name}: internal names in prose"
     assert not LEAKS.search(words), f"{entry.name}: an enum or a dump: {LEAKS.search(words)}"
     assert "&amp;amp;" not in text and "&amp;lt;" not in text, f"{entry.name}: escaped twice"
     raw = re.search(r"(?<!<@)\bU_(ALICE|BOB|CAROL)\b", words)
@@ -205,3 +226,26 @@ def test_deploy_shows_what_would_run_before_anything_starts(real):
     repeat = "\n".join(texts(shown["deploy confirm deploy_preview_repeat"]))
     assert "`20221207113401_user_organization_workflow` is the same file that failed" in repeat
     assert "contains null values" in repeat and "will fail the same way" in repeat
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "`10:04:00` Finished: succeeded_with_steps_declined. Restore: done.",
+        "The operation ended (cancelled_after_changes). The approval request no longer applies.",
+        "You now hold `op-1` (pitr_undo_switch on production): its checklists are yours.",
+        "Active operation: op-1 (pitr, waiting_approval), held by U_ALICE",
+        "op-1: sql on production, requested by U_ALICE.",
+    ],
+)
+def test_the_internal_name_check_catches_what_leaked(leak):
+    assert bare_ids(leak)
+
+
+def test_the_internal_name_check_leaves_commands_code_and_words_alone():
+    fine = (
+        "Recommended: `/rollback pitr --env production`. Manual SQL (option 4), PITR cleanup,"
+        " `prisma/migrations/x/migration.sql`, re-run with rollback-bot cli sql --env staging,"
+        " this version has no runbook `pitr_undo_switch`."
+    )
+    assert bare_ids(fine) == []
