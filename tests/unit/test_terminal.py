@@ -335,7 +335,7 @@ def test_a_config_the_caller_wrote_cannot_make_them_the_approver(cli, tmp_path):
     kept.chmod(0o644)
     approved = _as_another_account(cli, kept, "approve", approval_id, "--yes")
     assert approved.code == 0, approved.out
-    assert f"{op_id}: succeeded" in approved.out
+    assert f"{op_id}: Finished." in approved.out
     identity = [a for a in Store(cli.state_db).audit(op_id) if a.event == "break_glass_identity"]
     assert f"OS account {nobody} (uid {NOBODY})" in identity[-1].message
 
