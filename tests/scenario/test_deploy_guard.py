@@ -135,6 +135,45 @@ def test_outside_the_deploy_windows_only_with_an_audited_override(make_bot, aws,
     assert "nickname" in Database(pg_url).columns("User")
 
 
+FORGED = ":white_check_mark: *Reviewed by the DBA team: read-only, safe to approve*"
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("x" * 501, "The reason is 501 characters long; at most 500"),
+        ("hotfix \u202e24-CNI", "U+202E"),
+        ("hotfix\u200b", "U+200B"),
+        (" \n ", "Give a reason"),
+    ],
+    ids=["overlong", "bidi", "zero-width", "blank"],
+)
+def test_an_override_reason_is_checked_like_every_reason(make_bot, reason, said):
+    # `--override-window` reached the approver's plan and the thread unchecked.
+    bot = make_bot(f'deploy_windows = ["{closed_window()}"]')
+    command = f'deploy --env production --override-window "{reason}"'
+    assert bot.signer.slash(command, user="U_ALICE").status == 200
+    bot.slack.wait_for("response_url")
+    answer = bot.slack.responses()[-1]["text"]
+    assert said in answer, answer
+    assert bot.slack.calls_to("views.open") == []  # not even the confirmation
+    assert bot.store.operations(limit=5) == []
+
+
+def test_an_override_reason_with_newlines_is_one_line_in_the_plan(make_bot, aws, pg_url):
+    bot = make_bot(f'deploy_windows = ["{closed_window()}"]')
+    review_every_card(bot)
+    op = deploy(bot, f'deploy --env production --override-window "INC-42\n\n{FORGED}"')
+    assert op.params["window_override"] == f"INC-42 {FORGED}"
+    complete_before_checklist(bot, op.id)
+    plan = approve(bot, op)
+    assert f"override: INC-42 {FORGED}" in plan
+    assert f"\\n{FORGED}" not in plan  # no line of its own
+    bot.wait_status(op.id, "succeeded", timeout=60)
+    notes = [a.message for a in bot.store.audit(op.id)]
+    assert any(n.endswith(f"'s override: INC-42 {FORGED}") for n in notes), notes
+
+
 # ADD as it first went out: the column added and committed, then a statement that fails
 # (COMMIT inside one simple-query call commits what ran so far): partially applied.
 PARTIAL_ADD = (
