@@ -16,6 +16,9 @@ from bot.prisma.deploy import deploy
 from bot.store.records import EventKind
 from tests.scenario.test_check import ADD, INIT, text_of
 from tests.scenario.test_check import project as project  # noqa: F401 - the fixture
+from tests.unit.aws import aws_proxy as proxy_fixture
+
+aws_proxy = proxy_fixture.aws_proxy  # the fixture, shared with tests/unit/aws
 
 PRODUCTION_DB, STAGING_DB = "skillancer-production", "skillancer-staging"
 
@@ -39,7 +42,8 @@ def bot(bot_factory, project, aws, pg_url, monkeypatch):  # noqa: F811 - project
     monkeypatch.setenv("STAGING_DATABASE_URL", pg_url)
     return bot_factory(
         production_extra=f'migrations_dir = "{project}"\nrds_instance_id = "{PRODUCTION_DB}"',
-        staging_extra=f'rds_instance_id = "{STAGING_DB}"\nsnapshot_retention_days = 14',
+        staging_extra=f'migrations_dir = "{project}"\nrds_instance_id = "{STAGING_DB}"\n'
+        "snapshot_retention_days = 14",
     )
 
 
@@ -134,4 +138,42 @@ def test_pipeline_snapshot_before_deploy_is_taken_once_and_waited_for(
     assert "Nothing pending on production: no snapshot needed." in capsys.readouterr().out
     assert manual_snapshot_ids(aws, PRODUCTION_DB) == [first]
     # Staging's own retention (14 days) goes on its tag.
-    assert main(["snapshot", "--config", str(bot.config_path), "--env", "staging"]) != 2
+    assert main(["snapshot", "--config", str(bot.config_path), "--env", "staging"]) == 0
+    (staging,) = manual_snapshot_ids(aws, STAGING_DB)
+    retain = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+    assert tags_of(aws, staging)["rollback-bot:retain-until"] == retain
+    assert tags_of(aws, staging)["rollback-bot:environment"] == "staging"
+
+
+def test_backups_off_and_a_lagging_restorable_time_are_wrong(
+    bot_factory,
+    project,  # noqa: F811 - the fixture
+    aws,
+    aws_proxy,
+    pg_url,
+    monkeypatch,
+):
+    make_instance(aws, PRODUCTION_DB, retention=30)
+    make_instance(aws, STAGING_DB, retention=0)  # automated backups off
+    monkeypatch.setenv("STAGING_DATABASE_URL", pg_url)
+    bot = bot_factory(
+        production_extra=f'migrations_dir = "{project}"\nrds_instance_id = "{PRODUCTION_DB}"',
+        staging_extra=f'rds_instance_id = "{STAGING_DB}"',
+    )
+    pitr = "*Point-in-time*: expected continuous: latest restorable time within 15 min; found"
+
+    aws_proxy.restorable_until(PRODUCTION_DB, datetime.now(UTC) - timedelta(minutes=10))
+    audit = reply(bot, "backups --env production")
+    assert ":white_check_mark: *RDS Automated*: expected 30 days; found 30 days" in audit
+    assert f":white_check_mark: {pitr} latest restorable " in audit and "(10 min ago)" in audit
+
+    aws_proxy.restorable_until(PRODUCTION_DB, datetime.now(UTC) - timedelta(minutes=40))
+    audit = reply(bot, "backups --env production")
+    assert f":x: {pitr} latest restorable " in audit and "(40 min ago)" in audit
+
+    audit = reply(bot, "backups --env staging")
+    assert (
+        ":x: *RDS Automated*: expected 7 days; found off (retention 0): shorter than the"
+        " runbook's 7 days; set the instance's backup retention period to 7" in audit
+    )
+    assert f":x: {pitr} no restorable time" in audit

@@ -1,9 +1,10 @@
 """A small HTTP server on 127.0.0.1 in front of moto, for what moto cannot do.
 
-moto never throttles, never answers InvalidRestoreFault, and makes a restored instance
-"available" at once. The proxy answers chosen requests with AWS's own error bodies (so
-botocore's retry handler and error parsing run for real), can report a DB instance as
-still "creating", and forwards everything else to moto byte for byte. The bot reaches it
+moto never throttles, never answers InvalidRestoreFault, makes a restored instance
+"available" at once and reports every instance's LatestRestorableTime as now. The proxy
+answers chosen requests with AWS's own error bodies (so botocore's retry handler and error
+parsing run for real), can report a DB instance as still "creating" or restorable only up
+to a given time, and forwards everything else to moto byte for byte. The bot reaches it
 the way it reaches AWS: through AWS_ENDPOINT_URL.
 
 Error bodies follow the wire protocols in botocore's service models: RDS speaks "query"
@@ -13,11 +14,13 @@ Error bodies follow the wire protocols in botocore's service models: RDS speaks 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -41,6 +44,7 @@ class AwsProxy:
     calls: list[str] = field(default_factory=list)  # every Action seen, in order
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _held: dict[str, str] = field(default_factory=dict)  # instance id -> status shown
+    _restorable: dict[str, str] = field(default_factory=dict)  # instance id -> time shown
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> str:
@@ -78,6 +82,12 @@ class AwsProxy:
         with self._lock:
             self._held.pop(instance_id, None)
 
+    def restorable_until(self, instance_id: str, when: datetime) -> None:
+        """DescribeDBInstances reports ``instance_id``'s LatestRestorableTime as ``when``
+        (RDS lags when it stops shipping transaction logs; moto always says now)."""
+        with self._lock:
+            self._restorable[instance_id] = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
     def count(self, action: str) -> int:
         with self._lock:
             return self.calls.count(action)
@@ -96,6 +106,7 @@ class AwsProxy:
             self.calls.append(action)
             failure = self._next_failure(action)
             held = self._held.get(form.get("DBInstanceIdentifier", ""))
+            restorable = self._restorable.get(form.get("DBInstanceIdentifier", ""))
         if failure is not None:
             self._answer_error(request, failure, json_protocol=bool(target))
             return
@@ -104,6 +115,12 @@ class AwsProxy:
             answer = answer.replace(
                 b"<DBInstanceStatus>available</DBInstanceStatus>",
                 f"<DBInstanceStatus>{held}</DBInstanceStatus>".encode(),
+            )
+        if restorable and action == "DescribeDBInstances":
+            answer = re.sub(
+                rb"<LatestRestorableTime>[^<]*</LatestRestorableTime>",
+                f"<LatestRestorableTime>{restorable}</LatestRestorableTime>".encode(),
+                answer,
             )
         self._send(request, status, headers, answer)
 
