@@ -229,6 +229,9 @@ def test_the_other_replica_resumes_when_the_one_running_a_step_is_killed(
         lambda: len(_status_edits(replicas, status_ts)) > edits_before,
         what="the survivor editing the same status message",
     )
+    # No line said twice in the thread: the survivor says what is new, not the story again.
+    lines = Counter(r["text"] for r in replicas.slack.thread(channel, status_ts))
+    assert [t for t, n in lines.items() if n > 1] == []
 
 
 def _status_edits(replicas: Replicas, ts: str | None) -> list:
