@@ -70,6 +70,12 @@ class BuiltDefinition:
         self.columns: Mapping[str, int] = MappingProxyType(dict(columns))
         self.ref_columns: Mapping[str, int] = MappingProxyType({})
 
+    def __setattr__(self, name: str, value) -> None:
+        # As frozen as Definition (shared with the model cache), but for the AST it builds.
+        if name != "_node" and hasattr(self, name):
+            raise AttributeError(f"BuiltDefinition.{name} cannot be changed")
+        object.__setattr__(self, name, value)
+
     @property
     def node(self) -> ast.Node | None:
         if self._node is None:

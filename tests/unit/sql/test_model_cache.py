@@ -323,23 +323,31 @@ def test_changing_the_models_own_fields_and_doubts_leaves_the_cache_alone(histor
 def test_the_definitions_a_caller_gets_cannot_be_rewritten(history, expected):
     got = schema_before(history, "public")
     definitions = [
-        c.definition
-        for t in got.tables()
-        for c in t.constraints
-        if c.definition is not None and c.definition.columns
+        c.definition for t in got.tables() for c in t.constraints if c.definition is not None
+    ] + [
+        r.definition
+        for r in got.relations.values()
+        if isinstance(r, Index) and r.definition is not None
     ]
-    assert definitions
+    assert len({type(d) for d in definitions}) == 2  # Definition and BuiltDefinition
+    definitions = [d for d in definitions if d.columns]
 
     refused = 0
     for definition in definitions:
+        written = next(iter(definition.columns))
         for mapping in (definition.columns, definition.ref_columns):
             try:
-                mapping[next(iter(definition.columns))] = -1
+                mapping[written] = -1
             except TypeError:
+                refused += 1
+        for field in ("columns", "ref_columns"):
+            try:
+                setattr(definition, field, {written: -1})
+            except AttributeError:
                 refused += 1
 
     assert describe(schema_before(history, "public")) == expected
-    assert refused == 2 * len(definitions)
+    assert refused == 4 * len(definitions)
 
 
 def test_the_reverse_and_the_timeline_of_the_next_migration_leave_the_cache_alone(history):
