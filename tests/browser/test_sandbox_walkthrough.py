@@ -86,7 +86,9 @@ def test_manual_sql_dry_run_approval_then_commit(page):
     type_command(page, "/rollback sql --env staging")
     modal = page.get_by_role("dialog", name="Manual SQL rollback")
     modal.get_by_label("SQL", exact=True).fill('DELETE FROM "Project" WHERE "id" > 8;')
-    modal.get_by_label("Verification query (one SELECT)").fill('SELECT count(*) FROM "Project"')
+    modal.get_by_label("Verification query (one SELECT)").fill(
+        'SELECT "id" FROM "Project" ORDER BY "id"'
+    )
     modal.get_by_label("Reason").fill("two test projects created by the failed release's QA")
     modal.get_by_role("button", name="Start dry run").click()
 
@@ -105,8 +107,11 @@ def test_manual_sql_dry_run_approval_then_commit(page):
     commit = messages.get_by_role("button", name="Commit").last
     expect(commit).to_be_visible(timeout=60_000)
     # ... as a table in a code block: no stray backtick, the header and the value aligned.
+    # The demo's 10 projects less the 2 deleted, uncommitted yet.
     decision = messages.locator(".msg", has_text="decide for").last
-    expect(decision.locator("pre").last).to_have_text(re.compile(r"^count\s*\n-+\s*\n\d+\s*$"))
+    expect(decision.locator("pre").last).to_have_text(
+        re.compile(r"^id\s*\n-+\s*\n" + r"\s*\n".join(str(n) for n in range(1, 9)) + r"\s*$")
+    )
     expect(decision).not_to_contain_text("`")
     commit.click()
     confirm = page.get_by_role("alertdialog")
@@ -114,11 +119,17 @@ def test_manual_sql_dry_run_approval_then_commit(page):
         confirm.get_by_role("button", name=re.compile("Commit")).click()
     status = messages.locator(".msg").first
     expect(status).to_contain_text("Finished", timeout=60_000)
-    final_shot(page, "sql")
 
-    # The rows are gone on staging, and nowhere else.
-    type_command(page, "/rollback history --env staging")
-    expect(messages).to_contain_text(re.compile("Manual SQL|sql", re.I))
+    # The rows are gone for good: read again after COMMIT, on a connection of its own, staging
+    # holds projects 1-8 only, and the backup holds the 2 deleted.
+    messages.locator(".replies").first.click()
+    thread = page.get_by_role("complementary", name="thread")
+    expect(thread).to_contain_text("After commit: verification query: 8 rows")
+    expect(status).to_contain_text(
+        re.compile(r'after commit · "Project_backup_\d+_\d+": 2 rows; verification query: 8 rows')
+    )
+    status.scroll_into_view_if_needed()
+    final_shot(page, "sql")
 
 
 def test_resolve_then_revert_on_staging(page, sandbox):
@@ -151,6 +162,7 @@ def test_resolve_then_revert_on_staging(page, sandbox):
     messages.locator(".replies").first.click()
     thread = page.get_by_role("complementary", name="thread")
     expect(thread).to_contain_text("marked rolled back")
+    status.scroll_into_view_if_needed()
     final_shot(page, "resolve")
 
     # The history says so: the failed migration is rolled back.
@@ -173,13 +185,14 @@ def test_resolve_then_revert_on_staging(page, sandbox):
         'data-losing: drops table public."Project" (10 rows; copied first'
     )
     review.get_by_role("button", name="Continue").click()
-    run_with_approval(page, "revert", re.compile(r'DROP TABLE[^;]*"Project"'))
+    status = run_with_approval(page, "revert", re.compile(r'DROP TABLE[^;]*"Project"'))
+    status.scroll_into_view_if_needed()  # the picture shows the "Finished" headline
     final_shot(page, "revert")
 
 
-def run_with_approval(page, runbook: str, planned) -> None:
+def run_with_approval(page, runbook: str, planned):
     """What follows a confirmed command on staging: the before-checklist, the approval in the
-    incident channel (bob), the status message at Finished."""
+    incident channel (bob), the status message at Finished (returned)."""
     messages = page.get_by_role("log", name="messages")
     checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
     tick_every_box(checklist)
@@ -190,3 +203,4 @@ def run_with_approval(page, runbook: str, planned) -> None:
     approve(page)
     status = messages.locator(".msg").first
     expect(status).to_contain_text("Finished", timeout=60_000)
+    return status
