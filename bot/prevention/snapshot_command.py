@@ -76,6 +76,8 @@ def run(args) -> int:
             )
             print(f"Snapshot {snapshot.id} is available: deploy may go ahead.")
     except UserError as error:
+        if error.code == "config":  # no rds_instance_id or migrations_dir: a wrong setting
+            raise ConfigError(str(error)) from None
         print(f"rollback-bot snapshot: {error}", file=sys.stderr)
         return EXIT_FAIL
     finally:

@@ -143,6 +143,10 @@ def test_pipeline_snapshot_before_deploy_is_taken_once_and_waited_for(
     retain = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
     assert tags_of(aws, staging)["rollback-bot:retain-until"] == retain
     assert tags_of(aws, staging)["rollback-bot:environment"] == "staging"
+    # A wrong setting is exit 2 with one line (development has no rds_instance_id).
+    capsys.readouterr()
+    assert main(["snapshot", "--config", str(bot.config_path), "--env", "development"]) == 2
+    assert "Environment development has no rds_instance_id" in capsys.readouterr().err
 
 
 def test_backups_off_and_a_lagging_restorable_time_are_wrong(
