@@ -4,6 +4,7 @@ record goes through; linear on hostile input; every URL/DSN shape with a passwor
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from urllib.parse import quote
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import logs
+from bot import logs, redaction
 from bot.redaction import (
     Secret,
     redact,
@@ -133,6 +134,135 @@ def test_redaction_work_grows_linearly_with_hostile_input(unit):
     small = _python_lines(redact, unit * 4, truncated=True)
     large = _python_lines(redact, unit * 64, truncated=True)
     assert large <= 16 * small * 1.2 + 100, (small, large)
+
+
+# Line events cannot see the regular expression engine: one `pattern.search(text, pos)` is
+# one line however far it scans. The engine's work is bounded in two parts: (1) each
+# pattern's shape makes one search linear in the characters it is given (no backtracking),
+# (2) the characters handed to searches, counted over real 1 MB hostile inputs, grow
+# linearly. Both are deterministic: no clock.
+
+_SRE = re._parser  # the parse tree re compiles from (CPython's sre)
+_UNBOUNDED = _SRE.MAXREPEAT
+_REPEATS = (_SRE.MAX_REPEAT, _SRE.MIN_REPEAT, getattr(_SRE, "POSSESSIVE_REPEAT", None))
+# What the redaction used to be: a class, then a run of a class that overlaps it, so every
+# start position rescanned the rest (32,000 characters: 10 s).
+_BACKTRACKING = r"[a-z][a-z0-9+.-]*://[^:/@\s]+:[^@\s]+@"
+
+
+def _may_match(item: tuple, char: int) -> bool:
+    """Whether the one-character item may match ``char`` (conservative: True if unsure)."""
+    op, av = item
+    if op == _SRE.LITERAL:
+        return av == char
+    if op == _SRE.NOT_LITERAL:
+        return av != char
+    if op != _SRE.IN:
+        return True
+    negate = any(o == _SRE.NEGATE for o, _ in av)
+    known = [(o, a) for o, a in av if o != _SRE.NEGATE]
+    if any(o not in (_SRE.LITERAL, _SRE.RANGE) for o, _ in known):
+        return True
+    hit = any(a == char if o == _SRE.LITERAL else a[0] <= char <= a[1] for o, a in known)
+    return True if negate else hit
+
+
+def _linear_shape(pattern: re.Pattern) -> bool:
+    """A pattern one search of which is linear in the text: either its matches have a
+    bounded length (each start position costs a constant), or its only unbounded parts are
+    top-level runs of one character class, each just after and just before a literal
+    character outside the class (or the end). A run then stops at the first character
+    outside it and cannot start inside another attempt's run, so no character is rescanned
+    more than the pattern's few optional prefixes allow."""
+    tree = _SRE.parse(pattern.pattern, pattern.flags)
+    if tree.getwidth()[1] < _UNBOUNDED:
+        return True
+    items = list(tree)
+    for n, (op, av) in enumerate(items):
+        if op not in _REPEATS or av[1] < _UNBOUNDED:
+            if _SRE.SubPattern(tree.state, [(op, av)]).getwidth()[1] >= _UNBOUNDED:
+                return False  # unbounded inside a group or a branch
+            continue
+        repeated = list(av[2])
+        if len(repeated) != 1 or _SRE.SubPattern(tree.state, repeated).getwidth() != (1, 1):
+            return False
+        neighbours = [items[n - 1] if n else None]
+        if n + 1 < len(items):  # the end of the pattern may follow a run
+            neighbours.append(items[n + 1])
+        for neighbour in neighbours:
+            if neighbour is None or neighbour[0] != _SRE.LITERAL:
+                return False
+            if _may_match(repeated[0], neighbour[1]):
+                return False
+    return True
+
+
+def _patterns(*modules) -> dict[str, re.Pattern]:
+    return {
+        f"{m.__name__}.{name}": value
+        for m in modules
+        for name, value in vars(m).items()
+        if isinstance(value, re.Pattern)
+    }
+
+
+def test_the_shape_check_refuses_the_backtracking_pattern():
+    assert not _linear_shape(re.compile(_BACKTRACKING))
+    assert not _linear_shape(re.compile(r"a(?:b+c)+"))  # nested
+    assert not _linear_shape(re.compile(r"x[ a]*a"))  # the run overlaps what follows
+    assert _linear_shape(re.compile(r"x[ \t]*=[ \t]*"))
+
+
+@pytest.mark.parametrize("name", sorted(_patterns(redaction, logs)))
+def test_every_pattern_the_scrubber_searches_with_is_linear_by_shape(name):
+    assert _linear_shape(_patterns(redaction, logs)[name]), name
+
+
+class _Counted:
+    """A module's pattern, counting the characters each search was handed: from where it
+    starts to where it matched, or to the end of the text."""
+
+    def __init__(self, pattern: re.Pattern, tally: list[int]):
+        self.pattern, self.tally = pattern, tally
+
+    def search(self, text: str, pos: int = 0, endpos: int | None = None):
+        found = self.pattern.search(text, pos, *(() if endpos is None else (endpos,)))
+        end = len(text) if endpos is None else endpos
+        self.tally[0] += (found.end() if found else end) - pos
+        return found
+
+    def finditer(self, text: str, pos: int = 0):
+        self.tally[0] += len(text) - pos  # one forward pass, handed the whole text
+        return self.pattern.finditer(text, pos)
+
+    def __getattr__(self, name):
+        raise AttributeError(f"{name}: count it before the scrubber uses it")
+
+
+def _scanned(monkeypatch, text: str) -> int:
+    tally = [0]
+    with monkeypatch.context() as patch:
+        for name, value in vars(redaction).items():
+            if isinstance(value, re.Pattern):
+                patch.setattr(redaction, name, _Counted(value, tally))
+        redact(text, truncated=True)
+    return tally[0]
+
+
+MEGABYTE = 1 << 20
+
+
+@pytest.mark.parametrize("unit", HOSTILE, ids=range(len(HOSTILE)))
+def test_the_engine_is_handed_each_character_a_few_times_on_a_megabyte(monkeypatch, unit):
+    scanned = []
+    for size in (MEGABYTE // 16, MEGABYTE // 4, MEGABYTE):  # smallest first: fails fast
+        text = unit * (size // len(unit))
+        scanned.append(_scanned(monkeypatch, text))
+        # Five patterns, each handed the text about once: a small constant per character.
+        # Quadratic (each match searching on to the end) is thousands per character here.
+        assert scanned[-1] <= 8 * len(text), (size, scanned[-1])
+    quarter, whole = scanned[1:]
+    assert whole <= 4 * quarter * 1.25 + 1000, (quarter, whole)  # 4x the text, ~4x the work
 
 
 def test_a_megabyte_log_line_is_cut_and_scrubbed_in_one_pass():
