@@ -15,7 +15,13 @@ from bot.database import connect
 from bot.engine.model import Step, StepContext
 from bot.prisma.deploy import DeployEvent, DeployEventKind, deploy
 from bot.prisma.migrations_dir import LOCK_FILE
-from bot.runbooks.pitr.reapply_analysis import REVERSIBLE, analyse
+from bot.runbooks.pitr.reapply_analysis import (
+    DATA_LOSING,
+    IRREVERSIBLE,
+    REVERSIBLE,
+    analyse,
+    earlier_scripts,
+)
 from bot.runbooks.pitr.verify import restored_url
 from bot.runbooks.status import assess, status_card_data
 from bot.settings import Environment
@@ -60,26 +66,23 @@ def _choose_migrations(ctx: StepContext) -> str:
     if not pending:
         ctx.record(reapply_migrations=[], reapply_left_out=[], reapply_analysis=[])
         return "no migration after the restore point"
-    with connect(restored) as conn:
-        analysed = [analyse(conn, assessment.status, m).to_dict() for m in pending]
-    # "Safe": reversible by the analysis and not the failed or harmful one. A data-losing
-    # one is never in the default and is deployed only by the explicit "all" choice.
-    safe = [a["name"] for a in analysed if a["class"] == REVERSIBLE and a["name"] != harmful]
-    choices = {}
-    if safe:
-        choices["safe"] = f"Deploy {plural(len(safe), 'reversible migration')}"
-    if len(safe) < len(pending):
-        choices["all"] = f"Deploy all {len(pending)}, data-losing ones too"
-    choices["none"] = "Deploy none"
+    analysed = _analysed(ctx, restored, assessment.status, harmful)
+    # "Safe": reversible by the analysis and not the failed or harmful one. The other choice
+    # deploys the data-losing and irreversible ones too, never the failed or harmful one
+    # (the recovery undid it; deploying it again is `/rollback deploy`, after a fix).
+    others = [a for a in analysed if a["name"] != harmful]
+    safe = [a["name"] for a in others if a["class"] == REVERSIBLE]
+    everything = [a["name"] for a in others]
     choice = ctx.ask(
-        f"Migrations after the restore point, missing on {p['restore_target']}:\n"
+        f"Migrations after the restore point, missing on {p['restore_target']} (rows counted"
+        " there, before anything is deployed):\n"
         + "\n".join(_listed(a, harmful) for a in analysed)
         + "\nWhich should be deployed? Deploying needs an approval in protected environments.",
-        choices,
+        _choices(others, safe, harmful in pending),
         timeout=p.get("decision_timeout_seconds", 300),
         default="none",
     )
-    chosen = {"safe": safe, "all": pending, "none": []}[choice]
+    chosen = {"safe": safe, "all": everything, "none": []}[choice]
     left_out = [m for m in pending if m not in chosen]
     ctx.record(
         reapply_migrations=chosen,
@@ -89,8 +92,44 @@ def _choose_migrations(ctx: StepContext) -> str:
     return f"chosen: {', '.join(chosen) or 'none'}"
 
 
+def _analysed(ctx: StepContext, restored: Environment, status, harmful: str | None) -> list:
+    """Each pending migration classified on the restored database, as if the ones before
+    it (but the failed or harmful one) were deployed first."""
+    with connect(restored) as conn:
+        return [
+            analyse(
+                conn,
+                status,
+                name,
+                earlier_sql=earlier_scripts(status, name, {harmful}),
+                statement_timeout=ctx.config.sql_statement_timeout,
+            ).to_dict()
+            for name in status.pending
+        ]
+
+
+def _choices(others: list[dict], safe: list[str], failed_left_out: bool) -> dict[str, str]:
+    """The buttons, each saying what it deploys. The first is the highlighted one: never
+    the choice that deploys data-losing or irreversible migrations."""
+    choices = {}
+    if safe:
+        choices["safe"] = f"Deploy {plural(len(safe), 'reversible migration')}"
+    choices["none"] = "Deploy none"
+    if len(others) > len(safe):
+        kinds = [
+            _shown(c) for c in (DATA_LOSING, IRREVERSIBLE) if any(a["class"] == c for a in others)
+        ]
+        label = f"Deploy {len(others)}, {' and '.join(kinds)} ones too"
+        choices["all"] = label + (" (not the failed one)" if failed_left_out else "")
+    return choices
+
+
+def _shown(classification: str) -> str:
+    return classification.replace("_", "-")
+
+
 def _listed(a: dict, harmful: str | None) -> str:
-    line = f"• `{a['name']}`: {a['class'].replace('_', '-')}"
+    line = f"• `{a['name']}`: {_shown(a['class'])}"
     if a["name"] == harmful:
         line += " (the failed or harmful one: left out)"
     line += "".join(f"\n    - {e}" for e in a["effects"])
@@ -119,10 +158,17 @@ def _analysis_lines(analysed: list[dict]) -> list[str]:
     """Each migration as the approver must see it: its class, what it destroys (rows on
     the restored database), squawk's findings, and its whole SQL."""
     lines: list[str] = []
+    if analysed:
+        lines += [
+            "",
+            "each migration's class (reversible / data-losing / irreversible), what it"
+            " destroys (counted on the restored database before the deploy), squawk's"
+            " findings and its whole SQL:",
+        ]
     for a in analysed:
         lines += [
             "",
-            f"{a['name']}: {a['class'].replace('_', '-').upper()}",
+            f"{a['name']}: {_shown(a['class']).upper()}",
             *(f"  {e}" for e in a["effects"]),
             *(f"  squawk {f}" for f in a["findings"]),
             "  sql:",
