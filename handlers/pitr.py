@@ -63,16 +63,18 @@ def register(app: App, services) -> None:
         follow_up("pitr_cleanup", lambda op: cleanup_params(op, utcnow()))
     )
 
+    # ``respond`` (unused here): reports_errors answers a refusal (not the requester, not an
+    # approver) to the person who clicked with it; without it the refusal was only logged.
     @app.action(Action.PITR_CLEANUP_CANCEL)
     @reports_errors
-    def cancel_cleanup(ack, body: dict, action: dict) -> None:
+    def cancel_cleanup(ack, body: dict, action: dict, respond) -> None:
         ack()
         ref = OperationRef.parse(action["value"])
         cleanup_schedule.cancel(engine, ref.op, body["user"]["id"])
 
     @app.action(Action.PITR_CLEANUP_FINAL_SNAPSHOT)
     @reports_errors
-    def final_snapshot(ack, body: dict, action: dict) -> None:
+    def final_snapshot(ack, body: dict, action: dict, respond) -> None:
         ack()
         ref = FinalSnapshotChoice.parse(action["value"])
         cleanup_schedule.set_skip_final_snapshot(engine, ref.op, body["user"]["id"], ref.skip)

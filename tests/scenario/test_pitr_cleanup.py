@@ -152,6 +152,12 @@ def test_a_recovery_whose_reapply_is_denied_ends_succeeded_with_steps_declined(
     line = next(b["text"]["text"] for b in history["blocks"] if op.id in json.dumps(b))
     assert "Finished, with steps declined" in line
     assert "approved by <@U_BOB>, <@U_DAVE>" in line and "declined" in line
+    # App Home too: every approver of every step, for anyone who opens it.
+    bot.signer.event({"type": "app_home_opened", "user": "U_CAROL", "tab": "home"})
+    home = bot.slack.wait_for("views.publish")[-1].args["view"]
+    line = next(b["text"]["text"] for b in home["blocks"] if op.id in json.dumps(b))
+    assert "Finished, with steps declined" in line
+    assert "<@U_ALICE>, approved by <@U_BOB>, <@U_DAVE>" in line
     text = incident_report(bot.store, op.id)
     assert "**Approved by:** <@U_BOB> (restore); <@U_DAVE> (switch_traffic)" in text
 
@@ -196,3 +202,74 @@ def test_the_cleanup_refuses_an_old_instance_reached_by_another_name_or_a_proxy(
     assert not bot.store.approvals(cleanup.id)  # refused before any approval was asked
     rows = aws.client("rds").describe_db_instances()["DBInstances"]
     assert SOURCE in {r["DBInstanceIdentifier"] for r in rows}
+
+
+def test_only_an_approver_waives_the_final_snapshot_and_then_none_is_taken(
+    bot_factory, aws, pg_url, monkeypatch
+):
+    """Issue 15: "a final snapshot is always taken unless the approver explicitly waives
+    it". The recovery's requester clicking "Skip the final snapshot" changes nothing; an
+    approver's click does, and the deletion then runs without one, the plan saying who
+    waived it."""
+    bot = pitr_bot(bot_factory, aws, pg_url, monkeypatch)
+    op, channel = restore_and_switch(bot)  # requested by U_ALICE, approved by U_BOB
+    job_id = cleanup_schedule.job_id(op.id)
+    bot.wait_until(lambda: "Cleanup scheduled" in thread_text(bot, channel), what="cleanup card")
+
+    bot.signer.block_action(
+        Action.PITR_CLEANUP_FINAL_SNAPSHOT, None, user="U_ALICE", channel=channel
+    )
+    refusal = bot.wait_until(
+        lambda: [r for r in bot.slack.responses() if "final snapshot stays" in str(r)],
+        what="refusal",
+    )
+    assert "Only an approver of rds other than the recovery's requester" in refusal[-1]["text"]
+    assert bot.store.job(job_id).payload["skip_final_snapshot_by"] is None
+    assert "will skip" not in thread_text(bot, channel)
+
+    bot.signer.block_action(Action.PITR_CLEANUP_FINAL_SNAPSHOT, None, user="U_BOB", channel=channel)
+    bot.wait_until(
+        lambda: bot.store.job(job_id).payload["skip_final_snapshot_by"] == "U_BOB",
+        what="waived by the approver",
+    )
+    skipped = bot.wait_until(
+        lambda: next(
+            (m for m in bot.slack.messages(channel) if "will skip the final" in m["text"]), None
+        ),
+        what="cleanup card edited",
+    )
+    assert "<@U_BOB> chose to skip it" in json.dumps(skipped["blocks"])
+
+    # Due, with the old instance no longer live: the deletion is approved and takes no
+    # final snapshot.
+    target = op.params["target"]
+    bot.stop()
+    bot = bot_factory(tables_extra=RDS_ENV.replace(f'"{SOURCE}"', f'"{target}"'))
+    put_connections(aws, SOURCE, 0, 0, 0)
+    rds = aws.client("rds")
+    snapshots = rds.describe_db_snapshots()["DBSnapshots"]
+    bot.services.scheduler.run_due_now(job_id)
+    cleanup = bot.wait_until(lambda: bot.store.active_operation("rds"), what="cleanup op")
+    assert cleanup.runbook == "pitr_cleanup" and cleanup.params["final_snapshot_id"] is None
+    # No final snapshot ticks "backup" for the bot: the requester ticks it herself, having
+    # decided the automated backups are enough.
+    run_cleanup_checklist(bot, cleanup, leave_out=())
+    backup = bot.wait_until(
+        lambda: next(
+            (
+                i
+                for i in bot.store.checklist(cleanup.id, "before")
+                if i.item_id == "backup" and i.checked
+            ),
+            None,
+        ),
+        what="backup ticked",
+    )
+    assert not backup.by_bot
+    plan = bot.wait_until(lambda: bot.store.approvals(cleanup.id), what="approval")[0].plan_text
+    assert "WARNING: NO final snapshot (SkipFinalSnapshot=true), explicitly chosen by U_BOB" in plan
+    approve_next(bot, cleanup.id, 1, approver="U_DAVE")
+    bot.wait_status(cleanup.id, "succeeded")
+    rows = rds.describe_db_instances()["DBInstances"]
+    assert SOURCE not in {r["DBInstanceIdentifier"] for r in rows}
+    assert rds.describe_db_snapshots()["DBSnapshots"] == snapshots

@@ -6,7 +6,8 @@ When a point-in-time recovery has switched traffic, deleting the old instance is
 so it survives restarts). When it comes due, the cleanup operation (``CLEANUP``, cleanup.py) is
 started for the recovery's requester: it needs the before-checklist and an approval like
 any destructive step. Until then the job can be cancelled, and the final snapshot can be
-explicitly skipped (a warning everywhere it shows).
+explicitly skipped, in a protected environment by an approver only (a warning everywhere it
+shows).
 
 No Slack here: the cards and buttons are in bot/slack/pitr_views.py and handlers/pitr.py.
 """
@@ -96,9 +97,13 @@ def cancel(engine: Engine, pitr_op_id: str, user: str) -> None:
 
 
 def set_skip_final_snapshot(engine: Engine, pitr_op_id: str, user: str, skip: bool) -> None:
-    """Only an explicit click skips the final snapshot; the card then says so in red."""
+    """Only an explicit click skips the final snapshot, and in a protected environment only
+    an approver's: a final snapshot is always taken unless the approver explicitly waives
+    it. The card then says so in red. Keeping it is anyone's who may change the cleanup."""
     pitr_op = _pitr_operation(engine, pitr_op_id)
     _check_may_change(engine, pitr_op, user)
+    if skip:
+        _check_may_waive(engine, pitr_op, user)
     job = pending_job(engine, pitr_op_id)
     changed = dataclasses.replace(
         job, payload=job.payload | {"skip_final_snapshot_by": user if skip else None}
@@ -194,4 +199,19 @@ def _check_may_change(engine: Engine, pitr_op: Operation, user: str) -> None:
             "Only the requester of the recovery or an approver can change its cleanup.",
             f"Ask <@{pitr_op.requester}>.",
             people=(pitr_op.requester,),
+        )
+
+
+def _check_may_waive(engine: Engine, pitr_op: Operation, user: str) -> None:
+    """Skipping the final snapshot throws away the last copy of the old instance: the
+    two-person rule's second person decides it, never the recovery's requester alone."""
+    env = engine.config.environment(pitr_op.environment)
+    if not env.protected:
+        return
+    if user == pitr_op.requester or user not in engine.resolve_principals(env.approvers):
+        raise PermissionDenied(
+            f"Only an approver of {env.name} other than the recovery's requester can skip the"
+            f" final snapshot of `{pitr_op.params['source']}`: it throws away the last copy of"
+            " its data. The final snapshot stays.",
+            f"Ask an approver ({', '.join(env.approvers)}) to skip it, if it must be skipped.",
         )
