@@ -288,11 +288,13 @@ class Terminal:
         except UserError:
             return None
 
-    def confirm(self, question: str, assume_yes: bool) -> bool:
+    def confirm(
+        self, question: str, assume_yes: bool, hint: str = "Pass --yes to confirm."
+    ) -> bool:
         if assume_yes:
             return True
         if not self.stdin.isatty():
-            raise UserError(f"{question} Nothing was started.", "Pass --yes to confirm.")
+            raise UserError(f"{question} Nothing was started.", hint)
         self.console.out.write(f"{question} [y/N] ")
         self.console.out.flush()
         return self.stdin.readline().strip().lower() in ("y", "yes")
@@ -428,7 +430,11 @@ class Terminal:
         if plan.not_applied:  # confirmed on its own question, never by --yes alone
             self.say("These statements did NOT take effect, yet it would be recorded as applied:")
             self.say(_indent("\n".join(plan.not_applied)))
-            if not self.confirm("Record it as applied anyway?", False):
+            answer_here = (
+                "Run it again in a terminal and answer the question: --yes does not confirm"
+                " recording statements that never ran."
+            )
+            if not self.confirm("Record it as applied anyway?", False, answer_here):
                 return EXIT_REFUSED
         return self._start("resolve", env, user, plan.params(), args.yes)
 

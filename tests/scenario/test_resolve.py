@@ -4,6 +4,7 @@ PostgreSQL with a Prisma migrations directory, driven the way Slack drives the b
 from __future__ import annotations
 
 import contextlib
+import shutil
 from datetime import UTC, datetime
 
 import psycopg
@@ -32,6 +33,12 @@ BAD_SQL = (
     'ALTER TABLE "Nope" ADD COLUMN "x" INTEGER;\n'
 )
 FIXED_SQL = 'CREATE TABLE "Post" ("id" SERIAL PRIMARY KEY, "title" TEXT);\n'
+LATE = "20251210000000_unique_email"
+UNIQUE_EMAIL_SQL = (
+    'CREATE TABLE "Tag" ("id" SERIAL PRIMARY KEY);\n'
+    "COMMIT;\n"
+    'CREATE UNIQUE INDEX "User_email_key" ON "User"("email");\n'
+)
 
 
 @pytest.fixture
@@ -343,3 +350,37 @@ def test_resolve_applied_on_a_partly_applied_migration_shows_what_never_ran(bot,
     bot.wait_until(lambda: bot.store.approvals(op.id), what="approval")
     plan = bot.store.approvals(op.id)[0].plan_text
     assert "WARNING: recorded as applied although these statements did not take effect" in plan
+
+
+def test_a_submission_without_the_confirmation_is_refused_when_a_statement_never_ran(bot, prisma):
+    """The form asks for the "record it as applied anyway" box only when statements did
+    not take effect as it opens; the server plans again at submission and refuses one
+    without the box when, by then, statements did not take effect (issue 15,
+    reproduction 4). Slack's client cannot skip a required box: a deploy that failed
+    while the form was open is how a submission without it reaches the bot."""
+    prisma.mark_rolled_back(BAD)
+    shutil.rmtree(prisma.path / BAD)
+    with psycopg.connect(prisma.url, autocommit=True) as conn:
+        conn.execute("""INSERT INTO "User" ("email") VALUES ('a@x'), ('a@x')""")
+    prisma.add(LATE, UNIQUE_EMAIL_SQL)  # pending: recording it as applied is Prisma's baseline
+    bot.signer.slash(f"resolve {LATE} --applied --env staging")
+    update = bot.slack.wait_for("views.update")[-1]
+    assert "recorded as applied" in modal_text(bot, update)
+    assert "did not take effect" not in modal_text(bot, update)
+    assert not any(
+        b.get("block_id") == "resolve_confirm_partial" for b in update.args["view"]["blocks"]
+    )
+
+    # A deploy elsewhere tries it while the form is open: "Tag" is created, the unique
+    # index fails on the duplicate emails.
+    prisma.deploy()
+    assert prisma.status().rows_for(LATE)[-1].state == "failed"
+    opened = len(bot.slack.calls_to("views.open"))
+    assert bot.signer.submit_view(update.args["view_id"], user="U_ALICE", values={}).status == 200
+    error = bot.slack.wait_for("views.open", count=opened + 1)[-1]
+    text = modal_text(bot, error)
+    assert f"`{LATE}` has statements that did not take effect" in text
+    assert "needs the explicit confirmation in the form. Nothing was started." in text
+    assert bot.store.active_operation("staging") is None
+    assert not bot.store.operations(limit=5)
+    assert [r.state for r in prisma.status().rows_for(LATE)] == ["failed"]

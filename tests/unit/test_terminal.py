@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pty
 import pwd
 import re
 import subprocess
@@ -503,3 +504,57 @@ def test_pitr_from_a_terminal_restores_verifies_and_switches(aws, cli, tmp_path)
     finally:
         store.close()
     assert jobs[f"pitr-cleanup:{op_id}"] == "pitr_cleanup_due"
+
+
+def _on_a_terminal(cli, answer: str, *args: str) -> Result:
+    """The command with a terminal as its stdin (a person at the keyboard), who types
+    ``answer`` to the first question asked."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.main", "cli", *args],
+        env=cli.env,
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    os.close(terminal)
+    try:
+        os.write(controller, f"{answer}\n".encode())
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    return Result(proc.returncode, out)
+
+
+def _operations(state_db: Path) -> list:
+    store = Store(state_db)
+    try:
+        return store.operations(limit=10)
+    finally:
+        store.close()
+
+
+def test_resolve_applied_of_a_partly_applied_migration_needs_its_own_answer_not_yes(cli):
+    """Issue 15, reproduction 4: `--applied` on a migration of which the last statement
+    never ran. --yes confirms starting an operation, never recording that statement as
+    applied: that needs a person's answer to its own question."""
+    args = ("resolve", demo.FAILED, "--env", "staging", "--applied", "--yes")
+    refused = cli(*args)
+    assert refused.code == 3, refused.out
+    assert "These statements did NOT take effect" in refused.out and '"Invoice"' in refused.out
+    assert "Record it as applied anyway? Nothing was started." in refused.out
+    assert "--yes does not confirm" in refused.out and "Pass --yes" not in refused.out
+    assert _operations(cli.state_db) == []
+
+    declined = _on_a_terminal(cli, "n", *args)
+    assert declined.code == 3, declined.out
+    assert "Record it as applied anyway? [y/N]" in declined.out
+    assert _operations(cli.state_db) == []
+
+    confirmed = _on_a_terminal(cli, "y", *args)
+    assert confirmed.code == 0, confirmed.out
+    op_id = re.search(r"Started (op-\S+)\.", confirmed.out).group(1)
+    [op] = _operations(cli.state_db)
+    assert op.id == op_id and op.runbook == "resolve" and op.params["mode"] == "applied"
+    assert any('"Invoice"' in s for s in op.params["not_applied"])
