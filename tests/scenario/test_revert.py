@@ -346,6 +346,24 @@ def test_a_failed_migration_refuses_the_revert_before_review_checklist_or_approv
     assert "bio" in prisma.staging.columns("User")
 
 
+def test_a_pending_migration_refuses_the_revert_before_review_checklist_or_approval(bot, prisma):
+    """Prisma's deploy applies every pending migration, in name order: the reverse would
+    go out together with a migration nobody reviewed here. Refused before the review
+    modal offers anything, with what to do instead."""
+    pending = "20251210000000_add_age"
+    prisma.add(pending, 'ALTER TABLE "User" ADD COLUMN "age" INTEGER;\n')
+
+    call = review(bot, f"revert {ADD} --env staging")
+    text = shown(call)
+    assert f"staging has pending migrations (`{pending}`)" in text
+    assert "Prisma would apply them together with the reverse. Nothing was started." in text
+    assert "/rollback deploy --env staging" in text
+    assert not any(b.get("block_id") == Block.REVERT_SQL for b in call.args["view"]["blocks"])
+    assert bot.store.active_operation("staging") is None and not checklist_modals(bot)
+    assert not list(prisma.path.glob("*_revert_*"))
+    assert "bio" in prisma.staging.columns("User") and "age" not in prisma.staging.columns("User")
+
+
 def test_a_revert_that_fails_writes_no_file_and_names_the_failed_statement(bot, prisma):
     edited = 'ALTER TABLE "User" DROP COLUMN "bio";\n\nUPDATE "User" SET "email" = "nope";\n'
     _, op = run_revert(bot, "staging", {Block.REVERT_SQL: edited})
