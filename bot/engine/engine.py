@@ -183,8 +183,11 @@ class Engine:
             f"Another operation is already running on {env.name}: {running.id}"
             f" ({self._title(running.runbook)}) started by <@{running.requester}> at"
             f" {shown_utc(running.created_at, 'minutes')}.",
-            f"Only one operation per environment runs at a time. Follow it with"
-            f" `/rollback history`, or wait until it finishes before starting a {runbook.title}.",
+            f"Only one operation per environment runs at a time: wait until it finishes before"
+            f" starting a {runbook.title} (`/rollback history` follows it). If it is stuck, its"
+            f" requester or an approver of {env.name} can stop it with"
+            f" `/rollback cancel {running.id}`, or an approver can take it over with"
+            f" `/rollback takeover {running.id} --reason REASON`.",
             code="busy",
             people=(running.requester,),
         )

@@ -152,6 +152,9 @@ def test_second_drill_on_the_same_environment_is_refused(bot):
     )[0]["text"]
     assert response.status == 200
     assert op.id in text and "<@U_ALICE>" in text
+    # What to do when it is stuck, with commands that can be copied as they are.
+    assert f"`/rollback cancel {op.id}`" in text
+    assert f"`/rollback takeover {op.id} --reason REASON`" in text
     assert len(bot.store.operations(limit=10)) == 1
     # Another environment is free.
     assert bot.signer.slash("drill --env development", user="U_BOB").status == 200
