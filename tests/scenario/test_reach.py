@@ -91,6 +91,12 @@ def test_a_click_from_a_dm_gets_the_same_checks(bot):
     )
     assert bot.store.approval(approval.id).decided_by == "U_BOB"
     assert bot.store.steps(op.id)[1].status == "pending"  # the destructive step never ran
+    # Every copy says who denied it and has no buttons left, the DMs as the channel's.
+    assert bot.services.incident.wait_idle(op.id)
+    for where in [channel, *dms.values()]:
+        copy = next(m for m in bot.slack.messages(where) if "Approval needed" in m["text"])
+        assert "Denied" in str(copy["blocks"]) and "<@U_BOB>" in str(copy["blocks"])
+        assert Action.APPROVE not in str(copy["blocks"])
     refused = [a for a in bot.store.audit(op.id) if a.event == "approval_granted"]
     assert refused == []
 
