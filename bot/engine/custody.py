@@ -62,7 +62,9 @@ class Custody:
     def check_may_cancel(self, op: Operation, user: str) -> None:
         if user != op.requester and not self.is_approver(op, user):
             raise PermissionDenied(
-                "Only the requester or an approver of this environment can cancel this operation."
+                "Only the requester or an approver of this environment can cancel this operation.",
+                f"Ask <@{op.requester}> or an approver of {op.environment}.",
+                people=(op.requester,),
             )
 
     def take_over(self, op_id: str, user: str, reason: str) -> Operation:
@@ -88,7 +90,10 @@ class Custody:
         if user == op.requester:
             raise ConflictError(f"You already hold {op_id}.")
         if op.status in FINAL_STATES or not self.store.take_over(op.id, op.requester, user):
-            raise ConflictError(f"Operation {op_id} already ended, or someone else took it over.")
+            raise ConflictError(
+                f"Operation {op_id} already ended, or someone else took it over.",
+                "`/rollback history` shows who holds it and how it stands.",
+            )
         # A pending request was the previous requester's: it no longer speaks for the holder.
         for approval in self.store.approvals(op.id):
             if approval.status == ApprovalStatus.PENDING:

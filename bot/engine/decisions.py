@@ -104,11 +104,14 @@ class Decisions:
                 people=(op.requester,),
             )
         if choice not in decision.choices:
-            raise UserError(f"`{choice}` is not one of the choices.")
+            raise UserError(
+                f"`{choice}` is not one of the choices.", "Use one of the question's buttons."
+            )
         if not self.store.answer_decision(decision_id, choice, user, self.clock()):
             done = self.store.decision(decision_id)
             raise ConflictError(
                 f"This was already decided: {decision.choices.get(done.choice)} ({done.status}).",
+                "The operation's status message shows what happened next.",
                 code="already_decided",
             )
         self.emit(

@@ -213,7 +213,10 @@ class Engine:
         if not self.walker.finish(
             op, OperationStatus.CANCELLED, f"Cancelled by <@{user}>.", actor=user
         ):
-            raise ConflictError(f"Operation {op_id} already ended.")
+            raise ConflictError(
+                f"Operation {op_id} already ended; nothing to cancel.",
+                "`/rollback history` shows how it ended.",
+            )
         return "cancelled"
 
     def recover(self) -> None:

@@ -109,10 +109,16 @@ class Gates:
         self.check_may_tick(op, user)
         items = self.store.checklist(op_id, checklist)
         if not items:
-            raise NotFound(f"Operation {op_id} has no {checklist} checklist.")
+            raise NotFound(
+                f"Operation {op_id} has no {checklist} checklist.",
+                f"Its checklists open from its status message, or `/rollback checklist {op_id}`.",
+            )
         unknown = checked - {i.item_id for i in items}
         if unknown:
-            raise UserError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
+            raise UserError(
+                f"Unknown checklist items: {', '.join(sorted(unknown))}.",
+                "Tick the items in the checklist itself (the button on the status message).",
+            )
         changes = self.store.tick(op_id, checklist, checked, user, self.clock())
         title = CHECKLISTS[checklist].title
         for label, ticked in changes:
@@ -221,11 +227,21 @@ class Gates:
     def request_approval_again(self, op_id: str, user: str) -> None:
         op = self.engine.operation(op_id)
         if user != op.requester:
-            raise PermissionDenied("Only the requester can ask for approval again.")
+            raise PermissionDenied(
+                "Only the requester can ask for approval again.",
+                f"Ask <@{op.requester}>.",
+                people=(op.requester,),
+            )
         if op.status != OperationStatus.WAITING_APPROVAL:
-            raise ConflictError(f"Operation {op_id} is not waiting for an approval.")
+            raise ConflictError(
+                f"Operation {op_id} is not waiting for an approval.",
+                "Its status message shows what it waits for.",
+            )
         if any(a.status == ApprovalStatus.PENDING for a in self.store.approvals(op_id)):
-            raise ConflictError("An approval request is already pending.")
+            raise ConflictError(
+                "An approval request is already pending.",
+                "Ask an approver to use the request in the operation's thread.",
+            )
         env = self.config.environment(op.environment)
         record = next(s for s in self.store.steps(op_id) if s.status == StepStatus.PENDING)
         step = self.runbooks[op.runbook].step(record.step_id)

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 def undo_params(pitr_op: Operation) -> dict:
     p = pitr_op.params
     if not p.get("switch_version"):
-        raise ConflictError(f"Operation {pitr_op.id} has not switched traffic; nothing to undo.")
+        raise ConflictError(
+            f"Operation {pitr_op.id} has not switched traffic; nothing to undo.",
+            "Only a recovery that switched traffic can be undone: check the operation id in"
+            " `/rollback history`.",
+        )
     switch = _switch_of(p)
     current = secrets_manager.current_version(switch.secret_id)
     if current.version_id == switch.previous_version_id:

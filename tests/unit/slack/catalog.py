@@ -53,7 +53,7 @@ from bot.store.records import (
     StepStatus,
 )
 from commands import usage_lines
-from tests.unit.slack.engine_runs import EngineRuns, engine_runs
+from tests.unit.slack.engine_runs import REFUSALS, EngineRuns, engine_runs
 from tests.unit.slack.real_runs import RealRuns, operation
 
 # The mentions the bot writes itself (the requester, approvers, whoever acted): live on purpose.
@@ -432,7 +432,7 @@ ENTRIES: list[Entry] = [
         views.timeline_line,
         lambda real, bad: {"text": engine().thread(bad)},  # as incident.py posts it
     ),
-    *[Entry(f"error: engine {n}", views.error_message, _engine_error(n)) for n in range(2)],
+    *[Entry(f"error: engine {n}", views.error_message, _engine_error(n)) for n in range(REFUSALS)],
     *[
         Entry(f"command reply {n}", views.info_message, lambda real, bad, n=n: engine().replies[n])
         for n in range(3)

@@ -26,6 +26,7 @@ from bot.store.records import ACTIVE_STATES, ApprovalStatus, OperationStatus
 from commands import CommandContext, parse
 
 PEOPLE = {"U_ALICE", "U_BOB", "U_CAROL"}
+REFUSALS = 5  # how many refusals engine_runs() collects (the catalog renders each)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ def engine_runs(root: Path) -> EngineRuns:
         _ticked(engine, store, op.id)
         engine.decide_approval(_pending(store, op.id).id, "U_BOB", True)
         _pending(store, op.id)
+        errors.append(_refused(lambda: engine.cancel(op.id, "U_DAVE")))  # no approver
+        errors.append(_refused(lambda: engine.request_approval_again(op.id, "U_BOB")))
+        errors.append(_refused(lambda: engine.tick_checklist(op.id, "before", {"x"}, "U_ALICE")))
         replies.append(_command(engine, "U_CAROL", f'takeover {op.id} --reason "Alice is off"'))
         late = _pending(store, op.id)
         replies.append(_command(engine, "U_CAROL", f"cancel {op.id}"))
@@ -155,4 +159,5 @@ def engine_runs(root: Path) -> EngineRuns:
         errors.append(_refused(lambda: engine.decide_approval(late.id, "U_BOB", True)))
     finally:
         engine.shutdown()
+    assert len(errors) == REFUSALS
     return EngineRuns(events, ended, errors, replies)
