@@ -266,7 +266,7 @@ class Gates:
         self._check_message(op, approval, user, message)
         self._check_approver(op, env, approval, user, approve)
         if approval.status != ApprovalStatus.PENDING:
-            raise self._already_decided(approval)
+            raise _already_decided(approval)
         self._check_still_waiting(op, approval)
         if self.clock() >= parse_iso(approval.expires_at):
             self.expire_approval(approval_id)
@@ -286,7 +286,7 @@ class Gates:
         if not self.store.decide_approval(approval_id, status, user, self.clock()):
             # A concurrent click, or the operation ended or moved on meanwhile.
             self._check_still_waiting(self.engine.operation(op.id), approval)
-            raise self._already_decided(self.store.approval(approval_id))
+            raise _already_decided(self.store.approval(approval_id))
         self.emit(
             op.id,
             EventKind.APPROVAL_GRANTED if approve else EventKind.APPROVAL_DENIED,
@@ -361,7 +361,7 @@ class Gates:
         # on (or finished the operation): that click is told who decided, not "wrong step".
         current = self.store.approval(approval.id)
         if current.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED):
-            raise self._already_decided(current)
+            raise _already_decided(current)
         if op.status in FINAL_STATES:
             ended = status_words(op.status)
             if self.store.supersede_approval(approval.id):
@@ -398,19 +398,6 @@ class Gates:
             f"{why} The approval request no longer applies.",
             step_id=approval.step_id,
             detail={"approval_id": approval.id},
-        )
-
-    def _already_decided(self, approval: Approval) -> ConflictError:
-        who = f" by <@{approval.decided_by}>" if approval.decided_by else ""
-        when = f" at {shown_utc(approval.decided_at, 'time')}" if approval.decided_at else ""
-        settled = approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED)
-        return ConflictError(
-            f"This approval request was already {approval.status}{who}{when}.",
-            "The operation's status message shows what happened next."
-            if settled
-            else "Use the newest approval request in the operation's thread, if there is one.",
-            code="already_decided",
-            people=(approval.decided_by,) if approval.decided_by else (),
         )
 
     def _refused(self, op: Operation, user: str, approval: Approval, reason: str) -> None:
@@ -469,3 +456,18 @@ def _posted_in(store: Store, approval: Approval, message: tuple[str, str]) -> bo
             return False
         time.sleep(0.05)
         approval = store.approval(approval.id)
+
+
+def _already_decided(approval: Approval) -> ConflictError:
+    """The refusal of a click on an approval request that is no longer pending."""
+    who = f" by <@{approval.decided_by}>" if approval.decided_by else ""
+    when = f" at {shown_utc(approval.decided_at, 'time')}" if approval.decided_at else ""
+    settled = approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.DENIED)
+    return ConflictError(
+        f"This approval request was already {approval.status}{who}{when}.",
+        "The operation's status message shows what happened next."
+        if settled
+        else "Use the newest approval request in the operation's thread, if there is one.",
+        code="already_decided",
+        people=(approval.decided_by,) if approval.decided_by else (),
+    )
