@@ -591,8 +591,11 @@ class Terminal:
         return self.follow(op.id)
 
     def cancel(self, args) -> int:
-        outcome = self.engine.cancel(args.operation_id, self.me())
-        self.say(f"{args.operation_id}: cancel {outcome}.")
+        op_id = args.operation_id
+        if self.engine.cancel(op_id, self.me()) == "requested":
+            self.say(f"Cancelling {op_id}: a step is running; it stops as soon as that ends.")
+        else:
+            self.say(f"Cancelled {op_id}. Steps that already ran stay done.")
         return self.follow(args.operation_id)
 
 

@@ -227,6 +227,17 @@ def test_drill_shows_progress_bars(cli):
     assert f"{op_id}: Finished." in done.out
 
 
+def test_cancel_says_what_happened_in_words(cli):
+    started = cli("drill", "--env", "development", "--yes")
+    op_id = re.search(r"Started (op-\S+)\.", started.out).group(1)
+    cancelled = cli("cancel", op_id)
+    assert f"Cancelled {op_id}. Steps that already ran stay done." in cancelled.out
+    assert f"{op_id}: Cancelled before any change. Cancelled by" in cancelled.out
+    assert "cancel cancelled" not in cancelled.out and bare_ids(cancelled.out) == []
+    again = cli("cancel", op_id)
+    assert again.code != 0 and "already ended (Cancelled before any change)" in again.out
+
+
 def test_who_you_are_comes_from_the_os_account_and_confirmation_is_explicit(cli):
     config = Path(cli.env["ROLLBACK_BOT_CONFIG"])
     mapped = config.read_text()
