@@ -35,11 +35,7 @@ def test_pitr_restores_real_data_then_switches_traffic_to_it(page, sandbox):
     expect(recovery).to_contain_text("before migration 20251208120000_problematic_migration")
     recovery.get_by_role("button", name="Continue").click()
 
-    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
-    tick_every_box(checklist)
-    save_checklist(page, checklist)
-
-    open_channel(page, re.compile(r"inc-\d{8}-rollback-pitr-production"))
+    checklist_then_incident_channel(page, "pitr", "production")
     expect(messages).to_contain_text("POINT-IN-TIME RECOVERY on environment production")
     approve(page)
 
@@ -92,11 +88,7 @@ def test_manual_sql_dry_run_approval_then_commit(page):
     modal.get_by_label("Reason").fill("two test projects created by the failed release's QA")
     modal.get_by_role("button", name="Start dry run").click()
 
-    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
-    tick_every_box(checklist)
-    save_checklist(page, checklist)
-
-    open_channel(page, re.compile(r"inc-\d{8}-rollback-sql-staging"))
+    checklist_then_incident_channel(page, "sql", "staging")
     # The approver sees the dry run's counts and the backup before anything is written.
     expect(messages).to_contain_text('DELETE FROM "Project" WHERE "id" > 8', timeout=60_000)
     expect(messages).to_contain_text("Approval needed")
@@ -146,12 +138,8 @@ def test_resolve_then_revert_on_staging(page, sandbox):
     expect(modal).to_contain_text("will be marked rolled back")
     expect(modal).to_contain_text('DROP TABLE IF EXISTS "public"."Proposal"')
     modal.get_by_role("button", name="Continue").click()
-    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
-    tick_every_box(checklist)
-    save_checklist(page, checklist)
-
     # The approval request waits in the incident channel; alice cannot approve it, bob can.
-    open_channel(page, re.compile(r"inc-\d{8}-rollback-resolve-staging"))
+    checklist_then_incident_channel(page, "resolve", "staging")
     expect(messages).to_contain_text("Approval needed")
     expect(messages).to_contain_text("prisma migrate resolve --rolled-back")
     approve(page)
@@ -194,13 +182,19 @@ def run_with_approval(page, runbook: str, planned):
     """What follows a confirmed command on staging: the before-checklist, the approval in the
     incident channel (bob), the status message at Finished (returned)."""
     messages = page.get_by_role("log", name="messages")
-    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
-    tick_every_box(checklist)
-    save_checklist(page, checklist)
-    open_channel(page, re.compile(rf"inc-\d{{8}}-rollback-{runbook}-staging"))
+    checklist_then_incident_channel(page, runbook, "staging")
     expect(messages).to_contain_text("Approval needed")
     expect(messages).to_contain_text(planned)
     approve(page)
     status = messages.locator(".msg").first
     expect(status).to_contain_text("Finished", timeout=60_000)
     return status
+
+
+def checklist_then_incident_channel(page, runbook: str, env: str) -> None:
+    """The before-checklist the confirmed command opened, every box ticked and saved; then
+    the operation's incident channel, where its approval request waits."""
+    checklist = page.get_by_role("dialog", name=re.compile("Before rollback"))
+    tick_every_box(checklist)
+    save_checklist(page, checklist)
+    open_channel(page, re.compile(rf"inc-\d{{8}}-rollback-{runbook}-{env}"))
